@@ -1,0 +1,37 @@
+/*
+ * operator/cli/flags - flag parsing shared by the subcommands (node:util parseArgs), with
+ * errors that name the flag.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class FlagError extends Error {
+  readonly code = 'RELAY_ERR_FLAG';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parseFlags<T extends Options>(command: string, args: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (error) {
+    throw new FlagError(`relay-operator ${command}: ${(error as Error).message}`);
+  }
+}
+
+export function requireFlag(command: string, name: string, value: string | undefined): string {
+  if (!value) throw new FlagError(`relay-operator ${command}: --${name} is required`);
+  return value;
+}
+
+/** withFlagErrors - runs a command body, turning FlagError into a message and exit 2. */
+export async function withFlagErrors(body: () => Promise<number> | number): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof FlagError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,48 @@
+/*
+ * operator/cli/main - the `relay-operator` command line (see docs/api.md, "Command line").
+ *
+ * Each subcommand lives in its own file and returns an exit status: 0 success, 1 runtime
+ * failure, 2 bad input (manifests, flags) or a command not implemented yet.
+ */
+import { runValidate } from './validate-command.ts';
+import { runRender } from './render-command.ts';
+import { runDocsApi } from './docs-api.ts';
+
+type Command = (args: string[]) => Promise<number> | number;
+
+const notImplemented = (name: string, issue: number): Command => () => {
+  console.error(`relay-operator ${name}: not implemented yet (issue ${issue})`);
+  return 2;
+};
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  operator: { run: notImplemented('operator', 5), summary: 'run the controller (in cluster, or with KUBECONFIG)' },
+  hub: { run: async (args) => (await import('./hub-command.ts')).runHub(args), summary: 'run one hub without Kubernetes from manifests (standalone mode)' },
+  render: { run: runRender, summary: 'print the effective relay config of a hub' },
+  explain: { run: async (args) => (await import('./explain-command.ts')).runExplain(args), summary: 'show which connector takes a session and each decision' },
+  validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },
+  'docs-api': { run: runDocsApi, summary: 'print docs/api.md generated from crds/' },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: relay-operator COMMAND [flags]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`relay-operator: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  return command.run(args);
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

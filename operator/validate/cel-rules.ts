@@ -1,0 +1,158 @@
+/*
+ * operator/validate/cel-rules - the CRDs' x-kubernetes-validations (CEL), mirrored in TypeScript.
+ *
+ * Each CEL rule in crds/ ends its message with `(rule NAME)`; CEL_RULE_NAMES lists the names
+ * implemented here and a test fails when the CRDs and this file disagree. The checks read the
+ * object after the defaults the API server applies (usage: Custom), so verdicts match.
+ */
+import type { Kind } from '../api/crds.ts';
+import { ipFamily, isCIDR, isIP } from './ip-syntax.ts';
+import type { SchemaProblem } from './schema-check.ts';
+
+type Json = Record<string, unknown>;
+
+const asObject = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+const asStrings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+const BINDING_SYNTAX = /^(\[[0-9A-Fa-f:.]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3}|[a-z0-9]([-a-z0-9]*[a-z0-9])?):[0-9]{1,5}$/;
+const IPV4_RANGE = /^[0-9]{1,3}(\.[0-9]{1,3}){3}-[0-9]{1,3}(\.[0-9]{1,3}){3}$/;
+const PRINCIPALS = ['Anonymous', 'Authenticated', 'TrustedServers', 'Partners'];
+
+function problem(field: string, rule: string, message: string): SchemaProblem {
+  return { field, rule, message: `${message} (rule ${rule})` };
+}
+
+function bindingProblems(binding: string, field: string): SchemaProblem[] {
+  const out: SchemaProblem[] = [];
+  if (!BINDING_SYNTAX.test(binding)) out.push(problem(field, 'bindingSyntax', 'binding must be IP:port, [IPv6]:port, 0.0.0.0:port or NAME:port'));
+  const port = /:([0-9]{1,5})$/.exec(binding);
+  if (port && (Number(port[1]) < 1 || Number(port[1]) > 65535)) out.push(problem(field, 'bindingPort', 'binding port must be 1-65535'));
+  if (/^[0-9]{1,3}(\.[0-9]{1,3}){3}:/.test(binding) && !isIP(binding.slice(0, binding.lastIndexOf(':')))) {
+    out.push(problem(field, 'bindingAddress', 'binding address is not a valid IPv4 address'));
+  }
+  if (binding.startsWith('[') && binding.includes(']')) {
+    const inner = binding.slice(1, binding.indexOf(']'));
+    if (ipFamily(inner) !== 6) out.push(problem(field, 'bindingAddress', 'binding address in brackets must be a valid IPv6 address'));
+  }
+  return out;
+}
+
+function ipv4Number(text: string): number {
+  return text.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+function rangeProblems(entry: string, field: string): SchemaProblem[] {
+  let syntaxOk: boolean;
+  if (entry.includes('-')) {
+    const parts = entry.split('-');
+    syntaxOk = parts.length === 2 && isIP(parts[0] ?? '') && isIP(parts[1] ?? '') && ipFamily(parts[0] ?? '') === ipFamily(parts[1] ?? '');
+  } else {
+    syntaxOk = entry.includes('/') ? isCIDR(entry) : isIP(entry);
+  }
+  const out: SchemaProblem[] = [];
+  if (!syntaxOk) {
+    out.push(problem(field, 'remoteIPRangeSyntax', 'remoteIPRanges entry must be an IP address, a range a-b within one family, or a CIDR with a valid prefix'));
+  }
+  if (entry.includes('-') && !entry.includes(':') && IPV4_RANGE.test(entry)) {
+    const [a = '', b = ''] = entry.split('-');
+    if (ipv4Number(a) > ipv4Number(b)) out.push(problem(field, 'remoteIPRangeOrder', 'remoteIPRanges range a-b must have a <= b'));
+  }
+  return out;
+}
+
+function receiveConnectorProblems(spec: Json): SchemaProblem[] {
+  const out: SchemaProblem[] = [];
+  const usage = typeof spec.usage === 'string' ? spec.usage : 'Custom';
+  const hubs = asStrings(spec.hubs);
+  const bindings = asStrings(spec.bindings);
+  const groups = asStrings(spec.permissionGroups);
+  const hasMechanisms = Array.isArray(spec.authMechanisms);
+  const mechanisms = asStrings(spec.authMechanisms);
+  const tls = asObject(spec.tls);
+  if (hubs.length === 0 && spec.hubSelector === undefined) {
+    out.push(problem('spec', 'hubsOrSelector', 'spec.hubs or spec.hubSelector must select at least one hub'));
+  }
+  if (usage !== 'Client' && bindings.length === 0) {
+    out.push(problem('spec', 'bindingsRequired', 'spec.bindings must list at least one binding unless usage is Client'));
+  }
+  if (mechanisms.includes('ExternalAuthoritative') && !(groups.length > 0 ? groups.includes('TrustedServers') : usage === 'Internal')) {
+    out.push(problem('spec', 'externalAuthoritativeNeedsTrustedServers', 'authMechanisms ExternalAuthoritative requires the TrustedServers permission group'));
+  }
+  if (tls.requireTLS === true && hasMechanisms && mechanisms.length > 0 && !mechanisms.includes('TLS')) {
+    out.push(problem('spec', 'requireTLSNeedsTLS', 'tls.requireTLS requires TLS in authMechanisms'));
+  }
+  if (mechanisms.includes('MutualTLS') && !(typeof tls.clientCASecretName === 'string' && tls.clientCASecretName.length > 0)) {
+    out.push(problem('spec', 'mutualTLSNeedsClientCA', 'authMechanisms MutualTLS requires tls.clientCASecretName'));
+  }
+  bindings.forEach((binding, i) => out.push(...bindingProblems(binding, `spec.bindings[${i}]`)));
+  asStrings(spec.remoteIPRanges).forEach((entry, i) => out.push(...rangeProblems(entry, `spec.remoteIPRanges[${i}]`)));
+  if (typeof spec.banner === 'string' && !spec.banner.startsWith('220 ')) {
+    out.push(problem('spec.banner', 'bannerStarts220', 'banner must start with "220 "'));
+  }
+  if (hasMechanisms) {
+    if (mechanisms.includes('None') && mechanisms.length !== 1) out.push(problem('spec.authMechanisms', 'authNoneAlone', 'authMechanisms None must stand alone'));
+    if (mechanisms.includes('BasicAuthRequireTLS') && !(mechanisms.includes('BasicAuth') && mechanisms.includes('TLS'))) {
+      out.push(problem('spec.authMechanisms', 'basicAuthRequireTLSNeedsBasicAuthAndTLS', 'authMechanisms BasicAuthRequireTLS requires BasicAuth and TLS'));
+    }
+    if (mechanisms.includes('ExternalAuthoritative') && !mechanisms.every((m) => m === 'ExternalAuthoritative' || m === 'TLS')) {
+      out.push(problem('spec.authMechanisms', 'externalAuthoritativeOnlyWithTLS', 'authMechanisms ExternalAuthoritative may be combined only with TLS'));
+    }
+    if (mechanisms.includes('MutualTLS') && !mechanisms.includes('TLS')) out.push(problem('spec.authMechanisms', 'mutualTLSNeedsTLS', 'authMechanisms MutualTLS requires TLS'));
+  }
+  (Array.isArray(spec.permissions) ? spec.permissions : []).forEach((entry, i) => {
+    const principal = asObject(entry).principal;
+    if (typeof principal === 'string' && !PRINCIPALS.includes(principal) && !/^user:[A-Za-z0-9._@+-]{1,255}$/.test(principal)) {
+      out.push(problem(`spec.permissions[${i}].principal`, 'principal', 'principal must be Anonymous, Authenticated, TrustedServers, Partners or user:NAME'));
+    }
+  });
+  return out;
+}
+
+function relayHubProblems(spec: Json): SchemaProblem[] {
+  const out: SchemaProblem[] = [];
+  const addresses = Array.isArray(spec.addresses) ? spec.addresses.map(asObject) : [];
+  const ips = addresses.map((a) => a.ip).filter((ip): ip is string => typeof ip === 'string');
+  if (ips.some((ip) => ips.filter((other) => other === ip).length !== 1)) {
+    out.push(problem('spec.addresses', 'addressIPUnique', 'addresses: each ip may be listed once'));
+  }
+  addresses.forEach((address, i) => {
+    if (typeof address.ip === 'string' && !isIP(address.ip)) out.push(problem(`spec.addresses[${i}].ip`, 'addressIP', 'addresses[].ip must be a valid IP address'));
+  });
+  asStrings(asObject(spec.proxyProtocol).trustedProxies).forEach((entry, i) => {
+    if (!(entry.includes('/') ? isCIDR(entry) : isIP(entry))) {
+      out.push(problem(`spec.proxyProtocol.trustedProxies[${i}]`, 'trustedProxy', 'trustedProxies entry must be an IP address or CIDR'));
+    }
+  });
+  return out;
+}
+
+function sendConnectorProblems(spec: Json): SchemaProblem[] {
+  const drop = typeof spec.dropDirectory === 'string' && spec.dropDirectory.length > 0;
+  if (drop && asStrings(spec.smartHosts).length > 0) {
+    return [problem('spec', 'dropDirectoryOrSmartHosts', 'dropDirectory and smartHosts exclude each other')];
+  }
+  return [];
+}
+
+/** The rule names implemented here; must equal the `(rule NAME)` names in crds/. */
+export const CEL_RULE_NAMES: ReadonlySet<string> = new Set([
+  'hubsOrSelector', 'bindingsRequired', 'externalAuthoritativeNeedsTrustedServers', 'requireTLSNeedsTLS', 'mutualTLSNeedsClientCA',
+  'bindingSyntax', 'bindingPort', 'bindingAddress', 'remoteIPRangeSyntax', 'remoteIPRangeOrder', 'bannerStarts220',
+  'authNoneAlone', 'basicAuthRequireTLSNeedsBasicAuthAndTLS', 'externalAuthoritativeOnlyWithTLS', 'mutualTLSNeedsTLS', 'principal',
+  'addressIPUnique', 'addressIP', 'trustedProxy', 'dropDirectoryOrSmartHosts',
+]);
+
+/** checkCelRules - the CEL verdicts of the API server for one object whose schema is valid. */
+export function checkCelRules(kind: Kind, object: Json): SchemaProblem[] {
+  const spec = asObject(object.spec);
+  switch (kind) {
+    case 'ReceiveConnector':
+      return receiveConnectorProblems(spec);
+    case 'RelayHub':
+      return relayHubProblems(spec);
+    case 'SendConnector':
+      return sendConnectorProblems(spec);
+    case 'AcceptedDomain':
+      return [];
+  }
+}

@@ -1,0 +1,168 @@
+/*
+ * operator/validate/validate - `relay-operator validate`: the API server's verdicts, offline,
+ * then the cross-object rules the API server cannot see.
+ *
+ * Per object: apiVersion/kind, metadata.name, the CRD schema (ajv) and the CEL rules, then
+ * the deep checks CEL skips for cost (IPv6 range order). Per namespace: the render every hub
+ * would get - unknown hubs, unknown hub address names, literal IPs on two hubs, connector
+ * conflicts on a listener, Secrets - and at most one default AcceptedDomain.
+ */
+import { API_GROUP_VERSION, type Kind } from '../api/crds.ts';
+import type { AcceptedDomain, ReceiveConnector, RelayHub, SendConnector } from '../api/types.generated.ts';
+import { describeObject, loadManifests, type LoadedManifest, type ManifestProblem, type ManifestSource } from '../manifests/load.ts';
+import type { NamespaceObjects, SecretObject } from '../render/inputs.ts';
+import { renderHub } from '../render/render.ts';
+import { checkCelRules } from './cel-rules.ts';
+import { checkSchema, isKnownKind } from './schema-check.ts';
+import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
+
+export interface ValidationProblem extends ManifestProblem {
+  severity: 'error' | 'warning';
+}
+
+export interface ValidatedSet {
+  namespaces: Map<string, NamespaceObjects>;
+  /** Where each valid object came from, by `Kind namespace/name`. */
+  sources: Map<string, ManifestSource>;
+  problems: ValidationProblem[];
+}
+
+const DEFAULT_NAMESPACE = 'default';
+
+function namespaceOf(object: Record<string, unknown>): string {
+  const namespace = (object.metadata as { namespace?: unknown } | undefined)?.namespace;
+  return typeof namespace === 'string' && namespace ? namespace : DEFAULT_NAMESPACE;
+}
+
+function emptyNamespace(namespace: string): NamespaceObjects {
+  return { namespace, hubs: [], receiveConnectors: [], acceptedDomains: [], sendConnectors: [], secrets: [] };
+}
+
+function checkObject(manifest: LoadedManifest, kind: Kind): ValidationProblem[] {
+  const { object, source } = manifest;
+  const name = describeObject(object, source);
+  const out: ValidationProblem[] = [];
+  const add = (field: string, rule: string, message: string): void => {
+    out.push({ source, object: name, field, rule, message, severity: 'error' });
+  };
+  if (object.apiVersion !== API_GROUP_VERSION) add('apiVersion', 'apiVersion', `must be ${API_GROUP_VERSION}, not ${JSON.stringify(object.apiVersion)}`);
+  const metadata = (object.metadata ?? {}) as { name?: unknown };
+  if (typeof metadata.name !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(metadata.name)) {
+    add('metadata.name', 'name', 'Required value: a lowercase RFC 1123 name');
+  }
+  for (const p of checkSchema(kind, object)) add(p.field, p.rule, p.message);
+  const cel = checkCelRules(kind, object);
+  for (const p of cel) add(p.field, p.rule, p.message);
+  if (kind === 'ReceiveConnector') {
+    const ranges = ((object.spec as { remoteIPRanges?: unknown } | undefined)?.remoteIPRanges ?? []) as unknown[];
+    ranges.forEach((entry, i) => {
+      const field = `spec.remoteIPRanges[${i}]`;
+      if (typeof entry !== 'string' || cel.some((p) => p.field === field)) return;
+      try {
+        parseRemoteIPRange(entry);
+      } catch (error) {
+        const rule = (error as { rule?: string }).rule ?? 'remoteIPRangeSyntax';
+        add(field, rule, (error as Error).message);
+      }
+    });
+  }
+  return out;
+}
+
+/** validateManifests - every problem in the manifests under `paths`, and the valid objects by namespace. */
+export function validateManifests(paths: string[]): ValidatedSet {
+  const loaded = loadManifests(paths);
+  const problems: ValidationProblem[] = loaded.problems.map((p) => ({ ...p, severity: 'error' }));
+  const namespaces = new Map<string, NamespaceObjects>();
+  const sources = new Map<string, ManifestSource>();
+  const seen = new Map<string, ManifestSource>();
+  const bucket = (namespace: string): NamespaceObjects => {
+    let objects = namespaces.get(namespace);
+    if (!objects) namespaces.set(namespace, (objects = emptyNamespace(namespace)));
+    return objects;
+  };
+
+  for (const manifest of loaded.manifests) {
+    const { object, source } = manifest;
+    const namespace = namespaceOf(object);
+    if (object.apiVersion === 'v1' && object.kind === 'Secret') {
+      bucket(namespace).secrets.push(object as unknown as SecretObject);
+      continue;
+    }
+    if (!isKnownKind(object.kind)) continue;
+    const kind = object.kind;
+    const objectProblems = checkObject(manifest, kind);
+    problems.push(...objectProblems);
+    const id = describeObject({ ...object, metadata: { ...(object.metadata as object), namespace } }, source);
+    const earlier = seen.get(id);
+    if (earlier) {
+      problems.push({ source, object: id, field: 'metadata.name', rule: 'duplicateObject', message: `also defined in ${earlier.file}`, severity: 'error' });
+      continue;
+    }
+    seen.set(id, source);
+    if (objectProblems.length > 0) continue;
+    sources.set(id, source);
+    const objects = bucket(namespace);
+    if (kind === 'RelayHub') objects.hubs.push(object as unknown as RelayHub);
+    else if (kind === 'ReceiveConnector') objects.receiveConnectors.push(object as unknown as ReceiveConnector);
+    else if (kind === 'AcceptedDomain') objects.acceptedDomains.push(object as unknown as AcceptedDomain);
+    else objects.sendConnectors.push(object as unknown as SendConnector);
+  }
+
+  for (const objects of namespaces.values()) problems.push(...crossObjectProblems(objects, sources));
+  return { namespaces, sources, problems };
+}
+
+function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, ManifestSource>): ValidationProblem[] {
+  const out: ValidationProblem[] = [];
+  const ns = objects.namespace;
+  const sourceOf = (kind: string, name: string | undefined): ManifestSource => sources.get(`${kind} ${ns}/${name ?? ''}`) ?? { file: '(unknown)', document: 0 };
+  const hubNames = new Set(objects.hubs.map((h) => h.metadata.name));
+  const connectors = [
+    ...objects.receiveConnectors.map((c) => ({ kind: 'ReceiveConnector', name: c.metadata.name, hubs: c.spec.hubs ?? [] })),
+    ...objects.sendConnectors.map((c) => ({ kind: 'SendConnector', name: c.metadata.name, hubs: c.spec.hubs ?? [] })),
+  ];
+  for (const connector of connectors) {
+    connector.hubs.forEach((hub, i) => {
+      if (hubNames.has(hub)) return;
+      out.push({
+        source: sourceOf(connector.kind, connector.name),
+        object: `${connector.kind} ${ns}/${connector.name ?? ''}`,
+        field: `spec.hubs[${i}]`,
+        rule: 'unknownHub',
+        message: `RelayHub ${hub} does not exist in namespace ${ns} (hubs here: ${[...hubNames].join(', ') || 'none'})`,
+        severity: 'error',
+      });
+    });
+  }
+  const defaults = objects.acceptedDomains.filter((d) => d.spec.default);
+  for (const extra of defaults.slice(1)) {
+    out.push({
+      source: sourceOf('AcceptedDomain', extra.metadata.name),
+      object: `AcceptedDomain ${ns}/${extra.metadata.name ?? ''}`,
+      field: 'spec.default',
+      rule: 'singleDefaultDomain',
+      message: `only one AcceptedDomain per namespace may be the default; ${defaults[0]?.metadata.name ?? ''} already is`,
+      severity: 'error',
+    });
+  }
+  const reported = new Set<string>();
+  for (const hub of objects.hubs) {
+    const result = renderHub(hub, objects, { secretFile: (name, key) => `/secrets/${name}/${key}` });
+    for (const problem of result.problems) {
+      const key = `${problem.object}|${problem.rule}|${problem.message}`;
+      if (reported.has(key)) continue;
+      reported.add(key);
+      const [kind = '', id = ''] = problem.object.split(' ');
+      out.push({
+        source: sources.get(`${kind} ${id}`) ?? { file: '(unknown)', document: 0 },
+        object: problem.object,
+        field: problem.field,
+        rule: problem.rule,
+        message: problem.message,
+        severity: problem.rule === 'missingSecret' ? 'warning' : 'error',
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+/*
+ * relay/session/header-firewall - the inbound header firewall, hop counting and our Received.
+ *
+ * Job: drop incoming Received:/Resent-* fields unless the session holds AcceptRoutingHeaders,
+ * and X-Relay-Organization-* (plus X-Relay-Antispam, our own verdict header, so nobody can
+ * forge a verdict or leak one past a BypassAntiSpam session) unless it holds
+ * AcceptOrganizationHeaders. Field names compare case-insensitively, tolerate the obsolete
+ * "Name :" form, and continuation lines (leading SP/HT) go with their field.
+ * Trust: the header block is raw client input; it is scanned as bytes (latin1 for names only)
+ * and never re-encoded: kept fields are copied verbatim. Values put into our Received header
+ * (HELO name, recipient, id) are reduced to safe characters so no client can inject a line.
+ * Failure modes: none thrown. A line without a colon is kept as is (it is not ours to fix); the
+ * blank separator line and anything after it are kept unchanged.
+ */
+import ipaddr from 'ipaddr.js';
+import type { Right } from '../config/schema.ts';
+
+export interface HeaderFirewallResult {
+  headers: Buffer;
+  /** Names of the stripped fields, as they appeared (for the log). */
+  stripped: string[];
+}
+
+interface Field {
+  start: number;
+  end: number;
+  /** Raw name as written (trailing WSP removed); '' when the line has no colon. */
+  name: string;
+}
+
+const LF = 0x0a;
+const COLON = 0x3a;
+
+function isBlankLine(block: Buffer, start: number, end: number): boolean {
+  const len = end - start;
+  return (len === 1 && block[start] === LF) || (len === 2 && block[start] === 0x0d && block[start + 1] === LF);
+}
+
+/** Splits a header block into fields, up to the blank separator line (if any). */
+function parseFields(block: Buffer): Field[] {
+  const fields: Field[] = [];
+  let pos = 0;
+  while (pos < block.length) {
+    const nl = block.indexOf(LF, pos);
+    const end = nl < 0 ? block.length : nl + 1;
+    if (isBlankLine(block, pos, end)) return fields;
+    const first = block[pos];
+    const last = fields[fields.length - 1];
+    if ((first === 0x20 || first === 0x09) && last) {
+      last.end = end;
+    } else {
+      const colon = block.indexOf(COLON, pos);
+      const name = colon < 0 || colon >= end ? '' : block.toString('latin1', pos, colon).replace(/[ \t]+$/, '');
+      fields.push({ start: pos, end, name });
+    }
+    pos = end;
+  }
+  return fields;
+}
+
+function requiredRight(name: string): Right | null {
+  const lower = name.toLowerCase();
+  if (lower === 'received' || lower.startsWith('resent-')) return 'AcceptRoutingHeaders';
+  if (lower.startsWith('x-relay-organization-') || lower === 'x-relay-antispam') return 'AcceptOrganizationHeaders';
+  return null;
+}
+
+export function filterHeaders(block: Buffer, rights: ReadonlySet<Right>): HeaderFirewallResult {
+  const fields = parseFields(block);
+  const kept: Buffer[] = [];
+  const stripped: string[] = [];
+  let copyFrom = 0;
+  for (const field of fields) {
+    const right = requiredRight(field.name);
+    if (right === null || rights.has(right)) continue;
+    if (field.start > copyFrom) kept.push(block.subarray(copyFrom, field.start));
+    copyFrom = field.end;
+    stripped.push(field.name);
+  }
+  if (stripped.length === 0) return { headers: block, stripped };
+  if (copyFrom < block.length) kept.push(block.subarray(copyFrom));
+  return { headers: Buffer.concat(kept), stripped };
+}
+
+/** Received fields in the block, for limits.maxHopCount. */
+export function countReceivedHeaders(block: Buffer): number {
+  let count = 0;
+  for (const field of parseFields(block)) if (field.name.toLowerCase() === 'received') count++;
+  return count;
+}
+
+export type ReceivedProtocol = 'SMTP' | 'ESMTP' | 'ESMTPS' | 'ESMTPA' | 'ESMTPSA';
+
+/** The RFC 3848 `with` keyword for a session. */
+export function receivedProtocol(s: { esmtp: boolean; secure: boolean; authenticated: boolean }): ReceivedProtocol {
+  if (!s.esmtp) return 'SMTP';
+  if (s.secure) return s.authenticated ? 'ESMTPSA' : 'ESMTPS';
+  return s.authenticated ? 'ESMTPA' : 'ESMTP';
+}
+
+export interface ReceivedHeaderInput {
+  fromHelo: string;
+  clientAddress: string;
+  byFqdn: string;
+  withProtocol: ReceivedProtocol;
+  id: string;
+  /** Only when the message has exactly one recipient (others would leak through it). */
+  forRecipient?: string;
+  date: Date;
+}
+
+const clean = (value: string, allowed: RegExp, max: number): string => value.replace(allowed, '?').slice(0, max);
+
+/** `[192.0.2.1]` or `[IPv6:2001:db8::1]`; IPv4-mapped IPv6 is shown as IPv4. */
+export function addressLiteral(address: string): string {
+  if (!ipaddr.isValid(address)) return `[${clean(address, /[^0-9a-fA-F:.]/g, 64)}]`;
+  const ip = ipaddr.process(address);
+  return ip.kind() === 'ipv4' ? `[${ip.toString()}]` : `[IPv6:${ip.toString()}]`;
+}
+
+/** RFC 5322 date-time in UTC: `Tue, 01 Jan 2030 00:00:00 +0000`. */
+export function rfc5322Date(date: Date): string {
+  return date.toUTCString().replace(/GMT$/, '+0000');
+}
+
+/** Our Received field, folded, ending in CRLF: prepend it to the filtered header block. */
+export function buildReceivedHeader(input: ReceivedHeaderInput): string {
+  const helo = clean(input.fromHelo, /[^A-Za-z0-9.\-_:[\]]/g, 255) || 'unknown';
+  const by = clean(input.byFqdn, /[^A-Za-z0-9.-]/g, 255);
+  const id = clean(input.id, /[^A-Za-z0-9._-]/g, 64);
+  let text = `Received: from ${helo} (${addressLiteral(input.clientAddress)})\r\n\tby ${by} with ${input.withProtocol} id ${id}`;
+  if (input.forRecipient !== undefined) {
+    // eslint-disable-next-line no-control-regex
+    text += `\r\n\tfor <${clean(input.forRecipient, /[\x00-\x20\x7f<>]/g, 320)}>`;
+  }
+  return `${text}; ${rfc5322Date(input.date)}\r\n`;
+}

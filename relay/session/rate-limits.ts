@@ -1,0 +1,213 @@
+/*
+ * relay/session/rate-limits - per-connector connection and message-rate limits, and the tarpit.
+ *
+ * Job: count concurrent connections per connector (total and per source), apply Exchange's
+ * MaxInboundConnectionPercentagePerSource (a source may hold at most N% of the connections
+ * still available, never less than one), and a sliding one-minute message rate per source
+ * key (client IP, user, or both, per limits.messageRateSource). Refusals carry a stable reason
+ * and the api.md replies: `421 4.7.0` for connections, `451 4.7.0` for messages.
+ * Trust: the source is the client address after PROXY handling. IPv6 clients are keyed by
+ * their /64 (ipv6PrefixLength) so one host cannot dodge the per-source limit by hopping
+ * addresses; IPv4-mapped IPv6 counts as IPv4. Limits of 0 mean unlimited.
+ * Failure modes: in memory and per process (each relay pod counts its own). A lease released
+ * twice is counted once. Idle rate windows are swept, so memory follows active sources only.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import ipaddr from 'ipaddr.js';
+import type { ConnectorConfig, ConnectorLimits } from '../config/schema.ts';
+
+export interface RateRefusal {
+  ok: false;
+  code: 421 | 451;
+  enhanced: '4.7.0';
+  message: string;
+  reason: string;
+}
+export type ConnectionDecision = { ok: true; source: string; release: () => void } | RateRefusal;
+export type MessageDecision = { ok: true } | RateRefusal;
+
+export interface MessageSource {
+  clientAddress: string;
+  /** The authenticated user; without one, the User key falls back to the MAIL FROM address. */
+  user?: string;
+  mailFrom?: string;
+}
+
+const WINDOW_MS = 60_000;
+const connRefusal = (reason: string, message: string): RateRefusal => ({ ok: false, code: 421, enhanced: '4.7.0', message, reason });
+const TOO_MANY_FROM_IP = 'Too many connections from your IP';
+
+/** `192.0.2.1`, or `2001:db8:1:2::/64` for IPv6 (prefix configurable). */
+export function sourceKey(address: string, ipv6PrefixLength = 64): string {
+  if (!ipaddr.isValid(address)) return address;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  const bytes = ip.toByteArray();
+  for (let bit = ipv6PrefixLength; bit < 128; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
+  return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6PrefixLength}`;
+}
+
+/** Sliding-window timestamps of one key, oldest first. */
+class Window {
+  times: number[] = [];
+  head = 0;
+  count(now: number): number {
+    while (this.head < this.times.length && (this.times[this.head] as number) <= now - WINDOW_MS) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+    return this.times.length - this.head;
+  }
+  newest(): number {
+    return this.times[this.times.length - 1] ?? 0;
+  }
+}
+
+export class ConnectorRateLimiter {
+  #limits: ConnectorLimits;
+  readonly #ipv6PrefixLength: number;
+  #total = 0;
+  readonly #perSource = new Map<string, number>();
+  readonly #windows = new Map<string, Window>();
+  #lastSweep = 0;
+
+  constructor(limits: ConnectorLimits, options: { ipv6PrefixLength?: number } = {}) {
+    this.#limits = limits;
+    this.#ipv6PrefixLength = options.ipv6PrefixLength ?? 64;
+  }
+
+  /** New limits after a config reload; counts carry over. */
+  updateLimits(limits: ConnectorLimits): void {
+    this.#limits = limits;
+  }
+
+  get total(): number {
+    return this.#total;
+  }
+  connectionsFrom(address: string): number {
+    return this.#perSource.get(sourceKey(address, this.#ipv6PrefixLength)) ?? 0;
+  }
+
+  /** Call on connect; on `ok`, call release() exactly when the connection closes. */
+  openConnection(clientAddress: string): ConnectionDecision {
+    const l = this.#limits;
+    const source = sourceKey(clientAddress, this.#ipv6PrefixLength);
+    const held = this.#perSource.get(source) ?? 0;
+    if (l.maxInboundConnections > 0 && this.#total >= l.maxInboundConnections) {
+      return connRefusal('maxInboundConnections', 'Too many connections, try again later');
+    }
+    if (l.maxInboundConnectionsPerSource > 0 && held >= l.maxInboundConnectionsPerSource) {
+      return connRefusal('maxInboundConnectionsPerSource', TOO_MANY_FROM_IP);
+    }
+    const pct = l.maxInboundConnectionPercentagePerSource;
+    if (l.maxInboundConnections > 0 && pct > 0 && pct < 100) {
+      const available = l.maxInboundConnections - this.#total;
+      const allowed = Math.max(1, Math.floor((available * pct) / 100));
+      if (held >= allowed) return connRefusal('maxInboundConnectionPercentagePerSource', TOO_MANY_FROM_IP);
+    }
+    this.#total++;
+    this.#perSource.set(source, held + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#total--;
+      const left = (this.#perSource.get(source) ?? 1) - 1;
+      if (left > 0) this.#perSource.set(source, left);
+      else this.#perSource.delete(source);
+    };
+    return { ok: true, source, release };
+  }
+
+  /** The rate keys a message counts against, per limits.messageRateSource. */
+  messageKeys(from: MessageSource): string[] {
+    const ip = `ip:${sourceKey(from.clientAddress, this.#ipv6PrefixLength)}`;
+    const who = from.user !== undefined ? `user:${from.user}` : `sender:${(from.mailFrom ?? '').toLowerCase()}`;
+    switch (this.#limits.messageRateSource) {
+      case 'User':
+        return [who];
+      case 'All':
+        return [ip, who];
+      default:
+        return [ip];
+    }
+  }
+
+  /** Call once per message (at MAIL FROM). Counts it only when allowed. */
+  checkMessage(from: MessageSource, now = Date.now()): MessageDecision {
+    const limit = this.#limits.messageRateLimit;
+    if (limit <= 0) return { ok: true };
+    this.#sweep(now);
+    const keys = this.messageKeys(from);
+    const windows = keys.map((key) => {
+      let w = this.#windows.get(key);
+      if (!w) this.#windows.set(key, (w = new Window()));
+      return w;
+    });
+    for (const [i, w] of windows.entries()) {
+      if (w.count(now) >= limit) {
+        const kind = (keys[i] as string).slice(0, (keys[i] as string).indexOf(':'));
+        return { ok: false, code: 451, enhanced: '4.7.0', message: 'Message rate limit exceeded', reason: `messageRateLimit:${kind}` };
+      }
+    }
+    for (const w of windows) w.times.push(now);
+    return { ok: true };
+  }
+
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < WINDOW_MS) return;
+    this.#lastSweep = now;
+    for (const [key, w] of this.#windows) if (w.newest() <= now - WINDOW_MS) this.#windows.delete(key);
+  }
+
+  /** Keys with a live rate window (for tests and metrics). */
+  get trackedRateKeys(): number {
+    return this.#windows.size;
+  }
+}
+
+/** One limiter per connector id; limits follow config reloads. */
+export class RateLimitRegistry {
+  readonly #byConnector = new Map<string, ConnectorRateLimiter>();
+  readonly #options: { ipv6PrefixLength?: number };
+
+  constructor(options: { ipv6PrefixLength?: number } = {}) {
+    this.#options = options;
+  }
+
+  limiterFor(connector: ConnectorConfig): ConnectorRateLimiter {
+    let limiter = this.#byConnector.get(connector.id);
+    if (limiter) limiter.updateLimits(connector.limits);
+    else this.#byConnector.set(connector.id, (limiter = new ConnectorRateLimiter(connector.limits, this.#options)));
+    return limiter;
+  }
+
+  /** After a reload: forget connectors that are gone (their open leases still release safely). */
+  retain(connectorIds: Iterable<string>): void {
+    const keep = new Set(connectorIds);
+    for (const id of this.#byConnector.keys()) if (!keep.has(id)) this.#byConnector.delete(id);
+  }
+}
+
+/** Pause a session (after a failed logon, or before the greeting); abortable when it closes. */
+export async function tarpit(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0) return;
+  try {
+    await sleep(ms, undefined, signal ? { signal } : {});
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'AbortError') throw err;
+  }
+}
+
+/** After `failures` failed AUTH attempts: how long to tarpit, and whether to disconnect. */
+export function logonFailureDecision(
+  failures: number,
+  limits: Pick<ConnectorLimits, 'maxLogonFailures' | 'tarpitIntervalMs'>,
+): { tarpitMs: number; disconnect: RateRefusal | null } {
+  const disconnect =
+    limits.maxLogonFailures > 0 && failures >= limits.maxLogonFailures
+      ? connRefusal('maxLogonFailures', 'Too many failed logon attempts')
+      : null;
+  return { tarpitMs: failures > 0 ? limits.tarpitIntervalMs : 0, disconnect };
+}

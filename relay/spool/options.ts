@@ -1,0 +1,62 @@
+/*
+ * relay/spool/options - the spool settings as one table: name, default, bounds, unit.
+ *
+ * resolveSpoolOptions validates at the door (one message per option, naming it) and
+ * returns an immutable object; nothing here is module state.
+ */
+import { SpoolArgumentError } from './errors.ts';
+import type { SpoolLogEvent } from './events.ts';
+
+export interface SpoolOptions {
+  /** Refuse a commit that would leave less free space than this. */
+  minFreeBytes?: number;
+  /** Extra wait before a directory fsync, to gather more renames into one batch. */
+  groupCommitWindowMs?: number;
+  /** Refuse bodies with a bare CR or LF (caller canonicalises; this only asserts). */
+  assertCanonical?: boolean;
+  log?: (event: SpoolLogEvent) => void;
+}
+
+export interface ResolvedSpoolOptions {
+  readonly minFreeBytes: number;
+  readonly groupCommitWindowMs: number;
+  readonly assertCanonical: boolean;
+  readonly log: (event: SpoolLogEvent) => void;
+}
+
+interface NumericSetting {
+  name: 'minFreeBytes' | 'groupCommitWindowMs';
+  default: number;
+  min: number;
+  max: number;
+  unit: string;
+}
+
+export const SPOOL_SETTINGS: readonly NumericSetting[] = [
+  { name: 'minFreeBytes', default: 64 * 1024 * 1024, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
+  { name: 'groupCommitWindowMs', default: 0, min: 0, max: 1000, unit: 'ms' },
+];
+
+/** resolveSpoolOptions - defaults applied, bounds checked. */
+export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOptions {
+  const numbers: Record<string, number> = {};
+  for (const s of SPOOL_SETTINGS) {
+    const value = options[s.name] ?? s.default;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < s.min || value > s.max) {
+      throw new SpoolArgumentError(`${s.name} must be a number of ${s.unit} from ${s.min} to ${s.max}`);
+    }
+    numbers[s.name] = value;
+  }
+  if (options.assertCanonical !== undefined && typeof options.assertCanonical !== 'boolean') {
+    throw new SpoolArgumentError('assertCanonical must be a boolean');
+  }
+  if (options.log !== undefined && typeof options.log !== 'function') {
+    throw new SpoolArgumentError('log must be a function');
+  }
+  return Object.freeze({
+    minFreeBytes: numbers.minFreeBytes ?? 0,
+    groupCommitWindowMs: numbers.groupCommitWindowMs ?? 0,
+    assertCanonical: options.assertCanonical ?? false,
+    log: options.log ?? (() => {}),
+  });
+}

@@ -1,0 +1,43 @@
+/*
+ * relay/spool/queue-state - the queue states, named once; each one is a directory.
+ *
+ * A message file lives in exactly one state directory; a transition is one rename that
+ * names both ends (Spool.moveMessage). `tmp/` is not a state: it holds writes in progress,
+ * and whatever is found there at startup is a torn write.
+ */
+import path from 'node:path';
+import { SpoolArgumentError } from './errors.ts';
+
+export const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold', 'corrupt'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+/** States whose files are validated at startup (corrupt/ is left as found). */
+export const LIVE_QUEUE_STATES: readonly QueueState[] = ['incoming', 'active', 'deferred', 'hold'];
+
+/** Directory for writes in progress; never a queue state. */
+export const TMP_DIR_NAME = 'tmp';
+
+/** isQueueState - true when the value names a queue state. */
+export function isQueueState(value: unknown): value is QueueState {
+  return typeof value === 'string' && (QUEUE_STATES as readonly string[]).includes(value);
+}
+
+/** assertQueueState - throws SpoolArgumentError unless value is a queue state. */
+export function assertQueueState(value: unknown, name: string): asserts value is QueueState {
+  if (!isQueueState(value)) {
+    throw new SpoolArgumentError(`${name} must be one of ${QUEUE_STATES.join(', ')}, got ${String(value)}`);
+  }
+}
+
+export interface SpoolPaths {
+  root: string;
+  tmp: string;
+  states: Readonly<Record<QueueState, string>>;
+}
+
+/** spoolPaths - the directory layout under a spool root. */
+export function spoolPaths(root: string): SpoolPaths {
+  const abs = path.resolve(root);
+  const states = Object.fromEntries(QUEUE_STATES.map((s) => [s, path.join(abs, s)])) as Record<QueueState, string>;
+  return { root: abs, tmp: path.join(abs, TMP_DIR_NAME), states };
+}

@@ -1,0 +1,39 @@
+/*
+ * test/support/cluster - the control plane a test file uses.
+ *
+ * `npm run test:integration` (test/run-integration.ts) starts one control plane per test run
+ * and passes it in RELAY_TEST_KUBECONFIG; a test file started on its own starts its own.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startControlPlane, controlPlaneBinaries } from '../controlplane/controlplane.ts';
+
+export interface TestCluster {
+  kubeconfig: string;
+  binDir: string;
+  kubectl(args: string[], input?: string): string;
+  /** Like kubectl, but returns status and output instead of throwing. */
+  tryKubectl(args: string[], input?: string): { status: number; stdout: string; stderr: string };
+  stop(): Promise<void>;
+}
+
+function wrap(kubeconfig: string, binDir: string, stop: () => Promise<void>): TestCluster {
+  const kubectl = (args: string[], input?: string): string =>
+    execFileSync(join(binDir, 'kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  const tryKubectl = (args: string[], input?: string): { status: number; stdout: string; stderr: string } => {
+    try {
+      return { status: 0, stdout: kubectl(args, input), stderr: '' };
+    } catch (error) {
+      const e = error as { status?: number; stdout?: string; stderr?: string };
+      return { status: e.status ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  };
+  return { kubeconfig, binDir, kubectl, tryKubectl, stop };
+}
+
+export async function testCluster(): Promise<TestCluster> {
+  const shared = process.env.RELAY_TEST_KUBECONFIG;
+  if (shared) return wrap(shared, process.env.RELAY_TEST_BIN_DIR ?? controlPlaneBinaries(), () => Promise.resolve());
+  const plane = await startControlPlane({ controllerManager: true });
+  return wrap(plane.kubeconfig, plane.binDir, () => plane.stop());
+}
