@@ -257,6 +257,10 @@ test('touching ranges do not conflict; nested ones do not either', () => {
   assert.equal(index.lookup('10.0.0.10')?.connectorId, 'high');
   assert.equal(index.lookup('10.0.0.20')?.connectorId, 'around');
   assert.equal(index.lookup('10.0.0.5')?.connectorId, 'inside');
+  // Touching entries give one segment each plus the gap after them, nothing duplicated.
+  const touching = buildListenerIndex([connector('low', ['10.0.0.0-10.0.0.9'], 1), connector('high', ['10.0.0.10/31'], 2)]);
+  assert.equal(touching.index.segmentCount, 3);
+  assert.equal(touching.index.lookup('10.0.0.12'), null);
 });
 
 test('only loaded connectors cause conflicts', () => {
@@ -301,7 +305,7 @@ test('the client address parser agrees with ipaddr.js', () => {
     const expected = parts.reduce((value, part) => (value << 16n) | BigInt(part), 0n);
     const v4Tail = `${parts[6]! >> 8}.${parts[6]! & 255}.${parts[7]! >> 8}.${parts[7]! & 255}`;
     const mixed = `${parts.slice(0, 6).map((part) => part.toString(16)).join(':')}:${v4Tail}`;
-    const forms = [address.toRFC5952String(), address.toNormalizedString(), address.toFixedLengthString(), mixed];
+    const forms = [address.toRFC5952String(), address.toNormalizedString(), parts.map((part) => part.toString(16).padStart(4, '0')).join(':'), mixed];
     if (address.isIPv4MappedAddress()) forms.push(`::ffff:${v4Tail}`, `::FFFF:${v4Tail}`);
     for (const text of forms) {
       const family = parseClientAddress(text, words);

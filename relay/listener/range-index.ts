@@ -265,8 +265,9 @@ function wordsToBigInt(a: Uint32Array, ai: number): bigint {
 /** Clears (or sets) the low hostBits bits of a[ai..ai+3] in place. */
 function maskHostBits(a: Uint32Array, ai: number, hostBits: number, setOnes: boolean): void {
   for (let w = 0; w < WORDS; w++) {
-    const bitsInWord = Math.min(32, Math.max(0, hostBits - (WORDS - 1 - w) * 32));
-    if (bitsInWord === 0) continue;
+    const bitsBelow = hostBits - (WORDS - 1 - w) * 32;
+    if (bitsBelow <= 0) continue;
+    const bitsInWord = bitsBelow > 32 ? 32 : bitsBelow;
     const mask = bitsInWord === 32 ? 0xffffffff : 2 ** bitsInWord - 1;
     a[ai + w] = setOnes ? (a[ai + w]! | mask) >>> 0 : (a[ai + w]! & ~mask) >>> 0;
   }
@@ -277,6 +278,19 @@ function maskHostBits(a: Uint32Array, ai: number, hostBits: number, setOnes: boo
 
 function throwRangeSyntax(entry: string, rule: RangeRule, problem: string, connectorId?: string): never {
   throw new RangeSyntaxError(entry, rule, problem, connectorId);
+}
+
+/** The CIDR prefix in text[start, end) if it is 0-999 without leading zeros, else -1. */
+function readPrefix(text: string, start: number, end: number): number {
+  const digits = end - start;
+  if (digits < 1 || digits > 3) return -1;
+  let prefix = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < CHAR_0 || c > CHAR_9 || (i > start && prefix === 0)) return -1;
+    prefix = prefix * 10 + (c - CHAR_0);
+  }
+  return prefix;
 }
 
 /**
@@ -291,40 +305,53 @@ function readEntry(
   at: number,
   connectorId?: string,
 ): AddressFamily {
+  const SYNTAX = 'remoteIPRangeSyntax';
   const length = entry.length;
-  if (length === 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', 'an entry must not be empty');
   const dashAt = entry.indexOf('-');
-  const slashAt = entry.indexOf('/');
-  let family: 0 | 4 | 6;
+  const slashAt = dashAt >= 0 ? -1 : entry.indexOf('/');
+  const addressEnd = dashAt >= 0 ? dashAt : slashAt >= 0 ? slashAt : length;
+  const family = readAddress(entry, 0, addressEnd, first, at);
+  if (family === 0) {
+    if (length === 0) throwRangeSyntax(entry, SYNTAX, 'an entry must not be empty', connectorId);
+    if (dashAt >= 0 && entry.includes('/')) {
+      throwRangeSyntax(entry, SYNTAX, 'a range a-b takes two addresses, not CIDR blocks', connectorId);
+    }
+    throwRangeSyntax(entry, SYNTAX, addressProblem(entry.slice(0, addressEnd)), connectorId);
+  }
 
   if (dashAt >= 0) {
-    if (entry.indexOf('-', dashAt + 1) >= 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', 'a range has exactly one "-"');
-    if (slashAt >= 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', 'a range a-b takes two addresses, not CIDR blocks');
-    family = readAddress(entry, 0, dashAt, first, at);
-    if (family === 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', addressProblem(entry.slice(0, dashAt)));
+    if (entry.indexOf('-', dashAt + 1) >= 0) throwRangeSyntax(entry, SYNTAX, 'a range has exactly one "-"', connectorId);
     const endFamily = readAddress(entry, dashAt + 1, length, last, at);
-    if (endFamily === 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', addressProblem(entry.slice(dashAt + 1)));
+    if (endFamily === 0) {
+      const problem = entry.includes('/', dashAt)
+        ? 'a range a-b takes two addresses, not CIDR blocks'
+        : addressProblem(entry.slice(dashAt + 1));
+      throwRangeSyntax(entry, SYNTAX, problem, connectorId);
+    }
     if (endFamily !== family) {
-      throwRangeSyntax(entry, 'remoteIPRangeSyntax', `range ends are of different families (IPv${family} and IPv${endFamily})`);
+      const problem = `range ends are of different families (IPv${family} and IPv${endFamily})`;
+      throwRangeSyntax(entry, SYNTAX, problem, connectorId);
     }
-    if (compareWords(first, at, last, at) > 0) throwRangeSyntax(entry, 'remoteIPRangeOrder', 'range a-b must have a <= b');
+    if (compareWords(first, at, last, at) > 0) {
+      throwRangeSyntax(entry, 'remoteIPRangeOrder', 'range a-b must have a <= b', connectorId);
+    }
   } else if (slashAt >= 0) {
-    family = readAddress(entry, 0, slashAt, first, at);
-    if (family === 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', addressProblem(entry.slice(0, slashAt)));
-    const prefixText = entry.slice(slashAt + 1);
-    if (!/^(0|[1-9]\d{0,2})$/.test(prefixText)) {
-      throwRangeSyntax(entry, 'remoteIPRangeSyntax', `prefix "/${prefixText}" is not a decimal number without leading zeros`);
+    let prefix = readPrefix(entry, slashAt + 1, length);
+    if (prefix < 0) {
+      const problem = `prefix "/${entry.slice(slashAt + 1)}" is not a decimal number without leading zeros`;
+      throwRangeSyntax(entry, SYNTAX, problem, connectorId);
     }
-    let prefix = Number(prefixText);
-    const writtenAsIPv6 = entry.lastIndexOf(':', slashAt) >= 0;
+    const writtenAsIPv6 = family === 6 || entry.lastIndexOf(':', slashAt) >= 0;
     const maxPrefix = writtenAsIPv6 ? 128 : 32;
     if (prefix > maxPrefix) {
-      throwRangeSyntax(entry, 'remoteIPRangeSyntax', `prefix /${prefix} is out of range 0-${maxPrefix} for IPv${writtenAsIPv6 ? 6 : 4}`);
+      const problem = `prefix /${prefix} is out of range 0-${maxPrefix} for IPv${writtenAsIPv6 ? 6 : 4}`;
+      throwRangeSyntax(entry, SYNTAX, problem, connectorId);
     }
     if (writtenAsIPv6 && family === 4) {
       // ::ffff:a.b.c.d/p is the IPv4 block /(p-96); shorter prefixes reach outside ::ffff:0:0/96.
       if (prefix < 96) {
-        throwRangeSyntax(entry, 'remoteIPRangeSyntax', `IPv4-mapped block needs a prefix of /96 or longer, got /${prefix}`);
+        const problem = `IPv4-mapped block needs a prefix of /96 or longer, got /${prefix}`;
+        throwRangeSyntax(entry, SYNTAX, problem, connectorId);
       }
       prefix -= 96;
     }
@@ -333,8 +360,6 @@ function readEntry(
     maskHostBits(first, at, hostBits, false);
     maskHostBits(last, at, hostBits, true);
   } else {
-    family = readAddress(entry, 0, length, first, at);
-    if (family === 0) throwRangeSyntax(entry, 'remoteIPRangeSyntax', addressProblem(entry));
     copyWords(first, at, last, at);
   }
   subtractWords(last, at, first, at, span, at);
@@ -399,8 +424,9 @@ export class ListenerRangeIndex {
   readonly #connectorIds: readonly string[];
   readonly #v4: FamilySegments;
   readonly #v6: FamilySegments;
-  readonly #matches: (RangeMatch | undefined)[];
-  readonly #selections: (ConnectorSelection | undefined)[];
+  // Results are made on first use and kept: a lookup then allocates nothing.
+  readonly #matches = new Map<number, RangeMatch>();
+  readonly #selections = new Map<number, ConnectorSelection>();
   /** Ids of the connectors loaded (not conflicted), in precedence order. */
   readonly connectorIds: readonly string[];
   /** Entries loaded, over all loaded connectors. */
@@ -423,8 +449,6 @@ export class ListenerRangeIndex {
     this.#connectorIds = parts.connectorIds;
     this.#v4 = parts.v4;
     this.#v6 = parts.v6;
-    this.#matches = new Array<RangeMatch | undefined>(parts.entryText.length);
-    this.#selections = new Array<ConnectorSelection | undefined>(parts.entryText.length);
     this.connectorIds = parts.loadedConnectorIds;
     this.entryCount = parts.loadedEntryCount;
   }
@@ -454,24 +478,24 @@ export class ListenerRangeIndex {
 
   /** Result for selectConnector, cached per entry like lookup's. */
   selectionFor(entry: number): ConnectorSelection {
-    let selection = this.#selections[entry];
+    let selection = this.#selections.get(entry);
     if (selection === undefined) {
       const match = this.#match(entry);
       selection = Object.freeze({ ok: true, connectorId: match.connectorId, entry: match.entry, size: match.size });
-      this.#selections[entry] = selection;
+      this.#selections.set(entry, selection);
     }
     return selection;
   }
 
   #match(entry: number): RangeMatch {
-    let match = this.#matches[entry];
+    let match = this.#matches.get(entry);
     if (match === undefined) {
       match = Object.freeze({
         connectorId: this.#connectorIds[this.#entryConnector[entry]!]!,
         entry: this.#entryText[entry]!,
         size: wordsToBigInt(this.#entrySpan, entry * WORDS) + 1n,
       });
-      this.#matches[entry] = match;
+      this.#matches.set(entry, match);
     }
     return match;
   }
@@ -599,13 +623,18 @@ function rankEndpoints(
   let order = new Uint32Array(keyCount);
   let spare = new Uint32Array(keyCount);
   for (let k = 0; k < keyCount; k++) order[k] = k;
+  // Bits in which some key differs from key 0: digits without any are already sorted.
+  const differing = new Uint32Array(WORDS);
+  for (let k = 1; k < keyCount; k++) {
+    for (let w = 0; w < WORDS; w++) differing[w]! |= keys[k * WORDS + w]! ^ keys[w]!;
+  }
   const counts = new Uint32Array(65536);
   for (let digit = 0; digit < 2 * WORDS; digit++) {
     const word = WORDS - 1 - (digit >> 1);
     const shift = (digit & 1) * 16;
+    if (((differing[word]! >>> shift) & 0xffff) === 0) continue;
     counts.fill(0);
     for (let k = 0; k < keyCount; k++) counts[(keys[k * WORDS + word]! >>> shift) & 0xffff]!++;
-    if (keyCount === 0 || counts[(keys[word]! >>> shift) & 0xffff] === keyCount) continue;
     let position = 0;
     for (let d = 0; d < 65536; d++) {
       const count = counts[d]!;
@@ -797,7 +826,7 @@ export function buildListenerIndex(connectors: readonly ConnectorRanges[]): {
   const span = new Uint32Array(entryCount * WORDS);
   const entryFamily = new Uint8Array(entryCount);
   const entryConnector = new Int32Array(entryCount);
-  const entryText: string[] = new Array<string>(entryCount);
+  const entryText: string[] = [];
   const connectorStart = new Int32Array(ordered.length + 1);
   let v4Count = 0;
   let entry = 0;
@@ -809,7 +838,7 @@ export function buildListenerIndex(connectors: readonly ConnectorRanges[]): {
       if (family === 4) v4Count++;
       entryFamily[entry] = family;
       entryConnector[entry] = c;
-      entryText[entry] = text;
+      entryText.push(text);
       entry++;
     }
   }
@@ -844,7 +873,9 @@ export function buildListenerIndex(connectors: readonly ConnectorRanges[]): {
   const trees = [treeFor(families[0]), treeFor(families[1])] as const;
   const conflicts: RangeConflict[] = [];
   const loadedConnectorIds: string[] = [];
-  const loadedEntries: number[][] = [[], []];
+  const isLoaded = new Uint8Array(entryCount);
+  let loadedV4Count = 0;
+  let loadedV6Count = 0;
 
   for (let c = 0; c < ordered.length; c++) {
     const begin = connectorStart[c]!;
@@ -875,19 +906,26 @@ export function buildListenerIndex(connectors: readonly ConnectorRanges[]): {
     }
     loadedConnectorIds.push(ordered[c]!.id);
     for (let e = begin; e < end; e++) {
-      const familySlot = entryFamily[e] === 4 ? 0 : 1;
-      const tree = trees[familySlot];
+      const ipv4 = entryFamily[e] === 4;
+      const tree = trees[ipv4 ? 0 : 1];
       tree.byLast.insert(lastRank[e]!, e);
       tree.byFirst.insert(firstRank[e]!, e);
       const group = groupOf[e]!;
       if (groupLoadedEntry[group]! < 0) groupLoadedEntry[group] = e;
-      loadedEntries[familySlot]!.push(e);
+      isLoaded[e] = 1;
+      if (ipv4) loadedV4Count++;
+      else loadedV6Count++;
     }
   }
 
   // 4. Segments of the loaded entries.
-  const loadedV4 = Int32Array.from(loadedEntries[0]!);
-  const loadedV6 = Int32Array.from(loadedEntries[1]!);
+  const loadedV4 = new Int32Array(loadedV4Count);
+  const loadedV6 = new Int32Array(loadedV6Count);
+  for (let e = 0, i4 = 0, i6 = 0; e < entryCount; e++) {
+    if (isLoaded[e] === 0) continue;
+    if (entryFamily[e] === 4) loadedV4[i4++] = e;
+    else loadedV6[i6++] = e;
+  }
   const index = new ListenerRangeIndex({
     entryText,
     entryConnector,

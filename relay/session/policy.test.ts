@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConnectorConfig } from '../config/schema.ts';
-import { decideAuth, decideDataSize, decideHelo, decideHopCount, decideMailFrom, decideRcptTo, REPLIES, replyLine, replyText } from './policy.ts';
+import { decideAuth, decideDataEnd, decideDataSize, decideHelo, decideHopCount, decideMailFrom, decideRcptTo, REPLIES, replyLine, replyText } from './policy.ts';
 import type { Decision, PolicyContext } from './policy.ts';
 import { resolveSessionRights } from './rights.ts';
 import type { SessionIdentity } from './rights.ts';
@@ -57,6 +57,11 @@ const rcpt = (c: ConnectorConfig, id: SessionIdentity, rcptTo: string, recipient
   () => decideRcptTo({ ...ctx(c, id), rcptTo, recipientCount });
 const auth = (c: ConnectorConfig, id: SessionIdentity, secure: boolean) => () => decideAuth(ctx(c, id, { secure }));
 const size = (c: ConnectorConfig, id: SessionIdentity, bytes: number) => () => decideDataSize({ ...ctx(c, id), size: bytes });
+const dataEnd = (
+  c: ConnectorConfig,
+  facts: Partial<{ bareLineFeedRejected: boolean; headerSizeExceeded: boolean; size: number; receivedCount: number }>,
+  id: SessionIdentity = ANON,
+) => () => decideDataEnd({ ...ctx(c, id), bareLineFeedRejected: false, headerSizeExceeded: false, size: 100, receivedCount: 1, ...facts });
 const helo = (c: ConnectorConfig, name: string) => () => decideHelo({ connector: c, helo: name });
 
 const RELAY = '550 5.7.54 Unable to relay recipient in non-accepted domain';
@@ -163,6 +168,12 @@ const GOLDEN: Row[] = [
   ['EHLO IPv4 literal', helo(strictHelo, '[192.0.2.1]'), 'ok heloAddressLiteral'],
   ['EHLO IPv6 literal', helo(strictHelo, '[IPv6:2001:db8::1]'), 'ok heloAddressLiteral'],
   ['EHLO unbracketed IP', helo(strictHelo, '192.0.2.1'), '501 5.5.4 Invalid domain name'],
+  // end of DATA
+  ['DATA end: clean', dataEnd(internet, {}), 'ok dataAccepted'],
+  ['DATA end: stray CR/LF in Reject mode', dataEnd(internet, { bareLineFeedRejected: true, headerSizeExceeded: true }), '550 5.6.11 Bare line feed or carriage return not allowed'],
+  ['DATA end: header block too large', dataEnd(internet, { headerSizeExceeded: true, size: 2 ** 40 }), '552 5.3.4 Message header size exceeds fixed maximum size'],
+  ['DATA end: message too large', dataEnd(client, { size: 1001, receivedCount: 99 }, ALICE), '552 5.3.4 Message size exceeds fixed maximum message size'],
+  ['DATA end: too many hops', dataEnd(internet, { receivedCount: 30 }), '554 5.4.6 Hop count exceeded - possible mail loop'],
   // hop count
   ['29 Received headers, limit 30', () => decideHopCount({ connector: internet, receivedCount: 29 }), 'ok hopCountWithinLimit'],
   ['30 Received headers, limit 30', () => decideHopCount({ connector: internet, receivedCount: 30 }), '554 5.4.6 Hop count exceeded - possible mail loop'],

@@ -67,6 +67,8 @@ export const REPLIES = {
   authNoSubmitRight: refuse(530, '5.7.1', 'Client was not authenticated', 'authNoSubmitRight'),
   invalidHeloDomain: refuse(501, '5.5.4', 'Invalid domain name', 'invalidHeloDomain'),
   hopCountExceeded: refuse(554, '5.4.6', 'Hop count exceeded - possible mail loop', 'hopCountExceeded'),
+  bareLineFeedRejected: refuse(550, '5.6.11', 'Bare line feed or carriage return not allowed', 'bareLineFeedRejected'),
+  headerTooLarge: refuse(552, '5.3.4', 'Message header size exceeds fixed maximum size', 'headerTooLarge'),
 } as const satisfies Record<string, Refusal>;
 
 /** `5.7.54 Unable to relay ...`: the text to hand smtp-server along with `responseCode = code`. */
@@ -162,4 +164,20 @@ export function decideHopCount(ctx: { connector: ConnectorConfig; receivedCount:
   const max = ctx.connector.limits.maxHopCount;
   if (max > 0 && ctx.receivedCount >= max) return REPLIES.hopCountExceeded;
   return allow('hopCountWithinLimit');
+}
+
+/**
+ * End of DATA, after the final dot (the stream was read to its end). Order: stray CR/LF/NUL
+ * in Reject mode, header block size, message size (bytes received), hop count (Received
+ * fields counted on the client's header block before the header firewall strips any).
+ */
+export function decideDataEnd(
+  ctx: PolicyContext & { bareLineFeedRejected: boolean; headerSizeExceeded: boolean; size: number; receivedCount: number },
+): Decision {
+  if (ctx.bareLineFeedRejected) return REPLIES.bareLineFeedRejected;
+  if (ctx.headerSizeExceeded) return REPLIES.headerTooLarge;
+  const size = decideDataSize(ctx);
+  if (!size.ok) return size;
+  const hops = decideHopCount(ctx);
+  return hops.ok ? allow('dataAccepted') : hops;
 }

@@ -8,7 +8,11 @@ const plane = await startControlPlane({ controllerManager: true });
 mkdirSync('.cache', { recursive: true });
 const kubeconfig = `${process.cwd()}/.cache/kubeconfig`;
 copyFileSync(plane.kubeconfig, kubeconfig);
-plane.kubectl(['apply', '--server-side', '-f', 'crds/']);
+try {
+  plane.kubectl(['apply', '--server-side', '-f', 'crds/']);
+} catch (error) {
+  console.error(`CRDs not installed: ${(error as Error).message}`);
+}
 console.log(`control plane ready at ${plane.server} (CRDs installed)
 
   export KUBECONFIG=${kubeconfig}
