@@ -1,7 +1,123 @@
 /*
- * operator/cli/hub-command - `relay-operator hub` (issue 3; lands with the relay hub).
+ * operator/cli/hub-command - `relay-operator hub --manifests PATH... --hub NAME --spool DIR`:
+ * one hub without Kubernetes (standalone mode).
+ *
+ * Renders the manifests with the same code the operator uses, writes the Secrets they
+ * reference as files (mode 0600) and the rendered config under DIR, and runs the relay hub
+ * from them. Manifest changes are re-rendered and applied without restart; a manifest that
+ * stops validating is reported and the running config kept. Layout of DIR: config.json,
+ * secrets/NAME/KEY, status.json, queue/ (the spool).
  */
-export function runHub(_args: string[]): number {
-  console.error('relay-operator hub: not implemented yet (issue 3)');
-  return 2;
+import { chmodSync, mkdirSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, resolve } from 'node:path';
+import { Hub } from '../../relay/hub.ts';
+import { appLog } from '../../relay/log/protocol-log.ts';
+import { renderHub } from '../render/render.ts';
+import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
+import { FlagError, parseFlags, requireFlag, withFlagErrors } from './flags.ts';
+import { loadHub, ManifestError } from './hub-selection.ts';
+import { manifestFilesOf } from '../manifests/load.ts';
+
+function writeAtomically(file: string, data: string | Buffer, mode = 0o644): void {
+  writeFileSync(`${file}.tmp`, data, { mode });
+  chmodSync(`${file}.tmp`, mode);
+  renameSync(`${file}.tmp`, file);
+}
+
+function writeSecrets(objects: NamespaceObjects, dir: string): void {
+  for (const secret of objects.secrets) {
+    const name = secret.metadata.name;
+    const secretDir = join(dir, name);
+    mkdirSync(secretDir, { recursive: true, mode: 0o700 });
+    for (const key of new Set([...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})])) {
+      const value = secretValue(objects, name, key);
+      if (value !== undefined) writeAtomically(join(secretDir, key), value, 0o600);
+    }
+  }
+}
+
+export function runHub(args: string[]): Promise<number> {
+  return withFlagErrors(async () => {
+    const { values } = parseFlags('hub', args, {
+      manifests: { type: 'string', multiple: true },
+      hub: { type: 'string' },
+      spool: { type: 'string' },
+      namespace: { type: 'string' },
+      'metrics-addr': { type: 'string' },
+      'grace-period': { type: 'string', default: '30' },
+    });
+    const hubName = requireFlag('hub', 'hub', values.hub);
+    const dir = resolve(requireFlag('hub', 'spool', values.spool));
+    const manifests = values.manifests ?? [];
+    const grace = Number(values['grace-period']);
+    if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator hub: --grace-period must be seconds >= 0');
+    const secretsDir = join(dir, 'secrets');
+    const configFile = join(dir, 'config.json');
+    mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+
+    /** renderToDisk - validate, render, write; the config hash on success. */
+    const renderToDisk = (): string => {
+      const { hub, objects } = loadHub('hub', manifests, hubName, values.namespace);
+      writeSecrets(objects, secretsDir);
+      const result = renderHub(hub, objects, { secretFile: (name, key) => join(secretsDir, name, key) });
+      for (const problem of result.problems) appLog('warn', `${problem.object}: ${problem.field}: ${problem.message} (rule ${problem.rule})`);
+      writeAtomically(configFile, `${JSON.stringify(result.config, null, 2)}\n`);
+      return result.hash;
+    };
+
+    try {
+      renderToDisk();
+    } catch (error) {
+      if (error instanceof ManifestError) {
+        console.error(error.message);
+        return 2;
+      }
+      throw error;
+    }
+    const hub = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0 });
+
+    const watched = manifestFilesOf(manifests);
+    let rerender: NodeJS.Timeout | null = null;
+    for (const file of watched) {
+      watchFile(file, { interval: 1000 }, () => {
+        if (rerender) clearTimeout(rerender);
+        rerender = setTimeout(() => {
+          try {
+            renderToDisk();
+            void hub.reload();
+          } catch (error) {
+            appLog('error', `manifests changed but were not applied: ${(error as Error).message}`);
+          }
+        }, 200);
+      });
+    }
+
+    let metricsServer: ReturnType<typeof createServer> | null = null;
+    if (values['metrics-addr']) {
+      const match = /^(.*):(\d+)$/.exec(values['metrics-addr']);
+      if (!match) throw new FlagError('relay-operator hub: --metrics-addr must be HOST:PORT');
+      metricsServer = createServer((req, res) => {
+        if (req.url !== '/metrics') {
+          res.writeHead(404).end();
+          return;
+        }
+        void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
+      });
+      metricsServer.listen(Number(match[2]), match[1]?.replace(/^\[|\]$/g, ''));
+    }
+
+    await new Promise<void>((resolveStop) => {
+      const stop = (signal: string): void => {
+        appLog('info', `${signal}: stopping, grace period ${grace}s`);
+        for (const file of watched) unwatchFile(file);
+        if (rerender) clearTimeout(rerender);
+        metricsServer?.close();
+        void hub.stop(grace * 1000).then(resolveStop);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  });
 }

@@ -48,6 +48,11 @@ function manifestFiles(path: string): string[] {
     });
 }
 
+/** manifestFilesOf - the YAML files under the given paths (files and directories). */
+export function manifestFilesOf(paths: string[]): string[] {
+  return paths.flatMap(manifestFiles);
+}
+
 /** describeObject - `Kind namespace/name` for messages. */
 export function describeObject(object: Record<string, unknown> | undefined, source: ManifestSource): string {
   const metadata = (object?.metadata ?? {}) as { name?: unknown; namespace?: unknown };

@@ -194,6 +194,9 @@ test('selectConnector tells a miss from an invalid address', () => {
     assert.deepEqual(selectConnector(index, bad), { ok: false, reason: 'invalidAddress' }, bad);
     assert.equal(index.lookup(bad), null);
   }
+  const words = new Uint32Array(4);
+  assert.equal(parseClientAddress('::ffff:192.168.1.9', words), 4);
+  assert.equal(index.lookupParsed(4, words), index.lookup('192.168.1.9'));
   // Results are cached: repeated lookups return the same frozen object.
   assert.equal(index.lookup('192.168.1.9'), index.lookup('192.168.1.10'));
   assert.ok(Object.isFrozen(index.lookup('192.168.1.9')));

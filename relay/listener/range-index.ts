@@ -1,19 +1,17 @@
-// Connector selection on one listener: which ReceiveConnector takes a client address.
+// Connector selection on one listener (api.md "Connector selection"): the connector whose
+// *smallest* remoteIPRanges entry contains the client address wins. Entries of two connectors
+// must be nested or disjoint; an equal or partial overlap leaves the later connector unloaded.
 //
-// The rule (api.md "Connector selection", Exchange's "most specific match wins"): the connector
-// whose *smallest* remoteIPRanges entry contains the address. Entries of two connectors must be
-// nested or disjoint; an equal or partial overlap makes the later connector conflicted and unloaded.
-//
-// Data structure: per address family, a sorted array of elementary segment starts, each mapped to
-// the smallest accepted entry covering it (or none). A lookup is one binary search, O(log n), and
-// returns a cached frozen result, so it allocates nothing. Addresses are 128-bit values held as
-// four big-endian uint32 words in typed arrays (IPv4 in the last word), not bigints: sorting and
-// comparing bigints costs ~10x more and 100,000 entries must load in well under a second.
-// Building: an LSD radix sort ranks all endpoints; conflicts are found in precedence order with
-// two range-min/max trees over those ranks (O(n log n), handles any overlap inside one connector);
-// a sweep with a min-heap on entry size then assigns each segment its innermost entry.
-// Addresses are parsed by a strict hand-written parser (no octal/hex/short IPv4 forms, no zone
-// IDs) because ipaddr.js costs 1-4 us per address here; the tests cross-check it against ipaddr.js.
+// Data structure: per address family, sorted elementary segment starts, each mapped to the
+// smallest loaded entry covering it, so a lookup is one binary search (O(log n)) returning a
+// cached frozen result: no allocation per connection. Addresses are 128-bit values as four
+// big-endian uint32 words in typed arrays (IPv4 in the last word), not bigints, which sort ~10x
+// slower: 100,000 entries must load in well under a second. Building: a radix sort ranks all
+// endpoints; conflicts are checked in precedence order with two range-min/max trees over the
+// ranks (O(n log n), whatever the overlaps inside one connector); a sweep with a min-heap on
+// entry size gives each segment its innermost entry. The address parser is hand-written and
+// strict (no octal/hex/short IPv4, no zone IDs): ipaddr.js takes 1-4 us per address, so the
+// tests use it as the reference instead.
 
 export type AddressFamily = 4 | 6;
 

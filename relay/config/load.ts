@@ -1,0 +1,56 @@
+/*
+ * relay/config/load - reads a rendered config file and checks what the relay relies on.
+ *
+ * The operator renders and validates; this is the relay's own guard against a wrong or
+ * truncated file: the apiVersion must be one it knows and the structure must hold. Bad
+ * input throws a ConfigError naming the file and field; the hub then keeps running the
+ * config it has (on reload) or refuses to start (at start).
+ */
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { RelayError } from '../errors.ts';
+import { RENDERED_CONFIG_API_VERSION, type RenderedConfig } from './schema.ts';
+
+export class ConfigError extends RelayError {
+  constructor(message: string) {
+    super('RELAY_ERR_CONFIG', message);
+  }
+}
+
+export interface LoadedConfig {
+  config: RenderedConfig;
+  hash: string;
+}
+
+/** hashConfigText - the config hash the hub reports (sha256 of the file, 16 hex digits). */
+export function hashConfigText(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+export function parseRenderedConfig(text: string, source: string): LoadedConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${source}: not JSON: ${(error as Error).message}`);
+  }
+  const config = value as Partial<RenderedConfig>;
+  if (config.apiVersion !== RENDERED_CONFIG_API_VERSION) {
+    throw new ConfigError(`${source}: apiVersion must be ${RENDERED_CONFIG_API_VERSION}, not ${JSON.stringify(config.apiVersion)}`);
+  }
+  for (const field of ['connectors', 'listeners', 'acceptedDomains', 'sendConnectors'] as const) {
+    if (!Array.isArray(config[field])) throw new ConfigError(`${source}: ${field} must be a list`);
+  }
+  if (!config.hub || typeof config.hub.fqdn !== 'string') throw new ConfigError(`${source}: hub.fqdn is required`);
+  const ids = new Set((config.connectors ?? []).map((c) => c.id));
+  for (const listener of config.listeners ?? []) {
+    for (const id of listener.connectorIds) {
+      if (!ids.has(id)) throw new ConfigError(`${source}: listeners[${listener.endpoint}] names connector ${id}, which is not in connectors`);
+    }
+  }
+  return { config: config as RenderedConfig, hash: hashConfigText(text) };
+}
+
+export function loadRenderedConfig(file: string): LoadedConfig {
+  return parseRenderedConfig(readFileSync(file, 'utf8'), file);
+}

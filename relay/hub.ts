@@ -1,0 +1,268 @@
+/*
+ * relay/hub - the composition root of one relay hub.
+ *
+ * Wires config -> listeners -> connector servers -> spool, and owns the hub's life:
+ *   start   load the rendered config, recover the spool, open every listener;
+ *   reload  on a new config (or a changed certificate, users or CA file) build new routes and
+ *           swap them in; sessions in flight finish under the config they started with; a
+ *           config that cannot be built is logged and the running one kept;
+ *   stop    stop accepting (new connections get 421 4.3.2), let sessions finish within the
+ *           grace period, close the spool.
+ * The hub reports the config hash it runs in its metrics (relay_config_info) and in a status
+ * file (JSON, written atomically) that the operator or a test can read.
+ */
+import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { SMTPServer } from 'smtp-server';
+import { loadRenderedConfig, type LoadedConfig } from './config/load.ts';
+import type { ConnectorConfig, ListenerConfig, RenderedConfig } from './config/schema.ts';
+import { Listener, type ListenerRoute } from './listener/listener.ts';
+import { buildListenerIndex, parseRemoteIPRange } from './listener/range-index.ts';
+import { appLog, type LogSink } from './log/protocol-log.ts';
+import { createHubMetrics, type HubMetrics } from './metrics.ts';
+import type { DnsResolver } from './session/antispam.ts';
+import { createConnectorServer, type ConnectorRuntime } from './session/connector-server.ts';
+import { RateLimitRegistry } from './session/rate-limits.ts';
+import { parseUsers, type UserDirectory } from './session/users.ts';
+import { Spool, QUEUE_STATES, type SpoolOptions } from './spool/spool.ts';
+import './listener/smtp-server-patch.ts';
+
+export interface HubOptions {
+  configFile: string;
+  spoolDir: string;
+  /** Default: `<spoolDir>/status.json`. */
+  statusFile?: string;
+  logSink?: LogSink;
+  resolver?: DnsResolver;
+  /** Poll interval for the config file and the files it references; 0 disables. Default 2000. */
+  watchIntervalMs?: number;
+  spool?: SpoolOptions;
+  metrics?: HubMetrics;
+}
+
+interface BuiltRoutes {
+  routes: Map<string, { config: ListenerConfig; route: ListenerRoute }>;
+  watchedFiles: string[];
+}
+
+const listenerKey = (l: ListenerConfig): string => `${l.bindAddress}|${l.port}`;
+
+function proxyMatcher(entries: string[]): (address: string) => boolean {
+  const ranges = entries.map((entry) => parseRemoteIPRange(entry));
+  return (address) => {
+    if (ranges.length === 0 || isIP(address) === 0) return false;
+    const probe = parseRemoteIPRange(address);
+    return ranges.some((r) => r.family === probe.family && r.first <= probe.first && probe.first <= r.last);
+  };
+}
+
+export class Hub {
+  readonly metrics: HubMetrics;
+  readonly #options: HubOptions;
+  readonly #spool: Spool;
+  readonly #limits = new RateLimitRegistry();
+  readonly #listeners = new Map<string, Listener>();
+  #loaded: LoadedConfig;
+  #watched: string[] = [];
+  #reloading: Promise<boolean> | null = null;
+  #spoolTimer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  private constructor(options: HubOptions, spool: Spool, loaded: LoadedConfig, metrics: HubMetrics) {
+    this.#options = options;
+    this.#spool = spool;
+    this.#loaded = loaded;
+    this.metrics = metrics;
+  }
+
+  /** start - a running hub, or an error naming what is wrong (config, spool, a port in use). */
+  static async start(options: HubOptions): Promise<Hub> {
+    const loaded = loadRenderedConfig(options.configFile);
+    const log = (event: { event?: string } & Record<string, unknown>): void => appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
+    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), log: options.spool?.log ?? log });
+    const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
+    const built = hub.#build(loaded.config);
+    try {
+      for (const { config, route } of built.routes.values()) {
+        const listener = new Listener(config, route, hub.metrics, options.logSink);
+        await listener.start();
+        hub.#listeners.set(listenerKey(config), listener);
+      }
+    } catch (error) {
+      await hub.stop(0);
+      throw error;
+    }
+    hub.#afterLoad(loaded, built);
+    hub.#spoolTimer = setInterval(() => void hub.#updateSpoolDepth(), 5000);
+    hub.#spoolTimer.unref();
+    void hub.#updateSpoolDepth();
+    appLog('info', 'hub started', { hub: loaded.config.hub.name, configHash: loaded.hash, listeners: loaded.config.listeners.map((l) => l.endpoint) }, options.logSink);
+    return hub;
+  }
+
+  get configHash(): string {
+    return this.#loaded.hash;
+  }
+
+  get config(): RenderedConfig {
+    return this.#loaded.config;
+  }
+
+  get spool(): Spool {
+    return this.#spool;
+  }
+
+  /** reload - apply the config file as it is now; false when it was unchanged or could not be built. */
+  reload(): Promise<boolean> {
+    this.#reloading ??= this.#reload().finally(() => {
+      this.#reloading = null;
+    });
+    return this.#reloading;
+  }
+
+  async #reload(): Promise<boolean> {
+    if (this.#stopped) return false;
+    let loaded: LoadedConfig;
+    let built: BuiltRoutes;
+    try {
+      loaded = loadRenderedConfig(this.#options.configFile);
+      built = this.#build(loaded.config);
+    } catch (error) {
+      appLog('error', `reload refused, keeping config ${this.#loaded.hash}: ${(error as Error).message}`, {}, this.#options.logSink);
+      return false;
+    }
+    const wanted = new Set(built.routes.keys());
+    for (const [key, listener] of this.#listeners) {
+      if (!wanted.has(key)) {
+        this.#listeners.delete(key);
+        void listener.close(30_000);
+      }
+    }
+    for (const [key, { config, route }] of built.routes) {
+      const existing = this.#listeners.get(key);
+      if (existing) {
+        existing.setRoute(route);
+        continue;
+      }
+      const listener = new Listener(config, route, this.metrics, this.#options.logSink);
+      try {
+        await listener.start();
+        this.#listeners.set(key, listener);
+      } catch (error) {
+        appLog('error', `listener ${config.endpoint} could not open: ${(error as Error).message}`, {}, this.#options.logSink);
+      }
+    }
+    const previous = this.#loaded.hash;
+    this.#afterLoad(loaded, built);
+    appLog('info', 'config reloaded', { from: previous, to: loaded.hash }, this.#options.logSink);
+    return true;
+  }
+
+  /** stop - drain listeners, wait up to graceMs for sessions, close the spool. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const file of this.#watched) unwatchFile(file);
+    if (this.#spoolTimer) clearInterval(this.#spoolTimer);
+    for (const listener of this.#listeners.values()) listener.drain();
+    await Promise.all([...this.#listeners.values()].map((l) => l.close(graceMs)));
+    this.#listeners.clear();
+    await this.#spool.close();
+    appLog('info', 'hub stopped', {}, this.#options.logSink);
+  }
+
+  #build(config: RenderedConfig): BuiltRoutes {
+    const read = (file: string): Buffer => readFileSync(file);
+    const watchedFiles = new Set<string>([this.#options.configFile]);
+    let users: UserDirectory = { users: new Map(), problems: [] };
+    if (config.hub.usersFile) {
+      users = parseUsers(read(config.hub.usersFile).toString('utf8'), config.hub.usersFile);
+      watchedFiles.add(config.hub.usersFile);
+      for (const problem of users.problems) appLog('warn', `users: ${problem}`, {}, this.#options.logSink);
+    }
+    const servers = new Map<string, { server: SMTPServer; runtime: ConnectorRuntime }>();
+    for (const connector of config.connectors) {
+      const files = connector.tls.files ?? config.hub.tls;
+      if (files) {
+        watchedFiles.add(files.certFile);
+        watchedFiles.add(files.keyFile);
+      }
+      if (connector.tls.clientCAFile) watchedFiles.add(connector.tls.clientCAFile);
+      const runtime: ConnectorRuntime = {
+        connector,
+        hub: config.hub,
+        acceptedDomains: config.acceptedDomains,
+        spool: this.#spool,
+        users,
+        limiter: this.#limits.limiterFor(connector),
+        tls: files ? { cert: read(files.certFile), key: read(files.keyFile) } : null,
+        clientCA: connector.tls.clientCAFile ? read(connector.tls.clientCAFile) : null,
+        metrics: this.metrics,
+        ...(this.#options.logSink ? { logSink: this.#options.logSink } : {}),
+        ...(this.#options.resolver ? { resolver: this.#options.resolver } : {}),
+      };
+      servers.set(connector.id, { server: createConnectorServer(runtime), runtime });
+    }
+    const byId = new Map<string, ConnectorConfig>(config.connectors.map((c) => [c.id, c]));
+    const isTrustedProxy = proxyMatcher(config.hub.trustedProxies);
+    const routes = new Map<string, { config: ListenerConfig; route: ListenerRoute }>();
+    for (const listener of config.listeners) {
+      const connectors = listener.connectorIds.flatMap((id) => {
+        const c = byId.get(id);
+        return c ? [{ id: c.id, createdAt: c.createdAt, ranges: c.remoteIPRanges }] : [];
+      });
+      const { index, conflicts } = buildListenerIndex(connectors);
+      for (const conflict of conflicts) appLog('warn', `listener ${listener.endpoint}: ${conflict.message}`, {}, this.#options.logSink);
+      routes.set(listenerKey(listener), {
+        config: listener,
+        route: { index, connectors: servers, isTrustedProxy, hubFqdn: config.hub.fqdn },
+      });
+    }
+    return { routes, watchedFiles: [...watchedFiles] };
+  }
+
+  #afterLoad(loaded: LoadedConfig, built: BuiltRoutes): void {
+    this.#loaded = loaded;
+    this.#limits.retain(loaded.config.connectors.map((c) => c.id));
+    this.metrics.configInfo.reset();
+    this.metrics.configInfo.set({ hash: loaded.hash }, 1);
+    this.#watch(built.watchedFiles);
+    this.#writeStatus();
+  }
+
+  #watch(files: string[]): void {
+    const interval = this.#options.watchIntervalMs ?? 2000;
+    for (const file of this.#watched) unwatchFile(file);
+    this.#watched = [];
+    if (interval <= 0) return;
+    for (const file of files) {
+      watchFile(file, { interval, persistent: false }, (current, previous) => {
+        if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) void this.reload();
+      });
+      this.#watched.push(file);
+    }
+  }
+
+  #writeStatus(): void {
+    const file = this.#options.statusFile ?? `${this.#options.spoolDir}/status.json`;
+    const status = {
+      hub: this.#loaded.config.hub.name,
+      configHash: this.#loaded.hash,
+      pid: process.pid,
+      updatedAt: new Date().toISOString(),
+      listeners: this.#loaded.config.listeners.map((l) => ({ endpoint: l.endpoint, connectors: l.connectorIds })),
+    };
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(status, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  async #updateSpoolDepth(): Promise<void> {
+    for (const state of QUEUE_STATES) {
+      try {
+        this.metrics.spoolDepth.set({ state }, (await this.#spool.listMessages(state)).length);
+      } catch {
+        // the spool is closing
+      }
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/*
+ * relay/listener/listener - one TCP listener per (address, port) of the hub.
+ *
+ * Accepts connections itself (no-delay on), reads a PROXY v1/v2 header only from trusted
+ * proxies, picks the connector whose remoteIPRanges entry containing the client is the
+ * smallest, applies the connector's connection limits, and hands the socket to that
+ * connector's smtp-server. The route (index + connector servers) is swapped whole on reload:
+ * a connection keeps the route it was accepted under until it ends.
+ * Refusals here: 554 5.7.1 (no connector for the client), 421 4.7.0 (connection limits),
+ * 421 4.3.2 (shutting down), PROXY header from an untrusted peer or malformed (closed).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { SMTPServer } from 'smtp-server';
+import type { ListenerConfig } from '../config/schema.ts';
+import { SessionLog, appLog, type LogSink } from '../log/protocol-log.ts';
+import type { HubMetrics } from '../metrics.ts';
+import { registerAcceptedConnection, type ConnectorRuntime } from '../session/connector-server.ts';
+import { selectConnector, type ListenerRangeIndex } from './range-index.ts';
+import { readProxyHeader } from './proxy-protocol.ts';
+import { setGreeting } from './smtp-server-patch.ts';
+
+export interface ListenerRoute {
+  index: ListenerRangeIndex;
+  connectors: Map<string, { server: SMTPServer; runtime: ConnectorRuntime }>;
+  isTrustedProxy: (address: string) => boolean;
+  hubFqdn: string;
+}
+
+const unmapped = (address: string): string => (address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
+const endpoint = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+
+let sessionCounter = 0;
+const sessionPrefix = randomBytes(3).toString('hex');
+function newSessionId(): string {
+  sessionCounter = (sessionCounter + 1) % 0x100000000;
+  return `${sessionPrefix}${Date.now().toString(36)}${sessionCounter.toString(36)}`;
+}
+
+export class Listener {
+  readonly config: ListenerConfig;
+  #route: ListenerRoute;
+  #server: Server | null = null;
+  #sockets = new Set<Socket>();
+  #draining = false;
+  readonly #metrics: HubMetrics;
+  readonly #logSink: LogSink | undefined;
+
+  constructor(config: ListenerConfig, route: ListenerRoute, metrics: HubMetrics, logSink?: LogSink) {
+    this.config = config;
+    this.#route = route;
+    this.#metrics = metrics;
+    this.#logSink = logSink;
+  }
+
+  get activeConnections(): number {
+    return this.#sockets.size;
+  }
+
+  /** setRoute - connections accepted from now on use this route; open ones keep theirs. */
+  setRoute(route: ListenerRoute): void {
+    this.#route = route;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => void this.#accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.config.bindAddress, port: this.config.port, backlog: 1024 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => appLog('error', `listener ${this.config.endpoint}: ${error.message}`, {}, this.#logSink));
+    this.#server = server;
+  }
+
+  /** drain - stop accepting: new connections get 421 4.3.2 until close(). */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** close - stop listening; open sessions are ended after graceMs. */
+  async close(graceMs = 0): Promise<void> {
+    this.#draining = true;
+    const server = this.#server;
+    this.#server = null;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const deadline = Date.now() + graceMs;
+    while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+
+  async #accept(socket: Socket): Promise<void> {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    const route = this.#route;
+    let clientAddress = unmapped(socket.remoteAddress ?? '');
+    let clientPort = socket.remotePort ?? 0;
+    const local = endpoint(unmapped(socket.localAddress ?? ''), socket.localPort ?? 0);
+    const refuse = (connectorId: string, reply: string, reason: string): void => {
+      this.#metrics.refusals.inc({ connector: connectorId, reason });
+      new SessionLog({ 'connector-id': connectorId, 'session-id': newSessionId(), 'local-endpoint': local, 'remote-endpoint': endpoint(clientAddress, clientPort) }, false, this.#logSink)
+        .write('*', reply, reason, true);
+      socket.end(`${reply}\r\n`);
+    };
+    if (this.#draining) return refuse('-', '421 4.3.2 Service shutting down', 'shuttingDown');
+
+    if (route.isTrustedProxy(clientAddress)) {
+      const header = await readProxyHeader(socket);
+      if (!header.ok) {
+        this.#metrics.refusals.inc({ connector: '-', reason: `proxy:${header.reason}` });
+        socket.destroy();
+        return;
+      }
+      if (header.rest.length > 0) socket.unshift(header.rest);
+      if (header.command === 'PROXY' && header.source) {
+        clientAddress = unmapped(header.source.address);
+        clientPort = header.source.port;
+      }
+    }
+
+    const selection = selectConnector(route.index, clientAddress);
+    if (!selection.ok) {
+      this.#metrics.connections.inc({ connector: 'none', listener: this.config.endpoint });
+      return refuse('-', `554 5.7.1 ${route.hubFqdn} Access denied: no receive connector on ${this.config.endpoint} accepts ${clientAddress}`, selection.reason);
+    }
+    const target = route.connectors.get(selection.connectorId);
+    if (!target) return refuse(selection.connectorId, '421 4.3.0 Connector not loaded, try again later', 'connectorNotLoaded');
+    const { runtime, server } = target;
+    this.#metrics.connections.inc({ connector: runtime.connector.id, listener: this.config.endpoint });
+    const lease = runtime.limiter.openConnection(clientAddress);
+    if (!lease.ok) return refuse(runtime.connector.id, `421 ${lease.enhanced} ${lease.message}`, lease.reason);
+
+    const log = new SessionLog(
+      { 'connector-id': runtime.connector.id, 'session-id': newSessionId(), 'local-endpoint': local, 'remote-endpoint': endpoint(clientAddress, clientPort) },
+      runtime.connector.protocolLogging === 'Verbose',
+      this.#logSink,
+    );
+    log.write('+', '', `matched ${selection.entry}`);
+    setGreeting(socket, { greetDelayMs: runtime.connector.limits.greetDelayMs, banner: runtime.connector.banner });
+    registerAcceptedConnection(socket, { log, release: lease.release, matchedEntry: selection.entry });
+    server.connect(socket, { remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
+  }
+}

@@ -1,0 +1,34 @@
+/*
+ * relay/metrics - the hub's Prometheus metrics (prom-client), one registry per hub.
+ * Names carry the `relay_` prefix; per-connector series are labelled `connector`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface HubMetrics {
+  registry: Registry;
+  connections: Counter<'connector' | 'listener'>;
+  sessions: Counter<'connector'>;
+  messages: Counter<'connector'>;
+  bytes: Counter<'connector'>;
+  refusals: Counter<'connector' | 'reason'>;
+  spoolDepth: Gauge<'state'>;
+  fsyncSeconds: Histogram;
+  configInfo: Gauge<'hash'>;
+}
+
+export function createHubMetrics(options: { defaultMetrics?: boolean } = {}): HubMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    connections: new Counter({ name: 'relay_connections_total', help: 'Connections accepted per connector and listener (connector "none" = refused, no matching range).', labelNames: ['connector', 'listener'], registers }),
+    sessions: new Counter({ name: 'relay_sessions_total', help: 'SMTP sessions started per connector.', labelNames: ['connector'], registers }),
+    messages: new Counter({ name: 'relay_messages_accepted_total', help: 'Messages acknowledged with 250 (spooled with fsync).', labelNames: ['connector'], registers }),
+    bytes: new Counter({ name: 'relay_bytes_accepted_total', help: 'Bytes of accepted messages as spooled.', labelNames: ['connector'], registers }),
+    refusals: new Counter({ name: 'relay_refusals_total', help: 'Refusals by connector and reason.', labelNames: ['connector', 'reason'], registers }),
+    spoolDepth: new Gauge({ name: 'relay_spool_messages', help: 'Messages in the spool by queue state.', labelNames: ['state'], registers }),
+    fsyncSeconds: new Histogram({ name: 'relay_spool_commit_seconds', help: 'Time from end of DATA to the message durable on disk (write, fsync, rename, directory fsync).', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+    configInfo: new Gauge({ name: 'relay_config_info', help: 'The rendered config the hub runs (value 1, label hash).', labelNames: ['hash'], registers }),
+  };
+}

@@ -1,0 +1,328 @@
+/*
+ * relay/session/connector-server - one smtp-server instance per connector, enforcing it.
+ *
+ * The listener picks the connector for a connection and hands the socket to this server
+ * (it never listens itself). Every verb asks the pure policy modules (rights, policy, rate
+ * limits, header firewall, data normalizer) and logs refusals with their reason. DATA is
+ * canonicalised to CRLF, the Received and X-Relay-Antispam headers are added, and only after
+ * the spool has the message on disk with fsync does the client get 250.
+ * Trust: everything from the client is hostile; the config is trusted.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { AcceptedDomainConfig, ConnectorConfig, HubSettings } from '../config/schema.ts';
+import type { Spool } from '../spool/spool.ts';
+import { SessionLog, type LogSink } from '../log/protocol-log.ts';
+import { runAntiSpamChecks, type DnsResolver } from './antispam.ts';
+import { DataNormalizer } from './data-normalizer.ts';
+import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
+import { decideAuth, decideDataEnd, decideHelo, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
+import { logonFailureDecision, tarpit, type ConnectorRateLimiter } from './rate-limits.ts';
+import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
+import { checkPassword, type RelayUser, type UserDirectory } from './users.ts';
+import type { HubMetrics } from '../metrics.ts';
+import { closeSession, socketOfSession } from '../listener/smtp-server-patch.ts';
+
+export interface ConnectorRuntime {
+  connector: ConnectorConfig;
+  hub: HubSettings;
+  acceptedDomains: AcceptedDomainConfig[];
+  spool: Spool;
+  users: UserDirectory;
+  limiter: ConnectorRateLimiter;
+  tls: { key: Buffer; cert: Buffer } | null;
+  clientCA: Buffer | null;
+  metrics: HubMetrics;
+  logSink?: LogSink;
+  resolver?: DnsResolver;
+}
+
+/** What the listener knows about a connection before smtp-server sees it. */
+export interface AcceptedConnection {
+  log: SessionLog;
+  release: () => void;
+  matchedEntry: string;
+}
+
+interface SessionState {
+  log: SessionLog;
+  rights: SessionRights;
+  user: RelayUser | undefined;
+  mutualTls: boolean;
+  protocolErrors: number;
+  logonFailures: number;
+  release: () => void;
+  closed: AbortController;
+}
+
+type SmtpError = Error & { responseCode?: number };
+
+function smtpError(refusal: Pick<Refusal, 'code' | 'enhanced' | 'message'>): SmtpError {
+  return Object.assign(new Error(`${refusal.enhanced} ${refusal.message}`), { responseCode: refusal.code });
+}
+
+/** The connection handed over by the listener, found again by its socket. */
+const accepted = new WeakMap<Socket, AcceptedConnection>();
+
+export function registerAcceptedConnection(socket: Socket, connection: AcceptedConnection): void {
+  accepted.set(socket, connection);
+}
+
+/** createConnectorServer - the smtp-server that runs every session of one connector. */
+export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
+  const { connector, hub, acceptedDomains, spool, users, metrics } = runtime;
+  const mechanisms = new Set(connector.authMechanisms);
+  const offersTLS = mechanisms.has('TLS') && runtime.tls !== null;
+  const offersAuth = mechanisms.has('BasicAuth');
+  const sessions = new WeakMap<SMTPServerSession, SessionState>();
+  const labels = { connector: connector.id };
+
+  const stateOf = (session: SMTPServerSession): SessionState => {
+    const state = sessions.get(session);
+    if (!state) throw new Error(`session ${session.id} has no state`);
+    return state;
+  };
+  const policyContext = (session: SMTPServerSession, state: SessionState): PolicyContext => ({
+    connector,
+    rights: state.rights.rights,
+    acceptedDomains,
+    secure: session.secure,
+    ...(state.user ? { authenticatedUser: state.user.name, userAddresses: state.user.addresses } : {}),
+  });
+  const setRights = (state: SessionState): void => {
+    const identity = sessionIdentityFor(connector, { mutualTlsVerified: state.mutualTls, ...(state.user ? { authenticatedUser: state.user.name } : {}) });
+    state.rights = resolveSessionRights(connector, identity);
+    state.log.write('*', orderedRights(state.rights.rights).join(' '), `Set Session Permissions (${identity.kind}${identity.user ? ` ${identity.user}` : ''})`);
+  };
+  /** refuse - tarpit, count the protocol error, log the reason, answer (421 closes). */
+  const refuse = async (session: SMTPServerSession, refusal: Refusal, verb: string, callback: (err: SmtpError) => void): Promise<void> => {
+    const state = stateOf(session);
+    state.protocolErrors++;
+    metrics.refusals.inc({ ...labels, reason: refusal.reason });
+    state.log.write('*', `${verb} refused: ${refusal.code} ${refusal.enhanced} ${refusal.message}`, refusal.reason, true);
+    await tarpit(connector.limits.tarpitIntervalMs, state.closed.signal);
+    if (connector.limits.maxProtocolErrors > 0 && state.protocolErrors > connector.limits.maxProtocolErrors) {
+      metrics.refusals.inc({ ...labels, reason: 'maxProtocolErrors' });
+      state.log.write('*', 'too many errors, closing', 'maxProtocolErrors', true);
+      callback(smtpError({ code: 421, enhanced: '4.7.0', message: 'Too many errors on this connection, closing transmission channel' }));
+      return;
+    }
+    callback(smtpError(refusal));
+  };
+  const decide = (session: SMTPServerSession, decision: Decision, verb: string, callback: (err?: SmtpError | null) => void): void => {
+    if (decision.ok) {
+      callback();
+      return;
+    }
+    void refuse(session, decision, verb, callback);
+  };
+
+  const server = new SMTPServer({
+    name: connector.fqdn,
+    disableReverseLookup: true,
+    logger: false,
+    hideSize: true,
+    authOptional: true,
+    allowInsecureAuth: true,
+    authMethods: ['PLAIN', 'LOGIN'],
+    maxAllowedUnauthenticatedCommands: false,
+    disabledCommands: [...(offersTLS ? [] : ['STARTTLS']), ...(offersAuth ? [] : ['AUTH'])],
+    socketTimeout: connector.limits.connectionInactivityTimeoutMs,
+    closeTimeout: 5000,
+    ...(runtime.tls ? { key: runtime.tls.key, cert: runtime.tls.cert } : {}),
+    ...(mechanisms.has('MutualTLS') && runtime.clientCA ? { requestCert: true, rejectUnauthorized: false, ca: runtime.clientCA } : {}),
+
+    onConnect(session, callback) {
+      const socket = socketOfSession(session);
+      const handedOver = socket ? accepted.get(socket) : undefined;
+      const log = handedOver?.log ?? new SessionLog({ 'connector-id': connector.id, 'session-id': session.id, 'local-endpoint': '', 'remote-endpoint': session.remoteAddress }, connector.protocolLogging === 'Verbose', runtime.logSink);
+      const state: SessionState = {
+        log,
+        rights: { rights: new Set(), sources: new Map() },
+        user: undefined,
+        mutualTls: false,
+        protocolErrors: 0,
+        logonFailures: 0,
+        release: handedOver?.release ?? (() => undefined),
+        closed: new AbortController(),
+      };
+      sessions.set(session, state);
+      setRights(state);
+      metrics.sessions.inc(labels);
+      const lifetime = setTimeout(() => {
+        log.write('*', 'connection timeout', 'connectionTimeout', true);
+        closeSession(session, '4.4.2 Connection timeout, closing transmission channel');
+      }, connector.limits.connectionTimeoutMs);
+      lifetime.unref();
+      state.closed.signal.addEventListener('abort', () => clearTimeout(lifetime));
+      callback();
+    },
+
+    onSecure(socket, session, callback) {
+      const state = stateOf(session);
+      const tlsSocket = socket as TLSSocket;
+      state.log.write('*', `TLS ${tlsSocket.getProtocol?.() ?? ''} ${tlsSocket.getCipher?.()?.name ?? ''}`, 'STARTTLS');
+      if (mechanisms.has('MutualTLS') && tlsSocket.authorized && tlsSocket.getPeerCertificate?.()) {
+        state.mutualTls = true;
+        setRights(state);
+      }
+      callback();
+    },
+
+    onAuth(auth: SMTPServerAuthentication, session, callback) {
+      const state = stateOf(session);
+      const name = auth.username ?? '';
+      const probe = resolveSessionRights(connector, { kind: 'Authenticated', user: name });
+      const allowed = decideAuth({ ...policyContext(session, state), rights: probe.rights });
+      if (!allowed.ok) {
+        void refuse(session, allowed, 'AUTH', (err) => callback(err));
+        return;
+      }
+      void checkPassword(users, name, auth.password ?? '').then(async (user) => {
+        if (user) {
+          state.user = user;
+          state.log.write('*', `AUTH ${auth.method} ${name}`, 'authenticated');
+          setRights(state);
+          callback(null, { user: name });
+          return;
+        }
+        state.logonFailures++;
+        metrics.refusals.inc({ ...labels, reason: 'authenticationFailed' });
+        state.log.write('*', `AUTH ${auth.method} ${name} failed`, 'authenticationFailed', true);
+        const decision = logonFailureDecision(state.logonFailures, connector.limits);
+        await tarpit(decision.tarpitMs, state.closed.signal);
+        if (decision.disconnect) {
+          callback(smtpError({ code: 421, enhanced: '4.7.0', message: decision.disconnect.message }));
+          return;
+        }
+        callback(smtpError({ code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' }));
+      });
+    },
+
+    onMailFrom(address: SMTPServerAddress, session, callback) {
+      const state = stateOf(session);
+      state.log.write('<', `MAIL FROM:<${address.address}>`, '');
+      const helo = decideHelo({ connector, helo: session.hostNameAppearsAs || '' });
+      if (!helo.ok) return decide(session, helo, 'EHLO', callback);
+      const rate = runtime.limiter.checkMessage({ clientAddress: session.remoteAddress, mailFrom: address.address, ...(state.user ? { user: state.user.name } : {}) });
+      if (!rate.ok) return decide(session, { ...rate }, 'MAIL', callback);
+      const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : undefined;
+      decide(session, decideMailFrom({ ...policyContext(session, state), mailFrom: address.address, ...(declared !== undefined && Number.isFinite(declared) ? { declaredSize: declared } : {}) }), 'MAIL', callback);
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, callback) {
+      const state = stateOf(session);
+      state.log.write('<', `RCPT TO:<${address.address}>`, '');
+      decide(session, decideRcptTo({ ...policyContext(session, state), rcptTo: address.address, recipientCount: session.envelope.rcptTo.length }), 'RCPT', callback);
+    },
+
+    onData(stream: SMTPServerDataStream, session, callback) {
+      const state = stateOf(session);
+      const normalizer = new DataNormalizer({ bareLineFeeds: connector.bareLineFeeds, maxHeaderSize: connector.limits.maxHeaderSize });
+      const limit = state.rights.rights.has('BypassMessageSizeLimit') || connector.limits.maxMessageSize === 0 ? Infinity : connector.limits.maxMessageSize;
+      let headers: Buffer | null = null;
+      const body: Buffer[] = [];
+      let kept = 0;
+      const take = (out: { headers: Buffer | null; body: Buffer | null }): void => {
+        if (out.headers) headers = out.headers;
+        if (out.body && kept <= limit) {
+          body.push(out.body);
+          kept += out.body.length;
+        }
+      };
+      stream.on('data', (chunk: Buffer) => take(normalizer.push(chunk)));
+      stream.once('end', () => {
+        take(normalizer.end());
+        void finishData(session, state, normalizer, headers ?? Buffer.alloc(0), body).then(
+          (reply) => callback(null, reply),
+          (error: SmtpError) => callback(error),
+        );
+      });
+    },
+
+    onClose(session) {
+      const state = sessions.get(session);
+      if (!state) return;
+      state.closed.abort();
+      state.release();
+      state.log.write('-', '', 'Local');
+    },
+  });
+
+  async function finishData(session: SMTPServerSession, state: SessionState, normalizer: DataNormalizer, rawHeaders: Buffer, body: Buffer[]): Promise<string> {
+    const context = policyContext(session, state);
+    const decision = decideDataEnd({
+      ...context,
+      bareLineFeedRejected: normalizer.rejected,
+      headerSizeExceeded: normalizer.headerSizeExceeded,
+      size: normalizer.bytesIn,
+      receivedCount: countReceivedHeaders(rawHeaders),
+    });
+    if (!decision.ok) {
+      return new Promise((_resolve, reject) => void refuse(session, decision, 'DATA', reject));
+    }
+    const filtered = filterHeaders(rawHeaders, state.rights.rights);
+    if (filtered.stripped.length > 0) state.log.write('*', `stripped ${filtered.stripped.join(', ')}`, 'headerFirewall');
+    const id = randomUUID();
+    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    const added: string[] = [
+      buildReceivedHeader({
+        fromHelo: session.hostNameAppearsAs || '',
+        clientAddress: session.remoteAddress,
+        byFqdn: connector.fqdn,
+        withProtocol: receivedProtocol({ esmtp: session.openingCommand === 'EHLO', secure: session.secure, authenticated: state.user !== undefined }),
+        id,
+        ...(recipients.length === 1 && recipients[0] ? { forRecipient: recipients[0] } : {}),
+        date: new Date(),
+      }),
+    ];
+    if (!state.rights.rights.has('BypassAntiSpam')) {
+      const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const result = await runAntiSpamChecks({
+        clientAddress: session.remoteAddress,
+        helo: session.hostNameAppearsAs || '',
+        mailFrom,
+        hubFqdn: hub.fqdn,
+        spf: hub.antiSpam.spf,
+        dnsbl: hub.antiSpam.dnsbl,
+        ...(runtime.resolver ? { resolver: runtime.resolver } : {}),
+      });
+      added.push(...result.headers);
+      if (result.headers.length === 0) added.push(`X-Relay-Antispam: checks=none client-ip=${session.remoteAddress}\r\n`);
+    }
+    const parts = [Buffer.from(added.join('')), filtered.headers, ...body];
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    const started = performance.now();
+    try {
+      const queued = await spool.commitMessage(
+        {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: recipients.map((address) => ({ address })),
+          receivedAt: new Date().toISOString(),
+          connectorId: connector.id,
+          sessionId: session.id,
+          clientAddress: session.remoteAddress,
+          ...(state.user ? { authUser: state.user.name } : {}),
+          size,
+        },
+        parts,
+      );
+      metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+      metrics.messages.inc(labels);
+      metrics.bytes.inc(labels, size);
+      state.log.write('>', `250 2.6.0 <${id}> Queued mail for delivery`, `queued ${queued} size ${size} recipients ${recipients.length}`);
+      return `2.6.0 <${id}> Queued mail for delivery as ${queued}`;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const full = code === 'RELAY_ERR_SPOOL_FULL';
+      metrics.refusals.inc({ ...labels, reason: full ? 'spoolFull' : 'spoolError' });
+      state.log.write('*', `spool ${full ? 'full' : 'error'}: ${(error as Error).message}`, full ? 'spoolFull' : 'spoolError', true);
+      throw smtpError(full ? { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' } : { code: 451, enhanced: '4.3.0', message: 'Temporary failure writing the message, try again' });
+    }
+  }
+
+  return server;
+}
+

@@ -1,0 +1,112 @@
+/*
+ * test/support/hub-process - a standalone hub (`relay-operator hub`) as a child process.
+ *
+ * Tests give it manifests as YAML text; it writes them to a temp dir, starts the hub as a
+ * user would, waits for the "hub started" log line, and collects every JSON log line so a
+ * test can assert what the protocol log says. stop() sends SIGTERM, kill() SIGKILL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface LogLine {
+  log: 'protocol' | 'app' | 'tracking';
+  [field: string]: unknown;
+}
+
+export interface HubProcess {
+  dir: string;
+  manifestFile: string;
+  spoolDir: string;
+  logs: LogLine[];
+  child: ChildProcess;
+  /** Replace the manifests (the hub re-renders and reloads). */
+  writeManifests(yaml: string): void;
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  /** Start again on the same directory (after stop or kill). */
+  restart(): Promise<HubProcess>;
+}
+
+export interface HubProcessOptions {
+  manifests: string;
+  hub: string;
+  dir?: string;
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'relay-hub-'));
+  const manifestFile = join(dir, 'manifests.yaml');
+  if (!options.dir) writeFileSync(manifestFile, options.manifests);
+  const stateDir = join(dir, 'state');
+  const child = spawn(process.execPath, ['bin/relay-operator.js', 'hub', '--manifests', manifestFile, '--hub', options.hub, '--spool', stateDir, '--grace-period', '5', ...(options.extraArgs ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  const logs: LogLine[] = [];
+  const waiters: Array<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  let buffer = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const text = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      try {
+        const line = JSON.parse(text) as LogLine;
+        logs.push(line);
+        for (const waiter of [...waiters]) {
+          if (waiter.predicate(line)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      } catch {
+        stderr += `${text}\n`;
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+    const found = logs.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
+      waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      void exited.then((code) => reject(new Error(`hub exited with ${code} before the log line; stderr:\n${stderr}`)));
+    });
+  };
+
+  const hub: HubProcess = {
+    dir,
+    manifestFile,
+    spoolDir: join(stateDir, 'queue'),
+    logs,
+    child,
+    writeManifests: (yaml) => writeFileSync(manifestFile, yaml),
+    waitForLog,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    restart: () => startHubProcess({ ...options, dir }),
+  };
+  await waitForLog((l) => l.log === 'app' && l.message === 'hub started', 15_000);
+  return hub;
+}
+
+/** removeHubDir - delete the temp dir of a hub process (after stop). */
+export function removeHubDir(hub: HubProcess): void {
+  rmSync(hub.dir, { recursive: true, force: true });
+}
