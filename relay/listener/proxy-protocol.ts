@@ -289,7 +289,7 @@ export function readProxyHeader(socket: Socket, options: ReadProxyHeaderOptions 
   if (socket.destroyed || socket.readableEnded) return Promise.resolve({ ok: false, reason: 'closed' });
 
   return new Promise<ProxyHeaderResult>((resolve) => {
-    let received = Buffer.alloc(0);
+    let received: Buffer = Buffer.alloc(0);
     let settled = false;
 
     const finish = (result: ProxyHeaderResult): void => {
@@ -309,7 +309,7 @@ export function readProxyHeader(socket: Socket, options: ReadProxyHeaderOptions 
       while (!settled) {
         const chunk: unknown = socket.read();
         if (chunk === null) return;
-        const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk), 'latin1');
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : (chunk as Buffer);
         received = received.length === 0 ? bytes : Buffer.concat([received, bytes]);
         const parsed = parseProxyHeader(received);
         if (parsed.state === 'invalid') finish({ ok: false, reason: parsed.reason });
