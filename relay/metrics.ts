@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface HubMetrics {
   registry: Registry;
   connections: Counter<'connector' | 'listener'>;
-  sessions: Counter<'connector'>;
+  sessions: Counter<'connector' | 'outcome'>;
   messages: Counter<'connector'>;
   bytes: Counter<'connector'>;
   refusals: Counter<'connector' | 'reason'>;
@@ -23,7 +23,7 @@ export function createHubMetrics(options: { defaultMetrics?: boolean } = {}): Hu
   return {
     registry,
     connections: new Counter({ name: 'relay_connections_total', help: 'Connections accepted per connector and listener (connector "none" = refused, no matching range).', labelNames: ['connector', 'listener'], registers }),
-    sessions: new Counter({ name: 'relay_sessions_total', help: 'SMTP sessions started per connector.', labelNames: ['connector'], registers }),
+    sessions: new Counter({ name: 'relay_sessions_total', help: 'SMTP sessions per connector by outcome when they end (accepted: at least one message; refused: refusals and no message; noMessage).', labelNames: ['connector', 'outcome'], registers }),
     messages: new Counter({ name: 'relay_messages_accepted_total', help: 'Messages acknowledged with 250 (spooled with fsync).', labelNames: ['connector'], registers }),
     bytes: new Counter({ name: 'relay_bytes_accepted_total', help: 'Bytes of accepted messages as spooled.', labelNames: ['connector'], registers }),
     refusals: new Counter({ name: 'relay_refusals_total', help: 'Refusals by connector and reason.', labelNames: ['connector', 'reason'], registers }),

@@ -1,19 +1,17 @@
 // PROXY protocol reader (HAProxy spec, v1 text and v2 binary) for sockets the relay accepts
-// itself: it reads the header a load balancer puts in front of the SMTP stream and returns the
-// original client/destination endpoints plus any bytes read past the header (`rest`), which the
-// caller must `socket.unshift(rest)` before the SMTP engine starts reading.
+// itself: reads the header a load balancer puts before the SMTP stream and returns the original
+// endpoints plus any bytes read past the header (`rest`), which the caller must
+// `socket.unshift(rest)` before the SMTP engine starts reading.
 //
-// Trust: a header is a claim by whoever opened the TCP connection. Only call this for peers the
-// caller has already matched against its trusted-proxy list; from anyone else the header is a
-// spoofing tool and must not be read at all (the SMTP engine will then reject "PROXY" as a bad
-// command). The parser never believes more than the spec allows: strict v1 syntax (107 bytes max,
-// isIP-validated addresses of the stated family, ports without leading zeros), v2 capped at 536
-// bytes, only TCP over IPv4/IPv6 or AF_UNSPEC, TLVs skipped unread.
+// Trust: the header is a claim by whoever opened the connection. Call this only for peers the
+// caller has matched against its trusted-proxy list; from anyone else it is a spoofing tool and
+// must not be read (the SMTP engine then rejects "PROXY" as a bad command). Parsing is strict:
+// v1 at most 107 bytes, isIP-checked addresses of the stated family, plain decimal ports; v2
+// capped at 536 bytes, TCP over IPv4/IPv6 or AF_UNSPEC only, TLVs skipped unread.
 //
-// Failure modes: every rejection is a result, never a throw: a stable camelCase reason
-// (ProxyReadFailure). Invalid input is rejected as soon as the bytes seen prove it (so plain
-// "EHLO" fails on its first byte, not at the timeout); a silent peer fails with 'timeout' (default
-// 5 s), a peer that hangs up with 'closed'. The socket is left open on failure: the caller closes it.
+// Failure modes: never throws or rejects; failures are results with a stable camelCase reason.
+// Bad input fails as soon as the bytes prove it (plain "EHLO" on its first byte), a silent peer
+// with 'timeout' (default 5 s), a hang-up with 'closed'. The caller closes the socket on failure.
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Socket } from 'node:net';
 

@@ -53,6 +53,7 @@ interface SessionState {
   mutualTls: boolean;
   protocolErrors: number;
   logonFailures: number;
+  messages: number;
   release: () => void;
   closed: AbortController;
 }
@@ -145,12 +146,12 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         mutualTls: false,
         protocolErrors: 0,
         logonFailures: 0,
+        messages: 0,
         release: handedOver?.release ?? (() => undefined),
         closed: new AbortController(),
       };
       sessions.set(session, state);
       setRights(state);
-      metrics.sessions.inc(labels);
       const lifetime = setTimeout(() => {
         log.write('*', 'connection timeout', 'connectionTimeout', true);
         closeSession(session, '4.4.2 Connection timeout, closing transmission channel');
@@ -247,6 +248,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       if (!state) return;
       state.closed.abort();
       state.release();
+      metrics.sessions.inc({ ...labels, outcome: state.messages > 0 ? 'accepted' : state.protocolErrors > 0 ? 'refused' : 'noMessage' });
       state.log.write('-', '', 'Local');
     },
   });
@@ -310,6 +312,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         parts,
       );
       metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+      state.messages++;
       metrics.messages.inc(labels);
       metrics.bytes.inc(labels, size);
       state.log.write('>', `250 2.6.0 <${id}> Queued mail for delivery`, `queued ${queued} size ${size} recipients ${recipients.length}`);

@@ -1,0 +1,353 @@
+/*
+ * test/relay/support-certs - real certificates, manifests and a line-level SMTP client for the
+ * relay integration tests (tls-*.test.ts, proxy, reload, crash).
+ *
+ * Certificates are made with the `openssl` command line, as an administrator would: a CA, a
+ * server certificate for the hub FQDN (plus IP SANs), a client certificate signed by the CA
+ * and a self-signed one. PEM strings go into Secret stringData; the files stay in a temp dir
+ * for `openssl s_client -CAfile`.
+ *
+ * SmtpClient talks SMTP on a raw socket (optionally bound to a loopback source address and
+ * optionally after a PROXY protocol header), so a test sees every reply code as a client does.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { stringify } from 'yaml';
+import { Spool } from '../../relay/spool/spool.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Certificates
+
+export interface Pem {
+  cert: string;
+  key: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export interface TestCerts {
+  dir: string;
+  ca: Pem;
+  server: Pem;
+  /** Signed by `ca`, extendedKeyUsage clientAuth. */
+  client: Pem;
+  /** Not signed by anybody we trust. */
+  selfSigned: Pem;
+  /** Another server certificate from the same CA (new serial, new subject). */
+  issueServer(options: { commonName: string; dnsNames: string[]; ips: string[] }): Pem;
+  subjectOf(certFile: string): string;
+  serialOf(certFile: string): string;
+  remove(): void;
+}
+
+function openssl(args: string[], cwd: string): string {
+  return execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function serial(): string {
+  return `0x${randomBytes(8).toString('hex').replace(/^0/, '1')}`;
+}
+
+/** makeTestCerts - a CA, a server cert for `fqdn` (+ IP SANs), a CA-signed and a self-signed client cert. */
+export function makeTestCerts(options: { fqdn: string; ips: string[] }): TestCerts {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-certs-'));
+  let counter = 0;
+  const pem = (name: string): Pem => ({
+    cert: readFileSync(join(dir, `${name}.pem`), 'utf8'),
+    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
+    certFile: join(dir, `${name}.pem`),
+    keyFile: join(dir, `${name}.key`),
+  });
+  const newKey = (name: string): void => void openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`], dir);
+  const signed = (name: string, subject: string, extensions: string): Pem => {
+    newKey(name);
+    openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
+    writeFileSync(join(dir, `${name}.ext`), extensions);
+    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial(), '-days', '2', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.pem`], dir);
+    return pem(name);
+  };
+
+  newKey('ca');
+  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/O=Relay Tests/CN=Relay Test CA', '-days', '2', '-sha256', '-set_serial', serial(),
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', 'ca.pem'], dir);
+
+  const issueServer = (o: { commonName: string; dnsNames: string[]; ips: string[] }): Pem => {
+    const san = [...o.dnsNames.map((d) => `DNS:${d}`), ...o.ips.map((ip) => `IP:${ip}`)].join(',');
+    return signed(`server-${counter++}`, `/O=Relay Tests/CN=${o.commonName}`,
+      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  };
+  const server = issueServer({ commonName: options.fqdn, dnsNames: [options.fqdn], ips: options.ips });
+  const client = signed('client', '/O=Relay Tests/CN=trusted-server.example.test', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+
+  newKey('self');
+  openssl(['req', '-x509', '-new', '-key', 'self.key', '-subj', '/O=Somebody Else/CN=trusted-server.example.test', '-days', '2', '-sha256', '-set_serial', serial(),
+    '-addext', 'extendedKeyUsage=clientAuth', '-out', 'self.pem'], dir);
+
+  return {
+    dir,
+    ca: pem('ca'),
+    server,
+    client,
+    selfSigned: pem('self'),
+    issueServer,
+    subjectOf: (certFile) => openssl(['x509', '-in', certFile, '-noout', '-subject', '-nameopt', 'RFC2253'], dir).trim().replace(/^subject=/, ''),
+    serialOf: (certFile) => openssl(['x509', '-in', certFile, '-noout', '-serial'], dir).trim().replace(/^serial=/, '').toUpperCase(),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface ServerCertView {
+  /** Leaf subject as s_client prints it (`CN = ..., O = ...` style, whitespace as printed). */
+  subject: string;
+  /** The leaf certificate as PEM. */
+  pem: string;
+  verifyOk: boolean;
+  output: string;
+}
+
+/**
+ * opensslStartTls - `openssl s_client -starttls smtp` against host:port with CAfile and
+ * -verify_return_error; returns what it saw. A verification failure is reported, not thrown.
+ */
+export function opensslStartTls(options: { host: string; port: number; caFile: string; servername?: string; verifyHost?: string; verifyIp?: string }): ServerCertView {
+  const args = ['s_client', '-starttls', 'smtp', '-connect', `${options.host}:${options.port}`, '-CAfile', options.caFile, '-verify_return_error', '-showcerts'];
+  if (options.servername) args.push('-servername', options.servername);
+  if (options.verifyHost) args.push('-verify_hostname', options.verifyHost);
+  if (options.verifyIp) args.push('-verify_ip', options.verifyIp);
+  let output: string;
+  try {
+    output = execFileSync('openssl', args, { input: 'QUIT\r\n', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 15_000 });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    output = `${e.stdout ?? ''}\n${e.stderr ?? ''}`;
+  }
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(output)?.[0] ?? '';
+  const subject = /^\s*0 s:(.*)$/m.exec(output)?.[1]?.trim() ?? '';
+  return { subject, pem, verifyOk: /Verify return code: 0 \(ok\)/.test(output), output };
+}
+
+/** certText - `openssl x509 -text` of a PEM string (for SAN and serial checks). */
+export function certText(pem: string): string {
+  return execFileSync('openssl', ['x509', '-noout', '-text', '-serial'], { input: pem, encoding: 'utf8' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifests
+
+/** manifestsYaml - documents as one multi-document YAML text (PEM strings stay intact). */
+export function manifestsYaml(documents: object[]): string {
+  return documents.map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n');
+}
+
+export function secretDoc(namespace: string, name: string, stringData: Record<string, string>): object {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A line-level SMTP client
+
+export interface SmtpReply {
+  code: number;
+  /** The lines without their code, joined with '\n'. */
+  text: string;
+  lines: string[];
+}
+
+/** code 0 = the server closed the connection without (another) reply. */
+const CLOSED: SmtpReply = Object.freeze({ code: 0, text: 'connection closed', lines: [] });
+
+export interface SmtpConnectOptions {
+  host: string;
+  port: number;
+  localAddress?: string;
+  /** Bytes written before anything is read (a PROXY protocol header). */
+  preface?: Buffer | string;
+  /** Do not wait for the greeting (for sockets that are expected to be dropped). */
+  noGreeting?: boolean;
+}
+
+export class SmtpClient {
+  #socket: Socket | TLSSocket;
+  #buffer = '';
+  #pending: string[] = [];
+  #replies: SmtpReply[] = [];
+  #waiters: Array<(reply: SmtpReply) => void> = [];
+  #ended = false;
+  readonly closed: Promise<void>;
+  #markClosed!: () => void;
+  greeting: SmtpReply = CLOSED;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    this.closed = new Promise((resolve) => (this.#markClosed = resolve));
+    this.#attach(socket);
+  }
+
+  static async connect(options: SmtpConnectOptions): Promise<SmtpClient> {
+    const socket = netConnect({ host: options.host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new SmtpClient(socket);
+    if (options.preface !== undefined) socket.write(options.preface);
+    if (!options.noGreeting) client.greeting = await client.read();
+    return client;
+  }
+
+  get isClosed(): boolean {
+    return this.#ended;
+  }
+
+  #attach(socket: Socket | TLSSocket): void {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => this.#onData(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (socket !== this.#socket) return;
+      this.#ended = true;
+      for (const waiter of this.#waiters.splice(0)) waiter(CLOSED);
+      this.#markClosed();
+    });
+  }
+
+  #onData(chunk: string): void {
+    this.#buffer += chunk;
+    let newline: number;
+    while ((newline = this.#buffer.indexOf('\n')) >= 0) {
+      const line = this.#buffer.slice(0, newline).replace(/\r$/, '');
+      this.#buffer = this.#buffer.slice(newline + 1);
+      this.#pending.push(line);
+      if (!/^\d{3}-/.test(line)) {
+        const lines = this.#pending.splice(0);
+        const reply: SmtpReply = { code: Number(line.slice(0, 3)) || -1, text: lines.map((l) => l.slice(4)).join('\n'), lines };
+        const waiter = this.#waiters.shift();
+        if (waiter) waiter(reply);
+        else this.#replies.push(reply);
+      }
+    }
+  }
+
+  /** read - the next reply (code 0 when the connection closed first). */
+  read(timeoutMs = 10_000): Promise<SmtpReply> {
+    const queued = this.#replies.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#ended) return Promise.resolve(CLOSED);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no SMTP reply within ${timeoutMs} ms`)), timeoutMs);
+      this.#waiters.push((reply) => (clearTimeout(timer), resolve(reply)));
+    });
+  }
+
+  write(text: string): void {
+    if (!this.#ended) this.#socket.write(text);
+  }
+
+  /** command - send one line, read one reply. */
+  command(line: string, timeoutMs?: number): Promise<SmtpReply> {
+    this.write(`${line}\r\n`);
+    return this.read(timeoutMs);
+  }
+
+  /** startTls - STARTTLS, then the TLS handshake on the same socket; returns the STARTTLS reply. */
+  async startTls(options: { ca?: string; servername?: string; cert?: string; key?: string; rejectUnauthorized?: boolean } = {}): Promise<{ reply: SmtpReply; socket: TLSSocket | null }> {
+    const reply = await this.command('STARTTLS');
+    if (reply.code !== 220) return { reply, socket: null };
+    const plain = this.#socket as Socket;
+    plain.removeAllListeners('data');
+    const secure = tlsConnect({
+      socket: plain,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.servername ? { servername: options.servername } : {}),
+      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+    });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    this.#socket = secure;
+    this.#attach(secure);
+    return { reply, socket: secure };
+  }
+
+  /** data - DATA, the message (dot-stuffed, CRLF), the final dot; returns the final reply (or the DATA refusal). */
+  async data(message: string): Promise<SmtpReply> {
+    const go = await this.command('DATA');
+    if (go.code !== 354) return go;
+    const body = message.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
+    this.write(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`);
+    return this.read(30_000);
+  }
+
+  /** send - EHLO..QUIT in one go is not what tests want; this is MAIL/RCPT*/
+  async envelope(from: string, to: string[]): Promise<SmtpReply[]> {
+    const replies = [await this.command(`MAIL FROM:<${from}>`)];
+    for (const rcpt of to) replies.push(await this.command(`RCPT TO:<${rcpt}>`));
+    return replies;
+  }
+
+  async quit(): Promise<void> {
+    if (!this.#ended) {
+      await this.command('QUIT', 5000).catch(() => CLOSED);
+    }
+    this.close();
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** message - a small RFC 5322 message with a unique token in subject and body. */
+export function testMessage(options: { from: string; to: string; token: string; extraHeaders?: string[]; body?: string }): string {
+  return [
+    `From: <${options.from}>`,
+    `To: <${options.to}>`,
+    `Subject: test ${options.token}`,
+    `Message-ID: <${options.token}@relay.tests>`,
+    ...(options.extraHeaders ?? []),
+    '',
+    options.body ?? `token ${options.token}`,
+    '',
+  ].join('\r\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spool of a stopped hub
+
+export interface SpooledMessage {
+  id: string;
+  mailFrom: string;
+  rcptTo: string[];
+  clientAddress: string;
+  authUser: string | undefined;
+  text: string;
+}
+
+/** readIncoming - every message in incoming/ of a stopped hub's spool, decoded and verified. */
+export async function readIncoming(spoolDir: string): Promise<SpooledMessage[]> {
+  const spool = await Spool.open(spoolDir);
+  try {
+    const out: SpooledMessage[] = [];
+    for (const id of await spool.listMessages('incoming')) {
+      const message = await spool.readMessage('incoming', id);
+      out.push({
+        id,
+        mailFrom: message.envelope.mailFrom,
+        rcptTo: message.envelope.rcptTo.map((r) => r.address),
+        clientAddress: message.envelope.clientAddress,
+        authUser: message.envelope.authUser,
+        text: message.body.toString('utf8'),
+      });
+    }
+    return out;
+  } finally {
+    await spool.close();
+  }
+}

@@ -1,0 +1,318 @@
+/*
+ * test/relay/support-policy - helpers for the policy, limits and smuggling integration tests.
+ *
+ * - relayManifests(): the YAML of one namespace (hub, receive connectors, accepted domains),
+ *   written the way a user writes them, for startHubProcess.
+ * - SmtpClient: a raw SMTP client on node:net that binds a loopback source address (so one
+ *   machine can play many clients), keeps every reply it got in order, and parses multi-line
+ *   replies. Nothing is interpreted for the test: it sees the exact lines the relay sent.
+ * - spooledMessages(): the messages a stopped hub left in its spool (incoming/), read back
+ *   with the relay's own Spool class.
+ * - protocol log helpers over the JSON lines the hub printed.
+ */
+import { connect, type Socket } from 'node:net';
+import { stringify } from 'yaml';
+import { freePort } from '../controlplane/controlplane.ts';
+import { startHubProcess, removeHubDir, type HubProcess, type LogLine } from '../support/hub-process.ts';
+import { Spool, type SpoolMessage } from '../../relay/spool/spool.ts';
+
+export { freePort };
+export type { HubProcess, LogLine, SpoolMessage };
+
+export const NAMESPACE = 'relay-policy';
+export const HUB = 'policy-hub';
+export const HUB_FQDN = 'hub.policy.example.test';
+
+export interface ConnectorManifest {
+  name: string;
+  /** metadata.creationTimestamp: orders connectors for conflicts (earlier wins). */
+  createdAt?: string;
+  spec: Record<string, unknown>;
+}
+
+export interface DomainManifest {
+  name: string;
+  domainName: string;
+  domainType: 'Authoritative' | 'InternalRelay' | 'ExternalRelay';
+  default?: boolean;
+}
+
+export interface ManifestOptions {
+  connectors: ConnectorManifest[];
+  domains?: DomainManifest[];
+  /** Extra RelayHub spec fields; antiSpam defaults to {spf: false} (no DNS in tests). */
+  hubSpec?: Record<string, unknown>;
+}
+
+/** relayManifests - one namespace, one hub, the given connectors (hubs: [HUB]) and domains. */
+export function relayManifests(options: ManifestOptions): string {
+  const docs: unknown[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } },
+    {
+      apiVersion: 'relayoperator.io/v1alpha1',
+      kind: 'RelayHub',
+      metadata: { name: HUB, namespace: NAMESPACE },
+      spec: { replicas: 1, fqdn: HUB_FQDN, antiSpam: { spf: false }, ...options.hubSpec },
+    },
+    ...options.connectors.map((c) => ({
+      apiVersion: 'relayoperator.io/v1alpha1',
+      kind: 'ReceiveConnector',
+      metadata: { name: c.name, namespace: NAMESPACE, ...(c.createdAt ? { creationTimestamp: c.createdAt } : {}) },
+      spec: { hubs: [HUB], ...c.spec },
+    })),
+    ...(options.domains ?? []).map((d) => ({
+      apiVersion: 'relayoperator.io/v1alpha1',
+      kind: 'AcceptedDomain',
+      metadata: { name: d.name, namespace: NAMESPACE },
+      spec: { domainName: d.domainName, domainType: d.domainType, default: d.default ?? false },
+    })),
+  ];
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** startRelay - a standalone hub from these manifests. */
+export function startRelay(options: ManifestOptions): Promise<HubProcess> {
+  return startHubProcess({ manifests: relayManifests(options), hub: HUB });
+}
+
+/** stopRelay - SIGTERM the hub (if still running) and delete its directory. */
+export async function stopRelay(hub: HubProcess | undefined): Promise<void> {
+  if (!hub) return;
+  await hub.stop();
+  removeHubDir(hub);
+}
+
+/** spooledMessages - stop the hub, then read every message it left in incoming/. */
+export async function spooledMessages(hub: HubProcess): Promise<SpoolMessage[]> {
+  await hub.stop();
+  const spool = await Spool.open(hub.spoolDir);
+  try {
+    const ids = await spool.listMessages('incoming');
+    return await Promise.all(ids.map((id) => spool.readMessage('incoming', id)));
+  } finally {
+    await spool.close();
+  }
+}
+
+/** The header block of a stored message (up to the first empty line), as text. */
+export function headerBlock(message: SpoolMessage): string {
+  const text = message.body.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  return end === -1 ? text : text.slice(0, end + 2);
+}
+
+/** Field names of a header block, in order (continuation lines skipped). */
+export function headerNames(message: SpoolMessage): string[] {
+  return headerBlock(message)
+    .split('\r\n')
+    .filter((line) => line.length > 0 && !/^[ \t]/.test(line))
+    .map((line) => line.slice(0, line.indexOf(':')));
+}
+
+// ---------------------------------------------------------------------------------------
+// protocol log
+
+export interface ProtocolLine extends LogLine {
+  log: 'protocol';
+  'connector-id': string;
+  'session-id': string;
+  'remote-endpoint': string;
+  event: string;
+  data: string;
+  context: string;
+}
+
+export function isProtocolLine(line: LogLine): line is ProtocolLine {
+  return line.log === 'protocol';
+}
+
+export function protocolLines(hub: HubProcess): ProtocolLine[] {
+  return hub.logs.filter(isProtocolLine);
+}
+
+/** waitForRefusal - the protocol log's `*` line with this reason (context), optionally from one client. */
+export async function waitForRefusal(hub: HubProcess, context: string, remoteIp?: string): Promise<ProtocolLine> {
+  const line = await hub.waitForLog((l) => isProtocolLine(l) && l.event === '*' && l.context === context && (remoteIp === undefined || l['remote-endpoint'].startsWith(`${remoteIp}:`)));
+  return line as ProtocolLine;
+}
+
+// ---------------------------------------------------------------------------------------
+// raw SMTP client
+
+export interface SmtpReply {
+  code: number;
+  /** Every line of the reply as sent, without CRLF. */
+  lines: string[];
+  /** The last line, e.g. `550 5.7.54 Unable to relay recipient in non-accepted domain`. */
+  line: string;
+  /** ms since the client started connecting. */
+  at: number;
+}
+
+export interface SmtpClientOptions {
+  host: string;
+  port: number;
+  /** Source address to bind (any 127.x works on loopback). */
+  localAddress?: string;
+  family?: 4 | 6;
+}
+
+/** SmtpClient - exact SMTP lines over a plain socket; replies queue up in `replies`. */
+export class SmtpClient {
+  readonly socket: Socket;
+  readonly replies: SmtpReply[] = [];
+  readonly started = performance.now();
+  /** Raw bytes received, for checks on line endings. */
+  received = Buffer.alloc(0);
+  closedAt: number | null = null;
+  readonly closed: Promise<void>;
+  #buffer = '';
+  #pending: string[] = [];
+  #read = 0;
+  #waiters: Array<() => void> = [];
+
+  private constructor(options: SmtpClientOptions) {
+    this.socket = connect({ host: options.host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}), ...(options.family ? { family: options.family } : {}) });
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) => {
+      this.socket.once('close', () => {
+        this.closedAt = performance.now() - this.started;
+        this.#wake();
+        resolve();
+      });
+    });
+  }
+
+  /** open - connect (the greeting is not awaited: call reply() for it). */
+  static async open(options: SmtpClientOptions): Promise<SmtpClient> {
+    const client = new SmtpClient(options);
+    await new Promise<void>((resolve, reject) => {
+      client.socket.once('connect', () => resolve());
+      client.socket.once('error', reject);
+    });
+    return client;
+  }
+
+  /** connect - open and read the greeting. */
+  static async connect(options: SmtpClientOptions): Promise<{ client: SmtpClient; greeting: SmtpReply }> {
+    const client = await SmtpClient.open(options);
+    return { client, greeting: await client.reply() };
+  }
+
+  get isClosed(): boolean {
+    return this.closedAt !== null;
+  }
+
+  #onData(chunk: Buffer): void {
+    this.received = Buffer.concat([this.received, chunk]);
+    this.#buffer += chunk.toString('latin1');
+    let nl: number;
+    while ((nl = this.#buffer.indexOf('\r\n')) >= 0) {
+      const line = this.#buffer.slice(0, nl);
+      this.#buffer = this.#buffer.slice(nl + 2);
+      this.#pending.push(line);
+      if (!/^\d{3}-/.test(line)) {
+        const lines = this.#pending;
+        this.#pending = [];
+        this.replies.push({ code: Number(line.slice(0, 3)), lines, line, at: performance.now() - this.started });
+      }
+    }
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** reply - the next reply not yet read; rejects if the connection closes first or on timeout. */
+  async reply(timeoutMs = 10_000): Promise<SmtpReply> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const next = this.replies[this.#read];
+      if (next) {
+        this.#read++;
+        return next;
+      }
+      if (this.isClosed) throw new Error(`connection closed without a reply (got so far: ${JSON.stringify(this.replies.map((r) => r.line))})`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`no reply within ${timeoutMs} ms (got so far: ${JSON.stringify(this.replies.map((r) => r.line))})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** write - raw bytes, exactly as given. */
+  write(data: string | Buffer): void {
+    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** send - one command line (CRLF added) and its reply. */
+  async send(line: string, timeoutMs?: number): Promise<SmtpReply> {
+    this.write(`${line}\r\n`);
+    return this.reply(timeoutMs);
+  }
+
+  /** waitClosed - resolves when the relay closed the connection; rejects after timeoutMs. */
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`connection still open after ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.closed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** quit - QUIT, expect 221 and the close. */
+  async quit(): Promise<SmtpReply> {
+    const reply = await this.send('QUIT');
+    await this.waitClosed();
+    return reply;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/**
+ * sendMessage - one whole transaction on an open session (after EHLO): MAIL, RCPT..., DATA,
+ * content (must end with CRLF; the final dot is added). Returns every reply in order; stops
+ * at the first refusal of MAIL, the DATA command, or when no recipient was accepted.
+ */
+export async function sendMessage(client: SmtpClient, mailFrom: string, rcptTo: string[], content: string | Buffer): Promise<SmtpReply[]> {
+  const replies: SmtpReply[] = [];
+  const mail = await client.send(`MAIL FROM:<${mailFrom}>`);
+  replies.push(mail);
+  if (mail.code !== 250) return replies;
+  let accepted = 0;
+  for (const rcpt of rcptTo) {
+    const r = await client.send(`RCPT TO:<${rcpt}>`);
+    replies.push(r);
+    if (r.code === 250) accepted++;
+  }
+  if (accepted === 0) return replies;
+  const data = await client.send('DATA');
+  replies.push(data);
+  if (data.code !== 354) return replies;
+  client.write(content);
+  client.write('.\r\n');
+  replies.push(await client.reply());
+  return replies;
+}
+
+/** A plain RFC 5322 message with CRLF line ends. */
+export function plainMessage(from: string, to: string, subject: string, body = 'Hello from the policy tests.', extraHeaders: string[] = []): string {
+  return [...extraHeaders, `From: <${from}>`, `To: <${to}>`, `Subject: ${subject}`, `Message-ID: <${subject.replace(/[^A-Za-z0-9]/g, '-')}@client.example.test>`, '', body, ''].join('\r\n');
+}
