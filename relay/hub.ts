@@ -38,6 +38,8 @@ export interface HubOptions {
   watchIntervalMs?: number;
   spool?: SpoolOptions;
   metrics?: HubMetrics;
+  /** Called with the config hash each time a config is applied (start and every reload). */
+  onConfigApplied?: (hash: string) => void;
 }
 
 interface BuiltRoutes {
@@ -108,6 +110,11 @@ export class Hub {
     return this.#loaded.config;
   }
 
+  /** draining - true once stop() began: readiness turns false so no new traffic is sent here. */
+  get draining(): boolean {
+    return this.#stopped;
+  }
+
   get spool(): Spool {
     return this.#spool;
   }
@@ -173,7 +180,7 @@ export class Hub {
 
   #build(config: RenderedConfig): BuiltRoutes {
     const read = (file: string): Buffer => readFileSync(file);
-    const watchedFiles = new Set<string>([this.#options.configFile]);
+    const watchedFiles = new Set<string>([this.#options.configFile, `${this.#options.configFile}.gz`]);
     let users: UserDirectory = { users: new Map(), problems: [] };
     if (config.hub.usersFile) {
       users = parseUsers(read(config.hub.usersFile).toString('utf8'), config.hub.usersFile);
@@ -228,6 +235,7 @@ export class Hub {
     this.metrics.configInfo.set({ hash: loaded.hash }, 1);
     this.#watch(built.watchedFiles);
     this.#writeStatus();
+    this.#options.onConfigApplied?.(loaded.hash);
   }
 
   #watch(files: string[]): void {

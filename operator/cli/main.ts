@@ -18,6 +18,7 @@ const notImplemented = (name: string, issue: number): Command => () => {
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   operator: { run: notImplemented('operator', 5), summary: 'run the controller (in cluster, or with KUBECONFIG)' },
   hub: { run: async (args) => (await import('./hub-command.ts')).runHub(args), summary: 'run one hub without Kubernetes from manifests (standalone mode)' },
+  relay: { run: async (args) => (await import('./relay-command.ts')).runRelay(args), summary: 'run the relay of a hub pod from its rendered config (used by the StatefulSet)' },
   render: { run: runRender, summary: 'print the effective relay config of a hub' },
   explain: { run: async (args) => (await import('./explain-command.ts')).runExplain(args), summary: 'show which connector takes a session and each decision' },
   validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },

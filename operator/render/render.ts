@@ -50,7 +50,16 @@ export interface RenderResult {
 
 export interface RenderOptions {
   secretFile: SecretFileResolver;
+  /**
+   * standalone (default): bind every listener literally (`relay-operator hub`). pod: bind
+   * 0.0.0.0 on one container port per listener, POD_LISTENER_PORT_BASE upwards in listener
+   * order, so the pod knows which hub address and port a connection reached through the
+   * Service that targets that container port.
+   */
+  mode?: 'standalone' | 'pod';
 }
+
+export const POD_LISTENER_PORT_BASE = 2525;
 
 function limitsOf(spec: ReceiveConnector['spec']): ConnectorConfig['limits'] {
   const l = { ...LIMIT_DEFAULTS, ...(spec.limits ?? {}) };
@@ -232,11 +241,25 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
         const literal = binding.addressName.startsWith('ip-') && !address ? bindingHost(binding.binding) : null;
         const bindAddress = address?.ip ?? literal ?? '0.0.0.0';
         const endpointHost = bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
-        listener = { addressName: binding.addressName, bindAddress, port: binding.port, endpoint: `${endpointHost}:${binding.port}`, connectorIds: [] };
+        listener = { addressName: binding.addressName, bindAddress, port: binding.port, servicePort: binding.port, endpoint: `${endpointHost}:${binding.port}`, connectorIds: [] };
         listeners.set(key, listener);
       }
       if (!listener.connectorIds.includes(config.id)) listener.connectorIds.push(config.id);
     }
+  }
+
+  const sortedListeners = [...listeners.values()].sort((a, b) => a.addressName.localeCompare(b.addressName) || a.servicePort - b.servicePort);
+  if (options.mode === 'pod') {
+    sortedListeners.forEach((listener, i) => {
+      const address = addresses.find((a) => a.name === listener.addressName);
+      const host = address?.ip ?? (listener.bindAddress !== '0.0.0.0' ? listener.bindAddress : listener.addressName);
+      listener.endpoint = `${host.includes(':') ? `[${host}]` : host}:${listener.servicePort}`;
+      listener.bindAddress = '0.0.0.0';
+      listener.port = POD_LISTENER_PORT_BASE + i;
+    });
+  }
+
+  for (const { config, bindings } of loaded) {
     statuses.push({ connectorId: config.id, hub: hubName, loaded: true, bindings: bindings.map((b) => listeners.get(`${b.addressName}:${b.port}`)?.endpoint ?? b.binding) });
   }
 
@@ -273,7 +296,7 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
       retry: { minBackoffMs: parseDuration(retry.minBackoff), maxBackoffMs: parseDuration(retry.maxBackoff), maxAgeMs: parseDuration(retry.maxAge) },
     },
     connectors: loaded.map((c) => c.config),
-    listeners: [...listeners.values()].sort((a, b) => a.addressName.localeCompare(b.addressName) || a.port - b.port),
+    listeners: sortedListeners,
     acceptedDomains,
     sendConnectors: sendConnectorConfigs(hub, objects, options, problems),
   };

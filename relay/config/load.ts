@@ -6,7 +6,8 @@
  * input throws a ConfigError naming the file and field; the hub then keeps running the
  * config it has (on reload) or refuses to start (at start).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.ts';
 import { RENDERED_CONFIG_API_VERSION, type RenderedConfig } from './schema.ts';
@@ -51,6 +52,13 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
   return { config: config as RenderedConfig, hash: hashConfigText(text) };
 }
 
+/**
+ * loadRenderedConfig - FILE, or FILE.gz when only the compressed form exists (the operator
+ * compresses large configs to fit a ConfigMap).
+ */
 export function loadRenderedConfig(file: string): LoadedConfig {
+  if (!existsSync(file) && existsSync(`${file}.gz`)) {
+    return parseRenderedConfig(gunzipSync(readFileSync(`${file}.gz`)).toString('utf8'), `${file}.gz`);
+  }
   return parseRenderedConfig(readFileSync(file, 'utf8'), file);
 }

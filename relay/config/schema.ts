@@ -91,7 +91,10 @@ export interface ListenerConfig {
   addressName: string;
   /** What the relay binds: a literal IP in standalone mode, `0.0.0.0` in a pod. */
   bindAddress: string;
+  /** The port the relay binds (in a pod: the container port this listener's Service targets). */
   port: number;
+  /** The port clients dial (the binding's port; equals `port` in standalone mode). */
+  servicePort: number;
   /** The address:port clients dial (the Service IP); shown in logs and explain. */
   endpoint: string;
   connectorIds: string[];

@@ -1,0 +1,92 @@
+/*
+ * operator/cli/relay-command - `relay-operator relay --config FILE --spool DIR`: the relay in a
+ * hub pod, run from the rendered config the operator wrote into a ConfigMap.
+ *
+ * Serves /metrics, /healthz and /readyz (not ready while draining) on --metrics-addr, and
+ * reports the config hash it runs - the data plane reporting back to the controller - by
+ * annotating its own pod (POD_NAME/POD_NAMESPACE from the downward API, with the pod's
+ * ServiceAccount, whose Role allows exactly that). The relay itself (relay/) never talks to
+ * Kubernetes; this wrapper does.
+ */
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { Hub } from '../../relay/hub.ts';
+import { appLog } from '../../relay/log/protocol-log.ts';
+import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
+import { FlagError, parseFlags, requireFlag, withFlagErrors } from './flags.ts';
+
+function podReporter(): ((hash: string) => void) | null {
+  const podName = process.env.POD_NAME;
+  const namespace = process.env.POD_NAMESPACE;
+  if (!podName || !namespace) return null;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  let wanted = '';
+  let running: Promise<void> | null = null;
+  const push = async (): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      const hash = wanted;
+      try {
+        await core.patchNamespacedPod(
+          { name: podName, namespace, body: { metadata: { annotations: { [ANNOTATION_CONFIG_HASH]: hash } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+        appLog('info', 'reported config hash on pod', { pod: `${namespace}/${podName}`, configHash: hash });
+        if (hash === wanted) return;
+      } catch (error) {
+        appLog('warn', `could not report config hash on pod ${namespace}/${podName}: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+      }
+    }
+  };
+  return (hash) => {
+    wanted = hash;
+    running ??= push().finally(() => {
+      running = null;
+    });
+  };
+}
+
+export function runRelay(args: string[]): Promise<number> {
+  return withFlagErrors(async () => {
+    const { values } = parseFlags('relay', args, {
+      config: { type: 'string' },
+      spool: { type: 'string' },
+      'metrics-addr': { type: 'string', default: '0.0.0.0:9090' },
+      'grace-period': { type: 'string', default: '60' },
+    });
+    const configFile = requireFlag('relay', 'config', values.config);
+    const spool = requireFlag('relay', 'spool', values.spool);
+    const grace = Number(values['grace-period']);
+    if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator relay: --grace-period must be seconds >= 0');
+    const address = /^(.*):(\d+)$/.exec(values['metrics-addr'] ?? '');
+    if (!address) throw new FlagError('relay-operator relay: --metrics-addr must be HOST:PORT');
+    const report = podReporter();
+    const hub = await Hub.start({ configFile, spoolDir: join(spool, 'queue'), statusFile: join(spool, 'status.json'), ...(report ? { onConfigApplied: report } : {}) });
+    const server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
+      } else if (req.url === '/healthz') {
+        res.writeHead(200).end('ok\n');
+      } else if (req.url === '/readyz') {
+        res.writeHead(hub.draining ? 503 : 200).end(hub.draining ? 'draining\n' : 'ok\n');
+      } else if (req.url === '/status') {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ configHash: hub.configHash }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    server.listen(Number(address[2]), address[1]?.replace(/^\[|\]$/g, ''));
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        appLog('info', `${signal}: draining, grace period ${grace}s`);
+        void hub.stop(grace * 1000).then(() => server.close(() => resolve()));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  });
+}
