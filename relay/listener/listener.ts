@@ -94,7 +94,10 @@ export class Listener {
 
   async #accept(socket: Socket): Promise<void> {
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    // smtp-server removes every listener of the raw socket at STARTTLS, so the session's end
+    // is also reported through the connection's release (onClose) below.
+    const forget = (): void => void this.#sockets.delete(socket);
+    socket.once('close', forget);
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     const route = this.#route;
@@ -142,7 +145,14 @@ export class Listener {
     );
     log.write('+', '', `matched ${selection.entry}`);
     setGreeting(socket, { greetDelayMs: runtime.connector.limits.greetDelayMs, banner: runtime.connector.banner });
-    registerAcceptedConnection(socket, { log, release: lease.release, matchedEntry: selection.entry });
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      lease.release();
+      forget();
+    };
+    registerAcceptedConnection(socket, { log, release, matchedEntry: selection.entry });
     server.connect(socket, { remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
   }
 }

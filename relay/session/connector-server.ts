@@ -126,7 +126,9 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     logger: false,
     hideSize: true,
     authOptional: true,
-    allowInsecureAuth: true,
+    // BasicAuthRequireTLS or requireTLS: smtp-server itself answers AUTH before STARTTLS with
+    // 538, before it prompts for a password, so no credentials cross the wire in cleartext.
+    allowInsecureAuth: !((mechanisms.has('BasicAuthRequireTLS') || connector.tls.requireTLS) && offersTLS),
     authMethods: ['PLAIN', 'LOGIN'],
     maxAllowedUnauthenticatedCommands: false,
     disabledCommands: [...(offersTLS ? [] : ['STARTTLS']), ...(offersAuth ? [] : ['AUTH'])],
@@ -325,6 +327,12 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       throw smtpError(full ? { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' } : { code: 451, enhanced: '4.3.0', message: 'Temporary failure writing the message, try again' });
     }
   }
+
+  // smtp-server re-emits every connection error (TLS alerts, resets) on the server object;
+  // one client's broken connection must never take the hub down.
+  server.on('error', (error: Error & { code?: string }) => {
+    metrics.refusals.inc({ ...labels, reason: `connectionError:${error.code ?? 'unknown'}` });
+  });
 
   return server;
 }

@@ -12,13 +12,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { stringify } from 'yaml';
-import { Spool } from '../../relay/spool/spool.ts';
+import { Spool, type SpoolRecoveryReport } from '../../relay/spool/spool.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Certificates
@@ -181,9 +181,14 @@ export class SmtpClient {
   readonly closed: Promise<void>;
   #markClosed!: () => void;
   greeting: SmtpReply = CLOSED;
+  /** The client's own address and port, as the relay sees them without PROXY. */
+  readonly localAddress: string;
+  readonly localPort: number;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
     this.closed = new Promise((resolve) => (this.#markClosed = resolve));
     this.#attach(socket);
   }
@@ -258,7 +263,7 @@ export class SmtpClient {
   async startTls(options: { ca?: string; servername?: string; cert?: string; key?: string; rejectUnauthorized?: boolean } = {}): Promise<{ reply: SmtpReply; socket: TLSSocket | null }> {
     const reply = await this.command('STARTTLS');
     if (reply.code !== 220) return { reply, socket: null };
-    const plain = this.#socket as Socket;
+    const plain = this.#socket;
     plain.removeAllListeners('data');
     const secure = tlsConnect({
       socket: plain,
@@ -285,16 +290,19 @@ export class SmtpClient {
     return this.read(30_000);
   }
 
-  /** send - EHLO..QUIT in one go is not what tests want; this is MAIL/RCPT*/
+  /** envelope - MAIL FROM and each RCPT TO; the replies in order. */
   async envelope(from: string, to: string[]): Promise<SmtpReply[]> {
     const replies = [await this.command(`MAIL FROM:<${from}>`)];
     for (const rcpt of to) replies.push(await this.command(`RCPT TO:<${rcpt}>`));
     return replies;
   }
 
+  /** quit - QUIT, then a polite close (FIN, wait for the server's close) so no RST is sent. */
   async quit(): Promise<void> {
     if (!this.#ended) {
       await this.command('QUIT', 5000).catch(() => CLOSED);
+      this.#socket.end();
+      await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     }
     this.close();
   }
@@ -304,7 +312,7 @@ export class SmtpClient {
   }
 }
 
-/** message - a small RFC 5322 message with a unique token in subject and body. */
+/** testMessage - a small RFC 5322 message with a unique token in subject and body. */
 export function testMessage(options: { from: string; to: string; token: string; extraHeaders?: string[]; body?: string }): string {
   return [
     `From: <${options.from}>`,
@@ -332,22 +340,35 @@ export interface SpooledMessage {
 
 /** readIncoming - every message in incoming/ of a stopped hub's spool, decoded and verified. */
 export async function readIncoming(spoolDir: string): Promise<SpooledMessage[]> {
+  return (await readSpool(spoolDir)).messages;
+}
+
+/**
+ * readSpool - open a stopped hub's spool (this runs startup recovery: torn writes are dropped,
+ * damaged files moved to corrupt/), and read every message in incoming/.
+ */
+export async function readSpool(spoolDir: string): Promise<{ messages: SpooledMessage[]; recovery: SpoolRecoveryReport; corrupt: number }> {
   const spool = await Spool.open(spoolDir);
   try {
-    const out: SpooledMessage[] = [];
-    for (const id of await spool.listMessages('incoming')) {
-      const message = await spool.readMessage('incoming', id);
-      out.push({
-        id,
-        mailFrom: message.envelope.mailFrom,
-        rcptTo: message.envelope.rcptTo.map((r) => r.address),
-        clientAddress: message.envelope.clientAddress,
-        authUser: message.envelope.authUser,
-        text: message.body.toString('utf8'),
-      });
-    }
-    return out;
+    const messages = await readAll(spool);
+    return { messages, recovery: spool.recovery, corrupt: readdirSync(join(spool.directory, 'corrupt')).length };
   } finally {
     await spool.close();
   }
+}
+
+async function readAll(spool: Spool): Promise<SpooledMessage[]> {
+  const out: SpooledMessage[] = [];
+  for (const id of await spool.listMessages('incoming')) {
+    const message = await spool.readMessage('incoming', id);
+    out.push({
+      id,
+      mailFrom: message.envelope.mailFrom,
+      rcptTo: message.envelope.rcptTo.map((r) => r.address),
+      clientAddress: message.envelope.clientAddress,
+      authUser: message.envelope.authUser,
+      text: message.body.toString('utf8'),
+    });
+  }
+  return out;
 }
