@@ -51,8 +51,8 @@ interface PatchedConnection {
 }
 
 interface ConnectionPrototype {
-  init(this: PatchedConnection): void;
-  _sendGreeting(this: PatchedConnection): void;
+  init: (this: PatchedConnection) => void;
+  _sendGreeting: (this: PatchedConnection) => void;
   _relayPatched?: boolean;
 }
 
