@@ -31,7 +31,7 @@ const build = (connectors: ReceiveConnector[]): KubeObject[] => {
 const find = (list: KubeObject[], kind: string, name: string): KubeObject & { spec?: Record<string, unknown> } => {
   const found = list.find((o) => o.kind === kind && o.metadata.name === name);
   assert.ok(found, `${kind} ${name} missing (have ${list.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')})`);
-  return found as KubeObject & { spec?: Record<string, unknown> };
+  return found;
 };
 
 test('one Service per hub address, pinned IP through MetalLB, each binding port to its own container port', () => {
