@@ -1,0 +1,102 @@
+/*
+ * operator/runtime/conditions - status conditions (metav1.Condition) through one helper, and
+ * every condition type and reason the operator uses, in one place.
+ *
+ * setCondition upserts by type and returns a new array (inputs are never mutated, so cached,
+ * frozen status can be passed in): lastTransitionTime moves only when status flips,
+ * observedGeneration is stamped on every call. Times are RFC 3339 in whole seconds, like
+ * metav1.Time, so re-computing an unchanged condition yields byte-identical status and the
+ * status apply is skipped as a no-op. Reasons must match the metav1 pattern (CamelCase).
+ */
+import { ConditionError } from './errors.ts';
+
+export const ConditionType = {
+  /** Summary: the object does what its spec says. */
+  Ready: 'Ready',
+  /** A rollout (new config, new pods) is under way. */
+  Progressing: 'Progressing',
+  /** Working, but something is wrong (some pods, some bindings). */
+  Degraded: 'Degraded',
+  /** A ReceiveConnector collides with another (the message names it). */
+  Conflicted: 'Conflicted',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+export const ConditionReason = {
+  Reconciled: 'Reconciled',
+  Reconciling: 'Reconciling',
+  RolloutInProgress: 'RolloutInProgress',
+  RolloutComplete: 'RolloutComplete',
+  PodsNotReady: 'PodsNotReady',
+  InvalidSpec: 'InvalidSpec',
+  ConfigRenderFailed: 'ConfigRenderFailed',
+  ApplyFailed: 'ApplyFailed',
+  HubNotFound: 'HubNotFound',
+  SecretNotFound: 'SecretNotFound',
+  BindingConflict: 'BindingConflict',
+  NoConflict: 'NoConflict',
+  Disabled: 'Disabled',
+  AsExpected: 'AsExpected',
+} as const;
+export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface ConditionInput {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+const TYPE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
+const MAX_MESSAGE = 32768;
+
+/** conditionTime - metav1.Time form: RFC 3339, whole seconds, UTC. */
+export function conditionTime(now: Date): string {
+  return now.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** setCondition - upsert by type; returns the new list (see the module comment). */
+export function setCondition(conditions: readonly Condition[] | undefined, input: ConditionInput, generation: number | undefined, now: Date = new Date()): Condition[] {
+  if (!TYPE.test(input.type) || input.type.length > 316) throw new ConditionError(`condition type "${input.type}" is not a valid metav1 condition type`);
+  if (!REASON.test(input.reason) || input.reason.length > 1024) throw new ConditionError(`condition reason "${input.reason}" must be CamelCase (${REASON.source})`);
+  if (!['True', 'False', 'Unknown'].includes(input.status)) throw new ConditionError(`condition status "${String(input.status)}" must be True, False or Unknown`);
+  const list = conditions ?? [];
+  const existing = list.find((c) => c.type === input.type);
+  const next: Condition = {
+    type: input.type,
+    status: input.status,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : conditionTime(now),
+    reason: input.reason,
+    message: input.message.length > MAX_MESSAGE ? input.message.slice(0, MAX_MESSAGE) : input.message,
+  };
+  return existing ? list.map((c) => (c === existing ? next : { ...c })) : [...list.map((c) => ({ ...c })), next];
+}
+
+/** findCondition - the condition of that type, if any. */
+export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+/** isConditionTrue - the condition exists with status True (and, when given, for that generation). */
+export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string, generation?: number): boolean {
+  const c = findCondition(conditions, type);
+  return c?.status === 'True' && (generation === undefined || c.observedGeneration === generation);
+}
+
+/** removeCondition - the list without that type. */
+export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
+  return (conditions ?? []).filter((c) => c.type !== type).map((c) => ({ ...c }));
+}
