@@ -38,6 +38,8 @@ export interface HubOptions {
   watchIntervalMs?: number;
   spool?: SpoolOptions;
   metrics?: HubMetrics;
+  /** Bind every listener to this address instead of the config's (a pod IP, a test's loopback address). */
+  bindAddress?: string;
   /** Called with the config hash each time a config is applied (start and every reload). */
   onConfigApplied?: (hash: string) => void;
 }
@@ -213,7 +215,8 @@ export class Hub {
     const byId = new Map<string, ConnectorConfig>(config.connectors.map((c) => [c.id, c]));
     const isTrustedProxy = proxyMatcher(config.hub.trustedProxies);
     const routes = new Map<string, { config: ListenerConfig; route: ListenerRoute }>();
-    for (const listener of config.listeners) {
+    for (const configured of config.listeners) {
+      const listener = this.#options.bindAddress ? { ...configured, bindAddress: this.#options.bindAddress } : configured;
       const connectors = listener.connectorIds.flatMap((id) => {
         const c = byId.get(id);
         return c ? [{ id: c.id, createdAt: c.createdAt, ranges: c.remoteIPRanges }] : [];

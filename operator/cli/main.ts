@@ -10,13 +10,8 @@ import { runDocsApi } from './docs-api.ts';
 
 type Command = (args: string[]) => Promise<number> | number;
 
-const notImplemented = (name: string, issue: number): Command => () => {
-  console.error(`relay-operator ${name}: not implemented yet (issue ${issue})`);
-  return 2;
-};
-
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  operator: { run: notImplemented('operator', 5), summary: 'run the controller (in cluster, or with KUBECONFIG)' },
+  operator: { run: async (args) => (await import('./operator-command.ts')).runOperator(args), summary: 'run the controller (in cluster, or with KUBECONFIG)' },
   hub: { run: async (args) => (await import('./hub-command.ts')).runHub(args), summary: 'run one hub without Kubernetes from manifests (standalone mode)' },
   relay: { run: async (args) => (await import('./relay-command.ts')).runRelay(args), summary: 'run the relay of a hub pod from its rendered config (used by the StatefulSet)' },
   render: { run: runRender, summary: 'print the effective relay config of a hub' },

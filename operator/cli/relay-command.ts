@@ -56,6 +56,7 @@ export function runRelay(args: string[]): Promise<number> {
       spool: { type: 'string' },
       'metrics-addr': { type: 'string', default: '0.0.0.0:9090' },
       'grace-period': { type: 'string', default: '60' },
+      'bind-address': { type: 'string' },
     });
     const configFile = requireFlag('relay', 'config', values.config);
     const spool = requireFlag('relay', 'spool', values.spool);
@@ -64,7 +65,7 @@ export function runRelay(args: string[]): Promise<number> {
     const address = /^(.*):(\d+)$/.exec(values['metrics-addr'] ?? '');
     if (!address) throw new FlagError('relay-operator relay: --metrics-addr must be HOST:PORT');
     const report = podReporter();
-    const hub = await Hub.start({ configFile, spoolDir: join(spool, 'queue'), statusFile: join(spool, 'status.json'), ...(report ? { onConfigApplied: report } : {}) });
+    const hub = await Hub.start({ configFile, spoolDir: join(spool, 'queue'), statusFile: join(spool, 'status.json'), ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}), ...(report ? { onConfigApplied: report } : {}) });
     const server = createServer((req, res) => {
       if (req.url === '/metrics') {
         void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));

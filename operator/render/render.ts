@@ -6,7 +6,7 @@
  * name, missing Secret, conflict with an earlier connector) is left out whole, never half
  * applied, and reported in `connectors` with a rule and a message a person can act on.
  */
-import { createHash } from 'node:crypto';
+import { hashConfig } from '../../relay/config/load.ts';
 import type {
   AcceptedDomainConfig, ConnectorConfig, ListenerConfig, RenderedConfig, SendConnectorConfig, TlsFiles, Principal,
 } from '../../relay/config/schema.ts';
@@ -308,7 +308,7 @@ function bindingHost(binding: string): string {
   return withoutPort.startsWith('[') ? withoutPort.slice(1, -1) : withoutPort;
 }
 
-/** configHash - sha256 of the canonical JSON of a rendered config (first 16 hex digits). */
+/** configHash - the hash the relay reports for this config (relay/config/load.ts). */
 export function configHash(config: RenderedConfig): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+  return hashConfig(config);
 }

@@ -35,6 +35,8 @@ export interface KubeObjectMeta {
   annotations?: { [key: string]: string };
   ownerReferences?: OwnerReference[];
   finalizers?: string[];
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
   managedFields?: ManagedFieldsEntry[];
 }
 

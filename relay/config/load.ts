@@ -23,9 +23,12 @@ export interface LoadedConfig {
   hash: string;
 }
 
-/** hashConfigText - the config hash the hub reports (sha256 of the file, 16 hex digits). */
-export function hashConfigText(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+/**
+ * hashConfig - the config hash the hub reports: sha256 of the config's JSON (16 hex digits),
+ * the same value the operator computes when it renders, whatever whitespace the file has.
+ */
+export function hashConfig(config: unknown): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
 }
 
 export function parseRenderedConfig(text: string, source: string): LoadedConfig {
@@ -49,7 +52,7 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
       if (!ids.has(id)) throw new ConfigError(`${source}: listeners[${listener.endpoint}] names connector ${id}, which is not in connectors`);
     }
   }
-  return { config: config as RenderedConfig, hash: hashConfigText(text) };
+  return { config: config as RenderedConfig, hash: hashConfig(config) };
 }
 
 /**

@@ -165,7 +165,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     if (options.controllerManager) {
       const kcm = startProcess(join(binDir, 'kube-controller-manager'), [
         `--kubeconfig=${kubeconfig}`, '--leader-elect=false',
-        '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token',
+        '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,statefulset',
         `--service-account-private-key-file=${join(dir, 'sa.key')}`, '--use-service-account-credentials=false',
         '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`,
       ], join(dir, 'kube-controller-manager.log'));

@@ -1,0 +1,62 @@
+/*
+ * operator/cli/operator-command - `relay-operator operator [--namespace NS]`: the controller,
+ * in cluster (ServiceAccount) or with KUBECONFIG.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { Manager } from '../controllers/manager.ts';
+import { appLog } from '../../relay/log/protocol-log.ts';
+import { FlagError, parseFlags, withFlagErrors } from './flags.ts';
+
+const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function ownNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return 'default';
+  }
+}
+
+export function runOperator(args: string[]): Promise<number> {
+  return withFlagErrors(async () => {
+    const { values } = parseFlags('operator', args, {
+      namespace: { type: 'string' },
+      'metrics-addr': { type: 'string', default: '0.0.0.0:8080' },
+      'leader-election-namespace': { type: 'string' },
+      'lease-duration': { type: 'string', default: '15' },
+      'renew-deadline': { type: 'string', default: '10' },
+      'retry-period': { type: 'string', default: '2' },
+      identity: { type: 'string' },
+    });
+    const address = /^(.*):(\d+)$/.exec(values['metrics-addr'] ?? '');
+    if (!address) throw new FlagError('relay-operator operator: --metrics-addr must be HOST:PORT');
+    const seconds = (flag: 'lease-duration' | 'renew-deadline' | 'retry-period'): number => {
+      const value = Number(values[flag]);
+      if (!Number.isFinite(value) || value <= 0) throw new FlagError(`relay-operator operator: --${flag} must be seconds > 0`);
+      return value * 1000;
+    };
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromDefault();
+    const manager = new Manager({
+      kubeConfig,
+      ...(values.namespace ? { namespace: values.namespace } : {}),
+      leaseNamespace: values['leader-election-namespace'] ?? values.namespace ?? ownNamespace(),
+      ...(values.identity ? { identity: values.identity } : {}),
+      metricsHost: address[1]?.replace(/^\[|\]$/g, '') ?? '0.0.0.0',
+      metricsPort: Number(address[2]),
+      lease: { durationMs: seconds('lease-duration'), renewDeadlineMs: seconds('renew-deadline'), retryPeriodMs: seconds('retry-period') },
+    });
+    await manager.run();
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        appLog('info', `${signal}: stopping controllers and releasing the lease`);
+        void manager.stop().then(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  });
+}

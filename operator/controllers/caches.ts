@@ -1,0 +1,87 @@
+/*
+ * operator/controllers/caches - the informers the controllers read, and the namespace view
+ * that render takes.
+ *
+ * Custom resources, Secrets and relay Pods are watched in the operator's namespace (or all);
+ * owned kinds only with the managed-by label, so the caches hold what the operator wrote
+ * and applyIfChanged can compare against them.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION } from '../api/crds.ts';
+import type { AcceptedDomain, ReceiveConnector, RelayHub, SendConnector } from '../api/types.generated.ts';
+import type { NamespaceObjects, SecretObject } from '../render/inputs.ts';
+import { Informer, resourcePath } from '../runtime/informer.ts';
+import type { KubeObject } from '../runtime/objects.ts';
+import { LABEL_MANAGED_BY, MANAGER } from '../resources/names.ts';
+
+export interface OwnedKind {
+  apiVersion: string;
+  kind: string;
+  group: string;
+  version: string;
+  plural: string;
+}
+
+export const OWNED_KINDS: OwnedKind[] = [
+  { apiVersion: 'v1', kind: 'ConfigMap', group: '', version: 'v1', plural: 'configmaps' },
+  { apiVersion: 'v1', kind: 'Service', group: '', version: 'v1', plural: 'services' },
+  { apiVersion: 'v1', kind: 'ServiceAccount', group: '', version: 'v1', plural: 'serviceaccounts' },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', group: 'apps', version: 'v1', plural: 'statefulsets' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', group: 'policy', version: 'v1', plural: 'poddisruptionbudgets' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings' },
+];
+
+type Cr<T> = T & KubeObject;
+
+export class Caches {
+  readonly hubs: Informer<Cr<RelayHub>>;
+  readonly receiveConnectors: Informer<Cr<ReceiveConnector>>;
+  readonly acceptedDomains: Informer<Cr<AcceptedDomain>>;
+  readonly sendConnectors: Informer<Cr<SendConnector>>;
+  readonly secrets: Informer<KubeObject>;
+  readonly pods: Informer<KubeObject>;
+  readonly owned = new Map<string, Informer<KubeObject>>();
+
+  constructor(kubeConfig: KubeConfig, namespace: string | undefined) {
+    const ns = namespace ? { namespace } : {};
+    const custom = (plural: string) => ({ kubeConfig, path: resourcePath({ group: API_GROUP, version: API_VERSION, plural, ...ns }) });
+    this.hubs = new Informer(custom('relayhubs'));
+    this.receiveConnectors = new Informer(custom('receiveconnectors'));
+    this.acceptedDomains = new Informer(custom('accepteddomains'));
+    this.sendConnectors = new Informer(custom('sendconnectors'));
+    this.secrets = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'secrets', ...ns }) });
+    this.pods = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'pods', ...ns }), labelSelector: 'app.kubernetes.io/name=relay' });
+    for (const kind of OWNED_KINDS) {
+      this.owned.set(kind.kind, new Informer({ kubeConfig, path: resourcePath({ group: kind.group, version: kind.version, plural: kind.plural, ...ns }), labelSelector: `${LABEL_MANAGED_BY}=${MANAGER}` }));
+    }
+  }
+
+  all(): Array<Informer<KubeObject>> {
+    return [this.hubs, this.receiveConnectors, this.acceptedDomains, this.sendConnectors, this.secrets, this.pods, ...this.owned.values()] as Array<Informer<KubeObject>>;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.all().map((informer) => informer.start()));
+  }
+
+  stop(): void {
+    for (const informer of this.all()) informer.stop();
+  }
+
+  /** namespaceObjects - what render needs for one namespace, straight from the caches. */
+  namespaceObjects(namespace: string): NamespaceObjects {
+    return {
+      namespace,
+      hubs: this.hubs.list(namespace),
+      receiveConnectors: this.receiveConnectors.list(namespace),
+      acceptedDomains: this.acceptedDomains.list(namespace),
+      sendConnectors: this.sendConnectors.list(namespace),
+      secrets: this.secrets.list(namespace) as unknown as SecretObject[],
+    };
+  }
+
+  ownedObject(kind: string, namespace: string, name: string): KubeObject | undefined {
+    return this.owned.get(kind)?.get(namespace, name);
+  }
+}

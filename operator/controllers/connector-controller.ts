@@ -1,0 +1,111 @@
+/*
+ * operator/controllers/connector-controller - the status of one ReceiveConnector, from what the
+ * hub controller rendered and observed for every hub the connector selects.
+ *
+ * Per hub: the listeners (ip:port) it landed on, and ready = loaded there and every pod of
+ * that hub runs the config containing it. Ready is True only when that holds on every
+ * selected hub. Conflicted names the connector that keeps the listener. Reasons a person can
+ * act on: NoHubSelected, NotLoaded (with the rule: unknownHubAddress, missingSecret, ...),
+ * Propagating (pods still loading), Disabled.
+ */
+import { API_GROUP_VERSION } from '../api/crds.ts';
+import { effectiveConnectorSpec } from '../render/render.ts';
+import { byPrecedence, selectsHub } from '../render/selection.ts';
+import type { Applier } from '../runtime/apply.ts';
+import { setCondition, type Condition } from '../runtime/conditions.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import { splitKey, type KubeObject } from '../runtime/objects.ts';
+import type { Caches } from './caches.ts';
+import { HubRenderStore } from './hub-render-store.ts';
+
+export interface ConnectorControllerDeps {
+  caches: Caches;
+  applier: Applier;
+  events: EventRecorder;
+  renders: HubRenderStore;
+}
+
+
+interface HubEntry {
+  name: string;
+  bindings: string[];
+  ready: boolean;
+  reason?: string;
+}
+
+export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: string) => Promise<{ requeueAfter?: number } | void> {
+  const { caches, applier, events, renders } = deps;
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const connector = caches.receiveConnectors.get(namespace, name);
+    if (!connector || connector.metadata.deletionTimestamp) return;
+    const generation = connector.metadata.generation ?? 0;
+    const spec = effectiveConnectorSpec(connector);
+    const hubs = caches.hubs.list(namespace).filter((h) => selectsHub(spec, h)).sort(byPrecedence);
+    const entries: HubEntry[] = [];
+    let conflictWith: string | undefined;
+    let conflictMessage = '';
+    let notRendered = false;
+    for (const hub of hubs) {
+      const observation = renders.get(`${namespace}/${hub.metadata.name ?? ''}`);
+      if (!observation) {
+        notRendered = true;
+        entries.push({ name: hub.metadata.name ?? '', bindings: [], ready: false, reason: 'HubNotReconciledYet' });
+        continue;
+      }
+      const onHub = observation.connectors.find((c) => c.connectorId === key);
+      if (!onHub) {
+        entries.push({ name: observation.hub, bindings: [], ready: false, reason: spec.enabled === false ? 'Disabled' : 'HubNotReconciledYet' });
+        notRendered ||= spec.enabled !== false;
+        continue;
+      }
+      if (!onHub.loaded) {
+        if (onHub.conflictsWith) {
+          conflictWith = onHub.conflictsWith;
+          conflictMessage = `hub ${observation.hub}: ${onHub.message ?? ''}`;
+        }
+        entries.push({ name: observation.hub, bindings: [], ready: false, reason: `${onHub.rule ?? 'NotLoaded'}: ${onHub.message ?? ''}` });
+        continue;
+      }
+      const live = HubRenderStore.live(observation);
+      entries.push({
+        name: observation.hub,
+        bindings: onHub.bindings,
+        ready: live,
+        ...(live ? {} : { reason: `Propagating: ${observation.podsCurrent}/${observation.desiredReplicas} pods run config ${observation.hash}` }),
+      });
+    }
+
+    const now = new Date();
+    let conditions = (connector.status?.conditions ?? []) as Condition[];
+    const allReady = entries.length > 0 && entries.every((e) => e.ready);
+    let ready: { status: 'True' | 'False'; reason: string; message: string };
+    if (spec.enabled === false) ready = { status: 'False', reason: 'Disabled', message: 'spec.enabled is false: the connector is rendered nowhere' };
+    else if (hubs.length === 0) ready = { status: 'False', reason: 'NoHubSelected', message: `no RelayHub in ${namespace} matches spec.hubs/spec.hubSelector` };
+    else if (allReady) ready = { status: 'True', reason: 'Live', message: `live on ${entries.map((e) => e.name).join(', ')}` };
+    else {
+      const failing = entries.filter((e) => !e.ready);
+      const notLoaded = failing.find((e) => e.reason && !e.reason.startsWith('Propagating') && e.reason !== 'HubNotReconciledYet');
+      ready = {
+        status: 'False',
+        reason: conflictWith ? 'Conflicted' : notLoaded ? 'NotLoaded' : notRendered ? 'Pending' : 'Propagating',
+        message: failing.map((e) => `${e.name}: ${e.reason ?? ''}`).join('; ').slice(0, 32_000),
+      };
+    }
+    conditions = setCondition(conditions, { type: 'Ready', ...ready }, generation, now);
+    conditions = setCondition(conditions, conflictWith
+      ? { type: 'Conflicted', status: 'True', reason: 'ListenerConflict', message: `conflicts with ReceiveConnector ${conflictWith}: ${conflictMessage}`.slice(0, 32_000) }
+      : { type: 'Conflicted', status: 'False', reason: 'NoConflict', message: 'no conflicting connector on its listeners' }, generation, now);
+    const status = {
+      observedGeneration: generation,
+      remoteIPRangeCount: spec.remoteIPRanges?.length ?? 0,
+      hubs: entries.map((e) => ({ name: e.name, bindings: e.bindings, ready: e.ready, ...(e.reason ? { reason: e.reason.slice(0, 1024) } : {}) })),
+      conditions,
+    };
+    const result = await applier.applyStatusIfChanged<KubeObject & { status?: unknown }>({ apiVersion: API_GROUP_VERSION, kind: 'ReceiveConnector', metadata: { name, namespace }, status }, connector);
+    if (result.applied && conflictWith) {
+      void events.record(connector, { type: 'Warning', reason: 'Conflicted', action: 'Render', note: `conflicts with ${conflictWith}; not loaded` });
+    }
+    if (notRendered) return { requeueAfter: 2000 };
+  };
+}

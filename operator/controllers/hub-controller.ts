@@ -1,0 +1,106 @@
+/*
+ * operator/controllers/hub-controller - reconciles one RelayHub: render its relay config from
+ * the namespace (pure), apply the objects it owns (ConfigMap, StatefulSet, Services, PDB,
+ * RBAC) with server-side apply, read back what the pods report, write status once.
+ *
+ * Level-triggered: the same steps whatever changed. The hub is Ready when every desired pod
+ * is ready and runs the config hash just rendered; Progressing while they catch up; Degraded
+ * when a connector could not be loaded (the reason is on the connector) or the config does
+ * not fit a ConfigMap. Nothing here is half-applied: a config that cannot be stored is not
+ * applied at all and the pods keep the previous one.
+ */
+import { API_GROUP_VERSION } from '../api/crds.ts';
+import { renderHub } from '../render/render.ts';
+import { configPayload, CONFIGMAP_LIMIT_BYTES } from '../resources/config-map.ts';
+import { desiredHubObjects, type HubObjectOptions } from '../resources/hub-objects.ts';
+import { ANNOTATION_CONFIG_HASH, LABEL_HUB, SECRETS_MOUNT } from '../resources/names.ts';
+import type { Applier } from '../runtime/apply.ts';
+import { setCondition, type Condition } from '../runtime/conditions.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import { splitKey, type KubeObject } from '../runtime/objects.ts';
+import type { Caches } from './caches.ts';
+import type { HubRenderStore } from './hub-render-store.ts';
+
+export interface HubControllerDeps {
+  caches: Caches;
+  applier: Applier;
+  events: EventRecorder;
+  renders: HubRenderStore;
+  objectOptions: HubObjectOptions;
+  /** Called with the connector keys on the hub after each reconcile. */
+  connectorsChanged: (keys: string[]) => void;
+}
+
+
+function podReady(pod: KubeObject): boolean {
+  const conditions = (pod as { status?: { conditions?: Array<{ type: string; status: string }> } }).status?.conditions ?? [];
+  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+export function createHubReconciler(deps: HubControllerDeps): (key: string) => Promise<void> {
+  const { caches, applier, events, renders } = deps;
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const hub = caches.hubs.get(namespace, name);
+    if (!hub || hub.metadata.deletionTimestamp) {
+      renders.delete(key);
+      return;
+    }
+    const generation = hub.metadata.generation ?? 0;
+    const objects = caches.namespaceObjects(namespace);
+    const rendered = renderHub(hub, objects, { mode: 'pod', secretFile: (secret, file) => `${SECRETS_MOUNT}/${secret}/${file}` });
+    const payload = configPayload(rendered.config);
+    const tooLarge = payload.bytes > CONFIGMAP_LIMIT_BYTES;
+    const previousHash = hub.status?.configHash;
+
+    if (!tooLarge) {
+      for (const desired of desiredHubObjects(hub, rendered.config, deps.objectOptions)) {
+        await applier.applyIfChanged(desired as KubeObject, caches.ownedObject(desired.kind, namespace, desired.metadata.name));
+      }
+    }
+    const hash = tooLarge ? (previousHash ?? '') : rendered.hash;
+    const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_HUB] === name && !p.metadata?.deletionTimestamp);
+    const desiredReplicas = hub.spec.replicas ?? 2;
+    const readyReplicas = pods.filter(podReady).length;
+    const podsCurrent = pods.filter((p) => p.metadata?.annotations?.[ANNOTATION_CONFIG_HASH] === hash && podReady(p)).length;
+    const live = podsCurrent >= desiredReplicas && readyReplicas >= desiredReplicas;
+    renders.set(key, { hub: name, hash, generation, desiredReplicas, podsCurrent, readyReplicas, connectors: tooLarge ? [] : rendered.connectors });
+
+    let conditions: Condition[] = (hub.status?.conditions ?? []);
+    const now = new Date();
+    if (tooLarge) {
+      const message = `rendered config is ${payload.bytes} bytes compressed, above the ConfigMap limit of ${CONFIGMAP_LIMIT_BYTES}; pods keep the previous config`;
+      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'ConfigTooLarge', message }, generation, now);
+      conditions = setCondition(conditions, { type: 'Degraded', status: 'True', reason: 'ConfigTooLarge', message }, generation, now);
+    } else {
+      const notLoaded = rendered.connectors.filter((c) => !c.loaded);
+      conditions = setCondition(conditions, live
+        ? { type: 'Ready', status: 'True', reason: 'PodsCurrent', message: `${podsCurrent}/${desiredReplicas} pods run config ${hash}` }
+        : { type: 'Ready', status: 'False', reason: 'PodsNotCurrent', message: `${podsCurrent}/${desiredReplicas} pods run config ${hash} (${readyReplicas} ready)` }, generation, now);
+      conditions = setCondition(conditions, live
+        ? { type: 'Progressing', status: 'False', reason: 'PodsCurrent', message: 'every pod runs the current config' }
+        : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `waiting for ${desiredReplicas - podsCurrent} pod(s) to load config ${hash}` }, generation, now);
+      conditions = setCondition(conditions, notLoaded.length > 0
+        ? { type: 'Degraded', status: 'True', reason: 'ConnectorsNotLoaded', message: notLoaded.map((c) => `${c.connectorId}: ${c.message ?? c.rule ?? ''}`).join('; ').slice(0, 32_000) }
+        : { type: 'Degraded', status: 'False', reason: 'AllConnectorsLoaded', message: `${rendered.config.connectors.length} connector(s) loaded` }, generation, now);
+    }
+    const addresses = rendered.config.listeners.reduce<Array<{ name: string; ip?: string; ports: number[] }>>((list, listener) => {
+      let entry = list.find((a) => a.name === listener.addressName);
+      if (!entry) {
+        const service = caches.ownedObject('Service', namespace, `${name}-${listener.addressName}`) as { status?: { loadBalancer?: { ingress?: Array<{ ip?: string }> } } } | undefined;
+        const ip = service?.status?.loadBalancer?.ingress?.[0]?.ip ?? (hub.spec.addresses ?? []).find((a) => a.name === listener.addressName)?.ip;
+        entry = { name: listener.addressName, ...(ip ? { ip } : {}), ports: [] };
+        list.push(entry);
+      }
+      if (!entry.ports.includes(listener.servicePort)) entry.ports.push(listener.servicePort);
+      return list;
+    }, []);
+    const status = { observedGeneration: generation, replicas: pods.length, readyReplicas, configHash: hash, podsCurrent, addresses, conditions };
+    await applier.applyStatusIfChanged<KubeObject & { status?: unknown }>({ apiVersion: API_GROUP_VERSION, kind: 'RelayHub', metadata: { name, namespace }, status }, hub);
+    if (!tooLarge && previousHash !== hash) {
+      void events.record(hub, { type: 'Normal', reason: 'ConfigRendered', action: 'Render', note: `config ${hash}: ${rendered.config.connectors.length} connector(s), ${rendered.config.listeners.length} listener(s)` });
+    }
+    if (tooLarge) void events.record(hub, { type: 'Warning', reason: 'ConfigTooLarge', action: 'Render', note: `rendered config does not fit a ConfigMap (${payload.bytes} bytes)` });
+    deps.connectorsChanged([...new Set(rendered.connectors.map((c) => c.connectorId))]);
+  };
+}

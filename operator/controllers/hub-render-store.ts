@@ -1,0 +1,37 @@
+/*
+ * operator/controllers/hub-render-store - what the hub controller last rendered and observed
+ * per hub, read by the connector controller for per-hub status. In memory only: after a
+ * restart every hub is reconciled again before connectors report (they requeue until then).
+ */
+import type { ConnectorOnHub } from '../render/render.ts';
+
+export interface HubObservation {
+  hub: string;
+  hash: string;
+  generation: number;
+  desiredReplicas: number;
+  podsCurrent: number;
+  readyReplicas: number;
+  connectors: ConnectorOnHub[];
+}
+
+export class HubRenderStore {
+  readonly #byHub = new Map<string, HubObservation>();
+
+  set(key: string, observation: HubObservation): void {
+    this.#byHub.set(key, observation);
+  }
+
+  get(key: string): HubObservation | undefined {
+    return this.#byHub.get(key);
+  }
+
+  delete(key: string): void {
+    this.#byHub.delete(key);
+  }
+
+  /** live - every pod of the hub runs the config it was last rendered with. */
+  static live(observation: HubObservation): boolean {
+    return observation.podsCurrent >= observation.desiredReplicas && observation.readyReplicas >= observation.desiredReplicas;
+  }
+}
