@@ -24,8 +24,11 @@ import type { DnsResolver } from './session/antispam.ts';
 import { createConnectorServer, type ConnectorRuntime } from './session/connector-server.ts';
 import { RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
-import { Spool, QUEUE_STATES, type SpoolOptions } from './spool/spool.ts';
+import { Spool, type SpoolOptions } from './spool/spool.ts';
 import './listener/smtp-server-patch.ts';
+import { DeliveryService } from './delivery/service.ts';
+import { createDeliveryMetrics } from './delivery/metrics.ts';
+import type { DeliveryTuningOptions } from './delivery/tuning.ts';
 
 export interface HubOptions {
   configFile: string;
@@ -38,6 +41,8 @@ export interface HubOptions {
   watchIntervalMs?: number;
   spool?: SpoolOptions;
   metrics?: HubMetrics;
+  /** Delivery tuning (active set, concurrency, poll interval, timeouts); tests shorten it. */
+  delivery?: DeliveryTuningOptions;
   /** Bind every listener to this address instead of the config's (a pod IP, a test's loopback address). */
   bindAddress?: string;
   /** Called with the config hash each time a config is applied (start and every reload). */
@@ -64,12 +69,12 @@ export class Hub {
   readonly metrics: HubMetrics;
   readonly #options: HubOptions;
   readonly #spool: Spool;
+  #delivery: DeliveryService | null = null;
   readonly #limits = new RateLimitRegistry();
   readonly #listeners = new Map<string, Listener>();
   #loaded: LoadedConfig;
   #watched: string[] = [];
   #reloading: Promise<boolean> | null = null;
-  #spoolTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
   private constructor(options: HubOptions, spool: Spool, loaded: LoadedConfig, metrics: HubMetrics) {
@@ -85,6 +90,18 @@ export class Hub {
     const log = (event: { event?: string } & Record<string, unknown>): void => appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
     const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), log: options.spool?.log ?? log });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
+    // Delivery starts before the listeners: whatever the spool held at start (recovered after
+    // a crash) is on its way again before new mail arrives.
+    hub.#delivery = new DeliveryService({
+      spool,
+      config: loaded.config,
+      ...(options.logSink ? { logSink: options.logSink } : {}),
+      ...(options.resolver ? { resolver: options.resolver } : {}),
+      metrics: createDeliveryMetrics(hub.metrics.registry),
+      ...(options.delivery ? { tuning: options.delivery } : {}),
+    });
+    const recovered = await hub.#delivery.start();
+    appLog('info', 'queue recovered', { ...recovered }, options.logSink);
     const built = hub.#build(loaded.config);
     try {
       for (const { config, route } of built.routes.values()) {
@@ -97,9 +114,6 @@ export class Hub {
       throw error;
     }
     hub.#afterLoad(loaded, built);
-    hub.#spoolTimer = setInterval(() => void hub.#updateSpoolDepth(), 5000);
-    hub.#spoolTimer.unref();
-    void hub.#updateSpoolDepth();
     appLog('info', 'hub started', { hub: loaded.config.hub.name, configHash: loaded.hash, listeners: loaded.config.listeners.map((l) => l.endpoint) }, options.logSink);
     return hub;
   }
@@ -121,20 +135,25 @@ export class Hub {
     return this.#spool;
   }
 
-  /** reload - apply the config file as it is now; false when it was unchanged or could not be built. */
-  reload(): Promise<boolean> {
-    this.#reloading ??= this.#reload().finally(() => {
+  /**
+   * reload - apply the config file as it is now; false when it could not be built, or when it
+   * is unchanged and `force` is not set (force: a referenced file - certificate, users, CA -
+   * changed while the config did not).
+   */
+  reload(options: { force?: boolean } = {}): Promise<boolean> {
+    this.#reloading ??= this.#reload(options.force ?? false).finally(() => {
       this.#reloading = null;
     });
     return this.#reloading;
   }
 
-  async #reload(): Promise<boolean> {
+  async #reload(force: boolean): Promise<boolean> {
     if (this.#stopped) return false;
     let loaded: LoadedConfig;
     let built: BuiltRoutes;
     try {
       loaded = loadRenderedConfig(this.#options.configFile);
+      if (!force && loaded.hash === this.#loaded.hash) return false;
       built = this.#build(loaded.config);
     } catch (error) {
       appLog('error', `reload refused, keeping config ${this.#loaded.hash}: ${(error as Error).message}`, {}, this.#options.logSink);
@@ -163,6 +182,7 @@ export class Hub {
     }
     const previous = this.#loaded.hash;
     this.#afterLoad(loaded, built);
+    this.#delivery?.updateConfig(loaded.config);
     appLog('info', 'config reloaded', { from: previous, to: loaded.hash }, this.#options.logSink);
     return true;
   }
@@ -172,10 +192,13 @@ export class Hub {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const file of this.#watched) unwatchFile(file);
-    if (this.#spoolTimer) clearInterval(this.#spoolTimer);
     for (const listener of this.#listeners.values()) listener.drain();
+    const deadline = Date.now() + graceMs;
     await Promise.all([...this.#listeners.values()].map((l) => l.close(graceMs)));
     this.#listeners.clear();
+    // Delivery keeps going for what is left of the grace period; anything undelivered stays
+    // queued on disk for the next start.
+    await this.#delivery?.stop(Math.max(0, deadline - Date.now()));
     await this.#spool.close();
     appLog('info', 'hub stopped', {}, this.#options.logSink);
   }
@@ -248,7 +271,9 @@ export class Hub {
     if (interval <= 0) return;
     for (const file of files) {
       watchFile(file, { interval, persistent: false }, (current, previous) => {
-        if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) void this.reload();
+        if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) {
+          void this.reload({ force: !file.startsWith(this.#options.configFile) });
+        }
       });
       this.#watched.push(file);
     }
@@ -265,15 +290,5 @@ export class Hub {
     };
     writeFileSync(`${file}.tmp`, `${JSON.stringify(status, null, 2)}\n`);
     renameSync(`${file}.tmp`, file);
-  }
-
-  async #updateSpoolDepth(): Promise<void> {
-    for (const state of QUEUE_STATES) {
-      try {
-        this.metrics.spoolDepth.set({ state }, (await this.#spool.listMessages(state)).length);
-      } catch {
-        // the spool is closing
-      }
-    }
   }
 }

@@ -75,9 +75,10 @@ export function runHub(args: string[]): Promise<number> {
       }
       throw error;
     }
-    const hub = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0 });
-
+    // Watch the manifests before the hub starts, so a change written right after "hub started"
+    // is never missed.
     const watched = manifestFilesOf(manifests);
+    let hub: Hub | null = null;
     let rerender: NodeJS.Timeout | null = null;
     for (const file of watched) {
       watchFile(file, { interval: 1000 }, () => {
@@ -85,12 +86,21 @@ export function runHub(args: string[]): Promise<number> {
         rerender = setTimeout(() => {
           try {
             renderToDisk();
-            void hub.reload();
+            // force: a Secret (certificate, users) may have changed while the config did not
+            void hub?.reload({ force: true });
           } catch (error) {
             appLog('error', `manifests changed but were not applied: ${(error as Error).message}`);
           }
         }, 200);
       });
+    }
+    const running = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0 });
+    hub = running;
+    // A change that landed between the first render and the start is applied now.
+    try {
+      if (renderToDisk() !== running.configHash) void running.reload();
+    } catch (error) {
+      appLog('error', `manifests changed but were not applied: ${(error as Error).message}`);
     }
 
     let metricsServer: ReturnType<typeof createServer> | null = null;
@@ -102,7 +112,7 @@ export function runHub(args: string[]): Promise<number> {
           res.writeHead(404).end();
           return;
         }
-        void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
+        void running.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': running.metrics.registry.contentType }).end(text));
       });
       metricsServer.listen(Number(match[2]), match[1]?.replace(/^\[|\]$/g, ''));
     }
@@ -113,7 +123,7 @@ export function runHub(args: string[]): Promise<number> {
         for (const file of watched) unwatchFile(file);
         if (rerender) clearTimeout(rerender);
         metricsServer?.close();
-        void hub.stop(grace * 1000).then(resolveStop);
+        void running.stop(grace * 1000).then(resolveStop);
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

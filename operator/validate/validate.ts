@@ -18,6 +18,11 @@ import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
 
 export interface ValidationProblem extends ManifestProblem {
   severity: 'error' | 'warning';
+  /**
+   * 'render': found by rendering a hub (conflicts, unknown hub addresses, Secrets). `validate`
+   * reports them as errors; a running hub leaves the connector out and keeps the rest.
+   */
+  stage?: 'render';
 }
 
 export interface ValidatedSet {
@@ -161,6 +166,7 @@ function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, Man
         rule: problem.rule,
         message: problem.message,
         severity: problem.rule === 'missingSecret' ? 'warning' : 'error',
+        stage: 'render',
       });
     }
   }

@@ -97,7 +97,8 @@ export class Listener {
     // smtp-server removes every listener of the raw socket at STARTTLS, so the session's end
     // is also reported through the connection's release (onClose) below.
     const forget = (): void => void this.#sockets.delete(socket);
-    socket.once('close', forget);
+    let onSocketClose: () => void = forget;
+    socket.once('close', () => onSocketClose());
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     const route = this.#route;
@@ -138,13 +139,26 @@ export class Listener {
     const lease = runtime.limiter.openConnection(clientAddress);
     if (!lease.ok) return refuse(runtime.connector.id, `421 ${lease.enhanced} ${lease.message}`, lease.reason);
 
+    const sessionId = newSessionId();
     const log = new SessionLog(
-      { 'connector-id': runtime.connector.id, 'session-id': newSessionId(), 'local-endpoint': local, 'remote-endpoint': endpoint(clientAddress, clientPort) },
+      { 'connector-id': runtime.connector.id, 'session-id': sessionId, 'local-endpoint': local, 'remote-endpoint': endpoint(clientAddress, clientPort) },
       runtime.connector.protocolLogging === 'Verbose',
       this.#logSink,
     );
     log.write('+', '', `matched ${selection.entry}`);
-    setGreeting(socket, { greetDelayMs: runtime.connector.limits.greetDelayMs, banner: runtime.connector.banner });
+    const refusedByLibrary = (reply: string, reason: string): void => {
+      this.#metrics.refusals.inc({ connector: runtime.connector.id, reason });
+      log.write('*', reply, reason, true);
+    };
+    setGreeting(socket, {
+      greetDelayMs: runtime.connector.limits.greetDelayMs,
+      banner: runtime.connector.banner,
+      onEarlyTalker: () => refusedByLibrary('421 client talked before the greeting', 'earlyTalker'),
+      onIdleTimeout: () => refusedByLibrary('421 idle longer than connectionInactivityTimeout, closing', 'connectionInactivityTimeout'),
+      onLibraryRefusal: refusedByLibrary,
+    });
+    // The lease is released once, when the session ends (onClose) or, for a connection that
+    // never became a session (early talker, hang-up during the greet delay), when it closes.
     let released = false;
     const release = (): void => {
       if (released) return;
@@ -152,7 +166,8 @@ export class Listener {
       lease.release();
       forget();
     };
-    registerAcceptedConnection(socket, { log, release, matchedEntry: selection.entry });
+    onSocketClose = release;
+    registerAcceptedConnection(socket, { log, sessionId, release, matchedEntry: selection.entry });
     server.connect(socket, { remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
   }
 }

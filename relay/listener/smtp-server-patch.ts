@@ -18,9 +18,19 @@ export interface GreetingSettings {
   greetDelayMs: number;
   /** The whole greeting line, starting "220 ". */
   banner: string;
+  /** A client talked before the greeting (smtp-server answers 421 itself). */
+  onEarlyTalker?: () => void;
+  /** The inactivity timeout closed the session (smtp-server answers 421 itself). */
+  onIdleTimeout?: () => void;
+  /** smtp-server refused on its own (declared SIZE over the advertised limit). */
+  onLibraryRefusal?: (reply: string, reason: string) => void;
 }
 
+/** The reply for a message over the size limit, as the contract words it. */
+export const MESSAGE_TOO_BIG_TEXT = '5.3.4 Message size exceeds fixed maximum message size';
+
 const greetings = new WeakMap<Socket, GreetingSettings>();
+const settingsByConnection = new WeakMap<object, GreetingSettings>();
 const connectionsBySession = new WeakMap<object, PatchedConnection>();
 
 /** socketOfSession - the socket the session started on (before any STARTTLS). */
@@ -33,7 +43,7 @@ export function closeSession(session: object, message: string): void {
   connectionsBySession.get(session)?.send(421, message);
 }
 
-/** setGreeting - the greeting settings of the connection that will be made on this socket. */
+/** setGreeting - the settings of the connection that will be made on this socket. */
 export function setGreeting(socket: Socket, settings: GreetingSettings): void {
   greetings.set(socket, settings);
 }
@@ -44,43 +54,70 @@ interface PatchedConnection {
   _server: { options: { maxClients?: number }; connections: Set<unknown> };
   _closing: boolean;
   _closed: boolean;
+  _ready: boolean;
   name: string;
   _setListeners(callback: () => void): void;
   connectionReady(): void;
-  send(code: number, message: string, addToCount?: boolean): void;
+  send(code: number, message: string | string[], context?: string | boolean): void;
 }
 
 interface ConnectionPrototype {
   init: (this: PatchedConnection) => void;
   _sendGreeting: (this: PatchedConnection) => void;
+  _onTimeout: (this: PatchedConnection) => void;
+  send: (this: PatchedConnection, code: number, message: string | string[], context?: string | boolean) => void;
   _relayPatched?: boolean;
 }
 
 const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
 
-if (typeof prototype.init !== 'function' || typeof prototype._sendGreeting !== 'function') {
-  throw new Error('smtp-server internals changed: SMTPConnection.init/_sendGreeting not found; update relay/listener/smtp-server-patch.ts');
+for (const method of ['init', '_sendGreeting', '_onTimeout', 'send'] as const) {
+  if (typeof prototype[method] !== 'function') {
+    throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/listener/smtp-server-patch.ts`);
+  }
 }
 
 if (!prototype._relayPatched) {
   const originalInit = prototype.init;
   const originalGreeting = prototype._sendGreeting;
+  const originalTimeout = prototype._onTimeout;
+  const originalSend = prototype.send;
   prototype.init = function init(this: PatchedConnection): void {
     connectionsBySession.set(this.session, this);
     const settings = greetings.get(this._socket);
     if (!settings) return originalInit.call(this);
+    settingsByConnection.set(this, settings);
     this._setListeners(() => {
       if (this._server.options.maxClients && this._server.connections.size > this._server.options.maxClients) {
         return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
       }
       if (settings.greetDelayMs <= 0) return this.connectionReady();
-      setTimeout(() => this.connectionReady(), settings.greetDelayMs).unref();
+      const early = (): void => {
+        if (!this._ready) settings.onEarlyTalker?.();
+      };
+      this._socket.once('data', early);
+      setTimeout(() => {
+        this._socket.off('data', early);
+        this.connectionReady();
+      }, settings.greetDelayMs).unref();
     });
   };
   prototype._sendGreeting = function sendGreeting(this: PatchedConnection): void {
-    const settings = greetings.get(this._socket);
+    const settings = settingsByConnection.get(this);
     if (!settings) return originalGreeting.call(this);
     this.send(220, settings.banner.replace(/^220[ -]?/, ''), false);
+  };
+  prototype._onTimeout = function onTimeout(this: PatchedConnection): void {
+    if (!this._closing) settingsByConnection.get(this)?.onIdleTimeout?.();
+    originalTimeout.call(this);
+  };
+  prototype.send = function send(this: PatchedConnection, code: number, message: string | string[], context?: string | boolean): void {
+    const settings = settingsByConnection.get(this);
+    if (settings && code === 552 && context === 'MESSAGE_TOO_BIG') {
+      settings.onLibraryRefusal?.(`MAIL refused: 552 ${MESSAGE_TOO_BIG_TEXT}`, 'messageTooLarge');
+      return originalSend.call(this, code, MESSAGE_TOO_BIG_TEXT, false);
+    }
+    originalSend.call(this, code, message, context);
   };
   prototype._relayPatched = true;
 }

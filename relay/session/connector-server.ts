@@ -42,12 +42,15 @@ export interface ConnectorRuntime {
 /** What the listener knows about a connection before smtp-server sees it. */
 export interface AcceptedConnection {
   log: SessionLog;
+  /** The protocol log's session-id, also stored in the spooled envelope. */
+  sessionId: string;
   release: () => void;
   matchedEntry: string;
 }
 
 interface SessionState {
   log: SessionLog;
+  sessionId: string;
   rights: SessionRights;
   user: RelayUser | undefined;
   mutualTls: boolean;
@@ -79,6 +82,10 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
   const offersAuth = mechanisms.has('BasicAuth');
   const sessions = new WeakMap<SMTPServerSession, SessionState>();
   const labels = { connector: connector.id };
+  // SIZE is advertised with the limit unless some session of this connector may bypass it
+  // (Exchange's EnabledWithoutValue): smtp-server then refuses a larger declared SIZE at MAIL.
+  const mayBypassSize = connector.permissionGroups.includes('TrustedServers') || connector.permissions.some((p) => p.allow.includes('BypassMessageSizeLimit'));
+  const advertisedSize = !mayBypassSize && connector.limits.maxMessageSize > 0 ? connector.limits.maxMessageSize : 0;
 
   const stateOf = (session: SMTPServerSession): SessionState => {
     const state = sessions.get(session);
@@ -124,7 +131,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     name: connector.fqdn,
     disableReverseLookup: true,
     logger: false,
-    hideSize: true,
+    ...(advertisedSize > 0 ? { size: advertisedSize, hideSize: false } : { hideSize: true }),
     authOptional: true,
     // BasicAuthRequireTLS or requireTLS: smtp-server itself answers AUTH before STARTTLS with
     // 538, before it prompts for a password, so no credentials cross the wire in cleartext.
@@ -143,6 +150,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       const log = handedOver?.log ?? new SessionLog({ 'connector-id': connector.id, 'session-id': session.id, 'local-endpoint': '', 'remote-endpoint': session.remoteAddress }, connector.protocolLogging === 'Verbose', runtime.logSink);
       const state: SessionState = {
         log,
+        sessionId: handedOver?.sessionId ?? session.id,
         rights: { rights: new Set(), sources: new Map() },
         user: undefined,
         mutualTls: false,
@@ -267,6 +275,10 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     if (!decision.ok) {
       return new Promise((_resolve, reject) => void refuse(session, decision, 'DATA', reject));
     }
+    const violations = Object.entries(normalizer.violations).filter(([, count]) => count > 0);
+    if (violations.length > 0) {
+      state.log.write('*', `normalized ${violations.map(([kind, count]) => `${kind} x${count}`).join(', ')} to CRLF (SMTP smuggling defence)`, 'bareLineFeedNormalized', true);
+    }
     const filtered = filterHeaders(rawHeaders, state.rights.rights);
     if (filtered.stripped.length > 0) state.log.write('*', `stripped ${filtered.stripped.join(', ')}`, 'headerFirewall');
     const id = randomUUID();
@@ -306,7 +318,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
           rcptTo: recipients.map((address) => ({ address })),
           receivedAt: new Date().toISOString(),
           connectorId: connector.id,
-          sessionId: session.id,
+          sessionId: state.sessionId,
           clientAddress: session.remoteAddress,
           ...(state.user ? { authUser: state.user.name } : {}),
           size,

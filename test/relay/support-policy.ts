@@ -6,15 +6,19 @@
  * - SmtpClient: a raw SMTP client on node:net that binds a loopback source address (so one
  *   machine can play many clients), keeps every reply it got in order, and parses multi-line
  *   replies. Nothing is interpreted for the test: it sees the exact lines the relay sent.
- * - spooledMessages(): the messages a stopped hub left in its spool (incoming/), read back
- *   with the relay's own Spool class.
+ * - queuedMessages(): what a running hub has queued, read from its queue files;
+ *   spooledMessages(): what a stopped hub left in incoming/, read with the relay's Spool class.
  * - protocol log helpers over the JSON lines the hub printed.
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '../controlplane/controlplane.ts';
 import { startHubProcess, removeHubDir, type HubProcess, type LogLine } from '../support/hub-process.ts';
-import { Spool, type SpoolMessage } from '../../relay/spool/spool.ts';
+import { Spool, type SpoolMessage, type SpoolRecoveryReport } from '../../relay/spool/spool.ts';
+import { LIVE_QUEUE_STATES } from '../../relay/spool/queue-state.ts';
+import { decodeSpoolFile } from '../../relay/spool/record-format.ts';
 
 export { freePort };
 export type { HubProcess, LogLine, SpoolMessage };
@@ -60,6 +64,14 @@ export function relayManifests(options: ManifestOptions): string {
       metadata: { name: c.name, namespace: NAMESPACE, ...(c.createdAt ? { creationTimestamp: c.createdAt } : {}) },
       spec: { hubs: [HUB], ...c.spec },
     })),
+    // Mail waits in the queue: the only route is a smart host on a closed loopback port, so a
+    // delivery agent can only defer it and tests can read every accepted message back.
+    {
+      apiVersion: 'relayoperator.io/v1alpha1',
+      kind: 'SendConnector',
+      metadata: { name: 'hold-in-queue', namespace: NAMESPACE },
+      spec: { addressSpaces: [{ domain: '*', cost: 1 }], smartHosts: ['127.0.0.1:9'], tls: { mode: 'None' } },
+    },
     ...(options.domains ?? []).map((d) => ({
       apiVersion: 'relayoperator.io/v1alpha1',
       kind: 'AcceptedDomain',
@@ -82,31 +94,66 @@ export async function stopRelay(hub: HubProcess | undefined): Promise<void> {
   removeHubDir(hub);
 }
 
-/** spooledMessages - stop the hub, then read every message it left in incoming/. */
-export async function spooledMessages(hub: HubProcess): Promise<SpoolMessage[]> {
+/** spooledMessages - stop the hub, then open its spool with the relay's Spool class and read incoming/. */
+export async function spooledMessages(hub: HubProcess): Promise<{ messages: SpoolMessage[]; recovery: SpoolRecoveryReport }> {
   await hub.stop();
   const spool = await Spool.open(hub.spoolDir);
   try {
     const ids = await spool.listMessages('incoming');
-    return await Promise.all(ids.map((id) => spool.readMessage('incoming', id)));
+    return { messages: await Promise.all(ids.map((id) => spool.readMessage('incoming', id))), recovery: spool.recovery };
   } finally {
     await spool.close();
   }
 }
 
+/**
+ * queuedMessages - the messages in the live queue states of a running hub, read straight from
+ * the queue files (a file appears in a state directory only by rename, after it was written
+ * and synced, so every file seen is complete). A file that moves between states while it is
+ * read makes the scan start over. Optionally only those with this envelope sender.
+ */
+export function queuedMessages(hub: HubProcess, mailFrom?: string): SpoolMessage[] {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return scanQueue(hub.spoolDir, mailFrom);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;
+    }
+  }
+}
+
+function scanQueue(spoolDir: string, mailFrom: string | undefined): SpoolMessage[] {
+  const out: SpoolMessage[] = [];
+  for (const state of LIVE_QUEUE_STATES) {
+    const dir = join(spoolDir, state);
+    if (!existsSync(dir)) continue;
+    for (const id of readdirSync(dir).sort()) {
+      const decoded = decodeSpoolFile(readFileSync(join(dir, id)));
+      if (!decoded.ok) throw new Error(`spool file ${state}/${id} does not decode: ${decoded.reason}`);
+      if (mailFrom === undefined || decoded.envelope.mailFrom === mailFrom) out.push({ id, state, envelope: decoded.envelope, body: decoded.body });
+    }
+  }
+  return out;
+}
+
 /** The header block of a stored message (up to the first empty line), as text. */
-export function headerBlock(message: SpoolMessage): string {
-  const text = message.body.toString('latin1');
+export function headerBlock(message: SpoolMessage | Buffer): string {
+  const text = (Buffer.isBuffer(message) ? message : message.body).toString('latin1');
   const end = text.indexOf('\r\n\r\n');
   return end === -1 ? text : text.slice(0, end + 2);
 }
 
 /** Field names of a header block, in order (continuation lines skipped). */
-export function headerNames(message: SpoolMessage): string[] {
+export function headerNames(message: SpoolMessage | Buffer): string[] {
   return headerBlock(message)
     .split('\r\n')
     .filter((line) => line.length > 0 && !/^[ \t]/.test(line))
     .map((line) => line.slice(0, line.indexOf(':')));
+}
+
+/** hasHeader - whether the stored header block has a field of this name (any case). */
+export function hasHeader(message: SpoolMessage | Buffer, name: string): boolean {
+  return headerNames(message).some((n) => n.toLowerCase() === name.toLowerCase());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -132,8 +179,13 @@ export function protocolLines(hub: HubProcess): ProtocolLine[] {
 
 /** waitForRefusal - the protocol log's `*` line with this reason (context), optionally from one client. */
 export async function waitForRefusal(hub: HubProcess, context: string, remoteIp?: string): Promise<ProtocolLine> {
-  const line = await hub.waitForLog((l) => isProtocolLine(l) && l.event === '*' && l.context === context && (remoteIp === undefined || l['remote-endpoint'].startsWith(`${remoteIp}:`)));
+  const line = await hub.waitForLog((l) => isProtocolLine(l) && l.event === '*' && l.context === context && (remoteIp === undefined || fromClient(l, remoteIp)));
   return line as ProtocolLine;
+}
+
+/** Whether a protocol line is about a session from this client address (`ip:port` or `[ipv6]:port`). */
+export function fromClient(line: ProtocolLine, ip: string): boolean {
+  return line['remote-endpoint'].startsWith(ip.includes(':') ? `[${ip}]:` : `${ip}:`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,6 +217,8 @@ export class SmtpClient {
   /** Raw bytes received, for checks on line endings. */
   received = Buffer.alloc(0);
   closedAt: number | null = null;
+  /** The client's own port, kept after the close (the protocol log's remote-endpoint). */
+  localPort = 0;
   readonly closed: Promise<void>;
   #buffer = '';
   #pending: string[] = [];
@@ -189,7 +243,10 @@ export class SmtpClient {
   static async open(options: SmtpClientOptions): Promise<SmtpClient> {
     const client = new SmtpClient(options);
     await new Promise<void>((resolve, reject) => {
-      client.socket.once('connect', () => resolve());
+      client.socket.once('connect', () => {
+        client.localPort = client.socket.localPort ?? 0;
+        resolve();
+      });
       client.socket.once('error', reject);
     });
     return client;

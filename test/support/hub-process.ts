@@ -80,7 +80,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
       waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-      void exited.then((code) => reject(new Error(`hub exited with ${code} before the log line; stderr:\n${stderr}`)));
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`hub exited with ${code} before the log line; stderr:\n${stderr}`));
+      });
     });
   };
 

@@ -1,0 +1,38 @@
+/*
+ * relay/delivery/fixtures - rendered-config builders shared by the delivery tests.
+ *
+ * Job: a SendConnectorConfig and a RenderedConfig with sane defaults that each test
+ * overrides in part. Trust: test-only; nothing in the relay imports this file.
+ */
+import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type SendConnectorConfig } from '../config/schema.ts';
+
+export function sendConnector(overrides: Partial<SendConnectorConfig> & Pick<SendConnectorConfig, 'id'>): SendConnectorConfig {
+  return {
+    addressSpaces: [{ domain: '*', cost: 1 }],
+    smartHosts: [],
+    dropDirectory: null,
+    port: 25,
+    fqdn: 'hub.relay.test',
+    tls: { mode: 'Opportunistic', verify: false },
+    authFile: null,
+    maxMessageSize: 36 * 1024 * 1024,
+    ...overrides,
+  };
+}
+
+export function renderedConfig(sendConnectors: SendConnectorConfig[], retry = { minBackoffMs: 50, maxBackoffMs: 200, maxAgeMs: 60_000 }): RenderedConfig {
+  return {
+    apiVersion: RENDERED_CONFIG_API_VERSION,
+    hub: {
+      name: 'hub', namespace: 'mail', fqdn: 'hub.relay.test', trustedProxies: [], tls: null, usersFile: null,
+      antiSpam: { spf: false, dnsbl: [] }, retry,
+    },
+    connectors: [],
+    listeners: [],
+    acceptedDomains: [
+      { domain: 'relay.test', type: 'Authoritative', default: true },
+      { domain: 'other.test', type: 'Authoritative', default: false },
+    ],
+    sendConnectors,
+  };
+}

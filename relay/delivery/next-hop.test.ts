@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sendConnector } from './fixtures.ts';
+import { dnsResolverFor, parseSmartHost, resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver } from './next-hop.ts';
+import { startTestDnsServer } from './test-dns-server.ts';
+
+void test('parseSmartHost: name, port, brackets, IPv6', () => {
+  assert.deepEqual(parseSmartHost('smtp.example:587', 25), { host: 'smtp.example', port: 587 });
+  assert.deepEqual(parseSmartHost('smtp.example', 25), { host: 'smtp.example', port: 25 });
+  assert.deepEqual(parseSmartHost('[::1]:2525', 25), { host: '::1', port: 2525 });
+  assert.deepEqual(parseSmartHost('[127.0.0.9]', 26), { host: '127.0.0.9', port: 26 });
+  assert.equal(parseSmartHost('a b', 25), null);
+  assert.equal(parseSmartHost('host:99999', 25), null);
+});
+
+void test('MX against a real DNS server: preference order, shuffle among equals, A/AAAA per exchange', async (t) => {
+  const server = await startTestDnsServer({
+    'multi.test': { MX: [{ priority: 20, exchange: 'backup.multi.test' }, { priority: 10, exchange: 'mx1.multi.test' }, { priority: 10, exchange: 'mx2.multi.test' }] },
+    'mx1.multi.test': { A: ['127.0.0.11'] },
+    'mx2.multi.test': { A: ['127.0.0.12'], AAAA: ['::1'] },
+    'backup.multi.test': { A: ['127.0.0.13'] },
+    'plain.test': { A: ['127.0.0.14'] },
+    'nullmx.test': { MX: [{ priority: 0, exchange: '.' }] },
+    'broken.test': { servfail: true },
+    'dangling.test': { MX: [{ priority: 10, exchange: 'gone.dangling.test' }] },
+  });
+  t.after(() => server.close());
+  const resolver = dnsResolverFor([server.address], 1000);
+  const first = await resolveMxHosts('multi.test', 2525, resolver, () => 0);
+  assert.ok(first.ok);
+  const order = first.hosts.map((h) => `${h.name}/${h.address}`);
+  assert.equal(order.at(-1), 'backup.multi.test/127.0.0.13');
+  assert.deepEqual(new Set(order.slice(0, 3)), new Set(['mx1.multi.test/127.0.0.11', 'mx2.multi.test/127.0.0.12', 'mx2.multi.test/::1']));
+  let sequence = [0.5, 0.9, 0.1]; // one tie-breaker per record, in answer order (backup, mx1, mx2)
+  const flipped = await resolveMxHosts('multi.test', 2525, resolver, () => sequence.shift() ?? 0.5);
+  assert.ok(flipped.ok);
+  assert.equal(flipped.hosts[0]?.name, 'mx2.multi.test', 'equal preference is randomised');
+  sequence = [0.5, 0.1, 0.9];
+  const again = await resolveMxHosts('multi.test', 2525, resolver, () => sequence.shift() ?? 0.5);
+  assert.ok(again.ok);
+  assert.equal(again.hosts[0]?.name, 'mx1.multi.test');
+  assert.equal(again.hosts[0]?.port, 2525);
+  assert.deepEqual(await resolveMxHosts('plain.test', 25, resolver), { ok: true, hosts: [{ name: 'plain.test', address: '127.0.0.14', port: 25 }] }, 'no MX: implicit MX');
+  assert.deepEqual(await resolveMxHosts('nullmx.test', 25, resolver), { ok: false, action: 'bounce', dsnStatus: '5.1.10', reason: 'nullMx', reply: 'nullmx.test does not accept mail (null MX)' });
+  const nx = await resolveMxHosts('nowhere.test', 25, resolver);
+  assert.equal(!nx.ok && `${nx.action} ${nx.dsnStatus} ${nx.reason}`, 'bounce 5.1.2 domainNotFound');
+  const fail = await resolveMxHosts('broken.test', 25, resolver);
+  assert.equal(!fail.ok && `${fail.action} ${fail.dsnStatus}`, 'defer 4.4.3');
+  const dangling = await resolveMxHosts('dangling.test', 25, resolver);
+  assert.equal(!dangling.ok && `${dangling.action} ${dangling.dsnStatus} ${dangling.reason}`, 'bounce 5.4.4 noAddress');
+  assert.ok(server.queries.includes('multi.test MX'));
+});
+
+void test('smart hosts: in order, names resolved, unresolvable skipped, none -> defer', async () => {
+  const resolver: DeliveryDnsResolver = (name, rrtype) => {
+    if (name === 'relay.test' && rrtype === 'A') return Promise.resolve(['127.0.0.5']);
+    return Promise.reject(Object.assign(new Error('nodata'), { code: 'ENODATA' }));
+  };
+  const c = sendConnector({ id: 'mail/smart', smartHosts: ['127.0.0.3:2600', 'unknown.test', 'relay.test', '[::1]:2601'], port: 587 });
+  assert.deepEqual(await resolveSmartHosts(c, resolver), {
+    ok: true,
+    hosts: [
+      { name: '127.0.0.3', address: '127.0.0.3', port: 2600 },
+      { name: 'relay.test', address: '127.0.0.5', port: 587 },
+      { name: '::1', address: '::1', port: 2601 },
+    ],
+  });
+  const none = await resolveSmartHosts(sendConnector({ id: 'mail/none', smartHosts: ['unknown.test'] }), resolver);
+  assert.equal(!none.ok && `${none.action} ${none.reason}`, 'defer smartHostUnresolved');
+});

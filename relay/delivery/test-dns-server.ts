@@ -1,0 +1,102 @@
+/*
+ * relay/delivery/test-dns-server - a tiny authoritative DNS server on UDP for tests.
+ *
+ * Job: answer MX, A and AAAA questions from an in-memory zone so that MX delivery can be
+ * tested against the real resolver (node:dns with setServers(['127.0.0.1:PORT'])).
+ * A name not in the zone gets NXDOMAIN; a known name without records of the asked type gets
+ * an empty NOERROR (NODATA); `servfail: true` makes a name answer SERVFAIL. An MX exchange
+ * of '.' is a null MX. Trust: test-only, loopback only; nothing in the relay imports it.
+ */
+import dgram from 'node:dgram';
+import ipaddr from 'ipaddr.js';
+
+export interface TestZoneEntry {
+  MX?: Array<{ priority: number; exchange: string }>;
+  A?: string[];
+  AAAA?: string[];
+  servfail?: boolean;
+}
+
+export interface TestDnsServer {
+  /** `127.0.0.1:PORT`, for Resolver.setServers. */
+  address: string;
+  zone: Map<string, TestZoneEntry>;
+  /** Questions received, as `name TYPE`. */
+  queries: string[];
+  close(): Promise<void>;
+}
+
+const TYPES: Record<number, 'A' | 'MX' | 'AAAA'> = { 1: 'A', 15: 'MX', 28: 'AAAA' };
+
+function encodeName(name: string): Buffer {
+  const labels = name.replace(/\.$/, '').split('.').filter((l) => l.length > 0);
+  return Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])]);
+}
+
+function readName(msg: Buffer, offset: number): { name: string; end: number } {
+  const labels: string[] = [];
+  let i = offset;
+  for (let len = msg[i] ?? 0; len > 0; len = msg[i] ?? 0) {
+    labels.push(msg.subarray(i + 1, i + 1 + len).toString('ascii'));
+    i += len + 1;
+  }
+  return { name: labels.join('.').toLowerCase(), end: i + 1 };
+}
+
+function rdata(type: 'A' | 'MX' | 'AAAA', value: string | { priority: number; exchange: string }): Buffer {
+  if (type === 'MX' && typeof value === 'object') {
+    const pref = Buffer.alloc(2);
+    pref.writeUInt16BE(value.priority);
+    return Buffer.concat([pref, encodeName(value.exchange === '.' ? '' : value.exchange)]);
+  }
+  return Buffer.from(ipaddr.parse(value as string).toByteArray());
+}
+
+function answer(query: Buffer, zone: Map<string, TestZoneEntry>, log: string[]): Buffer | null {
+  if (query.length < 12) return null;
+  const { name, end } = readName(query, 12);
+  const qtype = query.readUInt16BE(end);
+  const type = TYPES[qtype];
+  log.push(`${name} ${type ?? qtype}`);
+  const entry = zone.get(name);
+  const rcode = entry === undefined ? 3 : entry.servfail ? 2 : 0;
+  const values: Array<string | { priority: number; exchange: string }> = type && entry && !entry.servfail ? (entry[type] ?? []) : [];
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(query.readUInt16BE(0), 0);
+  header.writeUInt16BE(0x8400 | (query.readUInt16BE(2) & 0x0100) | rcode, 2); // QR, AA, RD copied
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(values.length, 6);
+  const question = query.subarray(12, end + 4);
+  const records = values.map((v) => {
+    const data = rdata(type as 'A' | 'MX' | 'AAAA', v);
+    const fixed = Buffer.alloc(12);
+    fixed.writeUInt16BE(0xc00c, 0);
+    fixed.writeUInt16BE(qtype, 2);
+    fixed.writeUInt16BE(1, 4);
+    fixed.writeUInt32BE(60, 6);
+    fixed.writeUInt16BE(data.length, 10);
+    return Buffer.concat([fixed, data]);
+  });
+  return Buffer.concat([header, question, ...records]);
+}
+
+/** startTestDnsServer - listen on 127.0.0.1 (port 0 = any free port). */
+export async function startTestDnsServer(zone: Record<string, TestZoneEntry> = {}, port = 0): Promise<TestDnsServer> {
+  const socket = dgram.createSocket('udp4');
+  const map = new Map(Object.entries(zone).map(([k, v]) => [k.toLowerCase(), v]));
+  const queries: string[] = [];
+  socket.on('message', (msg, rinfo) => {
+    const reply = answer(msg, map, queries);
+    if (reply) socket.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    address: `127.0.0.1:${socket.address().port}`,
+    zone: map,
+    queries,
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}

@@ -1,0 +1,61 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DeliveryStateStore, type MessageDeliveryState } from './delivery-state.ts';
+
+const ID = '0190000000000001aaaaaaaaaaaa';
+
+async function store(t: TestContext): Promise<{ dir: string; store: DeliveryStateStore }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-dstate-'));
+  const s = await DeliveryStateStore.open(dir);
+  t.after(async () => {
+    await s.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  return { dir, store: s };
+}
+
+const state = (id = ID): MessageDeliveryState => ({
+  version: 1, id, attempts: 2, firstAttemptAt: '2025-01-01T00:00:00.000Z', lastAttemptAt: '2025-01-01T00:05:00.000Z',
+  nextAttemptAt: '2025-01-01T00:15:00.000Z',
+  recipients: [{ address: 'a@x.test', status: 'pending', attempts: 2, dsnStatus: '4.4.1', reply: '451 try later', remoteMta: 'mx.x.test' }],
+});
+
+void test('write then read gives the state back; files are atomic JSON, no temp left', async (t) => {
+  const { store: s } = await store(t);
+  assert.deepEqual(await s.read(ID), { ok: true, state: null });
+  await s.write(state());
+  assert.deepEqual(await s.read(ID), { ok: true, state: state() });
+  await s.write({ ...state(), attempts: 3 });
+  assert.equal((await s.read(ID)).ok && (await s.read(ID) as { state: MessageDeliveryState }).state.attempts, 3);
+  assert.deepEqual(await fs.readdir(s.directory), [`${ID}.json`]);
+  await s.remove(ID);
+  await s.remove(ID);
+  assert.deepEqual(await fs.readdir(s.directory), []);
+});
+
+void test('an invalid or foreign state reads as not ok with a reason', async (t) => {
+  const { store: s } = await store(t);
+  await fs.writeFile(path.join(s.directory, `${ID}.json`), '{"version":1');
+  const torn = await s.read(ID);
+  assert.equal(torn.ok, false);
+  await fs.writeFile(path.join(s.directory, `${ID}.json`), JSON.stringify(state('0190000000000002bbbbbbbbbbbb')));
+  assert.deepEqual(await s.read(ID), { ok: false, reason: 'belongs to 0190000000000002bbbbbbbbbbbb' });
+  await assert.rejects(() => s.read('../etc/passwd'), { code: 'RELAY_ERR_QUEUE_INVALID_ARGUMENT' });
+});
+
+void test('open deletes temp files of a crashed write; prune deletes orphans only', async (t) => {
+  const { dir, store: s } = await store(t);
+  await s.write(state());
+  const other = '0190000000000003cccccccccccc';
+  await s.write(state(other));
+  await fs.writeFile(path.join(s.directory, `${ID}.json.1234.tmp`), 'half');
+  await s.close();
+  const reopened = await DeliveryStateStore.open(dir);
+  t.after(() => reopened.close());
+  assert.deepEqual((await fs.readdir(reopened.directory)).sort(), [`${ID}.json`, `${other}.json`]);
+  assert.deepEqual(await reopened.prune(new Set([ID])), [other]);
+  assert.deepEqual(await fs.readdir(reopened.directory), [`${ID}.json`]);
+});

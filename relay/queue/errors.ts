@@ -1,0 +1,37 @@
+/*
+ * relay/queue/errors - the errors the queue manager throws, one class per code.
+ *
+ * Callers match on `code`. None of them loses mail: a failed state write leaves the message
+ * in the state it was in (active/ is resumed at the next start), and a stopped queue
+ * manager leaves everything on disk.
+ */
+import { RelayError } from '../errors.ts';
+
+/** Every code thrown from relay/queue, for the documentation check. */
+export const QUEUE_ERROR_CODES = [
+  'RELAY_ERR_QUEUE_STATE_WRITE',
+  'RELAY_ERR_QUEUE_INVALID_ARGUMENT',
+  'RELAY_ERR_QUEUE_STOPPED',
+] as const;
+export type QueueErrorCode = (typeof QUEUE_ERROR_CODES)[number];
+
+/** QueueStateWriteError - a delivery-state file could not be written or removed durably. */
+export class QueueStateWriteError extends RelayError {
+  constructor(message: string, cause: unknown) {
+    super('RELAY_ERR_QUEUE_STATE_WRITE', message, { cause });
+  }
+}
+
+/** QueueArgumentError - a bad tuning value or message id; the message names it. */
+export class QueueArgumentError extends RelayError {
+  constructor(message: string) {
+    super('RELAY_ERR_QUEUE_INVALID_ARGUMENT', message);
+  }
+}
+
+/** QueueStoppedError - the queue manager was stopped; the job was abandoned, not lost. */
+export class QueueStoppedError extends RelayError {
+  constructor() {
+    super('RELAY_ERR_QUEUE_STOPPED', 'queue manager stopped; the message stays queued on disk');
+  }
+}

@@ -1,0 +1,400 @@
+/*
+ * test/support/operator-process - the operator (`relay-operator operator`) and relay pods
+ * (`relay-operator relay`) as child processes against a test control plane.
+ *
+ * startOperator() runs the operator as a user would, with KUBECONFIG, a namespace, a free
+ * metrics port and (short) lease timings; it collects the JSON log lines of stdout and can
+ * wait for one ('caches synced', 'leader election won: ...'). metrics() / apiWrites() read
+ * its /metrics. stop() sends SIGTERM (the lease is released), kill() SIGKILL (it is not).
+ *
+ * startRelayPod() plays one pod of a hub: it writes the hub's ConfigMap to a directory the
+ * way kubelet mounts it (config.json, or config.json.gz for a compressed config), starts
+ * the relay on a loopback address standing for the Service IP, with POD_NAME/POD_NAMESPACE
+ * so it annotates its pod with the config hash it runs. syncConfig() rewrites the file from
+ * the ConfigMap as it is now (kubelet's projection update). markPodReady() sets the pod's
+ * Ready condition, which nothing else does in a cluster without kubelet.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../controlplane/controlplane.ts';
+import type { TestCluster } from './cluster.ts';
+
+export interface LogLine {
+  log: string;
+  message?: string;
+  [field: string]: unknown;
+}
+
+/** until - poll check() until it returns a value that is not undefined/false; throws with the last state. */
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** A child process whose stdout is JSON lines. */
+class JsonLogProcess {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[] = [];
+  readonly exited: Promise<number | null>;
+  stderr = '';
+  readonly #waiters: Array<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+
+  constructor(child: ChildProcess) {
+    this.child = child;
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const text = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(text) as LogLine;
+        } catch {
+          this.stderr += `${text}\n`;
+          continue;
+        }
+        this.logs.push(line);
+        for (const waiter of [...this.#waiters]) {
+          if (waiter.predicate(line)) {
+            this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-20_000);
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** waitForLog - the first line (already logged or to come) that matches. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+    const found = this.logs.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; logs:\n${this.tail()}`)), timeoutMs);
+      this.#waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`process exited with ${code} before the log line; logs:\n${this.tail()}`));
+      });
+    });
+  }
+
+  tail(lines = 30): string {
+    return [...this.logs.slice(-lines).map((l) => JSON.stringify(l)), this.stderr.slice(-4000)].join('\n');
+  }
+
+  async signal(signal: NodeJS.Signals): Promise<number | null> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus text
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export function parseMetrics(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const label of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[label[1] ?? ''] = label[2] ?? '';
+    samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+/** The resources whose writes mean "the operator changed something" (not events). */
+export const RECONCILE_WRITE_RESOURCES = (resource: string): boolean =>
+  ['configmaps', 'services', 'statefulsets'].includes(resource) || resource.endsWith('/status');
+
+// ---------------------------------------------------------------------------------------------
+// The operator
+
+export interface OperatorOptions {
+  cluster: TestCluster;
+  namespace: string;
+  /** Lease namespace (default: namespace). */
+  leaseNamespace?: string;
+  identity?: string;
+  /** Seconds: [leaseDuration, renewDeadline, retryPeriod]; default 3, 2, 0.5. */
+  lease?: [number, number, number];
+  env?: NodeJS.ProcessEnv;
+  /** What start resolves after: 'ready' (caches synced, /readyz 200, default), 'leader' or 'none'. */
+  waitFor?: 'ready' | 'leader' | 'none';
+}
+
+export class OperatorProcess extends JsonLogProcess {
+  readonly identity: string;
+  readonly metricsPort: number;
+
+  constructor(child: ChildProcess, identity: string, metricsPort: number) {
+    super(child);
+    this.identity = identity;
+    this.metricsPort = metricsPort;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.metricsPort}`;
+  }
+
+  get isLeader(): boolean {
+    return this.logs.some((l) => l.log === 'app' && l.message === 'leader election won: starting controllers');
+  }
+
+  waitForLeader(timeoutMs = 15_000): Promise<LogLine> {
+    return this.waitForLog((l) => l.log === 'app' && l.message === 'leader election won: starting controllers', timeoutMs);
+  }
+
+  async readyz(): Promise<number> {
+    const response = await fetch(`${this.url}/readyz`);
+    await response.text();
+    return response.status;
+  }
+
+  async metrics(): Promise<Sample[]> {
+    const response = await fetch(`${this.url}/metrics`);
+    if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
+    return parseMetrics(await response.text());
+  }
+
+  /** apiWrites - relay_operator_api_writes_total as `verb resource` -> count. */
+  async apiWrites(): Promise<Map<string, number>> {
+    const writes = new Map<string, number>();
+    for (const s of await this.metrics()) {
+      if (s.name === 'relay_operator_api_writes_total') writes.set(`${s.labels.verb ?? ''} ${s.labels.resource ?? ''}`, s.value);
+    }
+    return writes;
+  }
+
+  /** writeCount - the sum of relay_operator_api_writes_total over the resources accepted by filter. */
+  async writeCount(filter: (resource: string) => boolean = () => true): Promise<number> {
+    let total = 0;
+    for (const [key, value] of await this.apiWrites()) if (filter(key.slice(key.indexOf(' ') + 1))) total += value;
+    return total;
+  }
+
+  /** reconciles - controller_runtime_reconcile_total summed over results, per controller. */
+  async reconciles(controller: string): Promise<number> {
+    return (await this.metrics()).filter((s) => s.name === 'controller_runtime_reconcile_total' && s.labels.controller === controller).reduce((n, s) => n + s.value, 0);
+  }
+
+  /** queueIdle - every workqueue is empty and no reconcile is running. */
+  async queueIdle(): Promise<boolean> {
+    const samples = await this.metrics();
+    const depth = samples.filter((s) => s.name === 'workqueue_depth').reduce((n, s) => n + s.value, 0);
+    const active = samples.filter((s) => s.name === 'controller_runtime_active_workers').reduce((n, s) => n + s.value, 0);
+    return depth === 0 && active === 0;
+  }
+
+  stop(): Promise<number | null> {
+    return this.signal('SIGTERM');
+  }
+
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+}
+
+let operatorCounter = 0;
+
+export async function startOperator(options: OperatorOptions): Promise<OperatorProcess> {
+  const metricsPort = await freePort();
+  const identity = options.identity ?? `test-operator-${process.pid}-${++operatorCounter}`;
+  const [lease, renew, retry] = options.lease ?? [3, 2, 0.5];
+  const child = spawn(process.execPath, [
+    'bin/relay-operator.js', 'operator',
+    '--namespace', options.namespace,
+    '--metrics-addr', `127.0.0.1:${metricsPort}`,
+    '--leader-election-namespace', options.leaseNamespace ?? options.namespace,
+    '--lease-duration', String(lease), '--renew-deadline', String(renew), '--retry-period', String(retry),
+    '--identity', identity,
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: options.cluster.kubeconfig, ...options.env } });
+  const operator = new OperatorProcess(child, identity, metricsPort);
+  const waitFor = options.waitFor ?? 'ready';
+  try {
+    if (waitFor !== 'none') {
+      await operator.waitForLog((l) => l.log === 'app' && l.message === 'caches synced', 30_000);
+      await until('/readyz 200', async () => (await operator.readyz()) === 200, 10_000);
+    }
+    if (waitFor === 'leader') await operator.waitForLeader(20_000);
+  } catch (error) {
+    await operator.kill();
+    throw error;
+  }
+  return operator;
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubectl helpers
+
+export type Json = Record<string, unknown>;
+
+export function getJson<T = Json>(cluster: TestCluster, namespace: string, kind: string, name: string): T {
+  return JSON.parse(cluster.kubectl(['-n', namespace, 'get', kind, name, '-o', 'json'])) as T;
+}
+
+export function tryGetJson<T = Json>(cluster: TestCluster, namespace: string, kind: string, name: string): T | undefined {
+  const result = cluster.tryKubectl(['-n', namespace, 'get', kind, name, '-o', 'json']);
+  if (result.status !== 0) {
+    if (/NotFound|not found/.test(result.stderr)) return undefined;
+    throw new Error(`kubectl get ${kind} ${name}: ${result.stderr}`);
+  }
+  return JSON.parse(result.stdout) as T;
+}
+
+/** applyYaml - `kubectl apply` (client-side, as a user would) of documents given as objects. */
+export function applyObjects(cluster: TestCluster, objects: object[]): string {
+  return cluster.kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n---\n'));
+}
+
+/** markPodReady - what kubelet would report for a running, ready pod. */
+export function markPodReady(cluster: TestCluster, namespace: string, pod: string, ready = true): void {
+  const status = ready ? 'True' : 'False';
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const patch = {
+    status: {
+      phase: 'Running',
+      conditions: [
+        { type: 'Initialized', status: 'True', lastTransitionTime: now },
+        { type: 'ContainersReady', status, lastTransitionTime: now },
+        { type: 'Ready', status, lastTransitionTime: now },
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+      ],
+    },
+  };
+  cluster.kubectl(['-n', namespace, 'patch', 'pod', pod, '--subresource=status', '--type=merge', '-p', JSON.stringify(patch)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A relay pod
+
+export interface RelayPodOptions {
+  cluster: TestCluster;
+  namespace: string;
+  pod: string;
+  configMap: string;
+  /** The loopback address standing for the hub's Service IP. */
+  bindAddress: string;
+  dir?: string;
+}
+
+export class RelayPod extends JsonLogProcess {
+  readonly options: RelayPodOptions;
+  readonly dir: string;
+  readonly configDir: string;
+  readonly spoolDir: string;
+  readonly metricsPort: number;
+
+  constructor(child: ChildProcess, options: RelayPodOptions, dir: string, metricsPort: number) {
+    super(child);
+    this.options = options;
+    this.dir = dir;
+    this.configDir = join(dir, 'config');
+    this.spoolDir = join(dir, 'spool');
+    this.metricsPort = metricsPort;
+  }
+
+  /** syncConfig - rewrite the mounted config from the ConfigMap as it is now; returns the files written. */
+  syncConfig(): string[] {
+    return writeConfigMapFiles(this.options.cluster, this.options.namespace, this.options.configMap, this.configDir);
+  }
+
+  /** configHash - the hash the relay says it runs (its /status). */
+  async configHash(): Promise<string> {
+    const response = await fetch(`http://127.0.0.1:${this.metricsPort}/status`);
+    return ((await response.json()) as { configHash: string }).configHash;
+  }
+
+  stop(): Promise<number | null> {
+    return this.signal('SIGTERM');
+  }
+
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * writeConfigMapFiles - the ConfigMap's keys as files in dir, replaced atomically (kubelet
+ * swaps the whole projected directory; a key no longer present disappears).
+ */
+export function writeConfigMapFiles(cluster: TestCluster, namespace: string, configMap: string, dir: string): string[] {
+  const cm = getJson<{ data?: Record<string, string>; binaryData?: Record<string, string> }>(cluster, namespace, 'configmap', configMap);
+  mkdirSync(dir, { recursive: true });
+  const files: Array<[string, Buffer]> = [
+    ...Object.entries(cm.data ?? {}).map(([k, v]): [string, Buffer] => [k, Buffer.from(v)]),
+    ...Object.entries(cm.binaryData ?? {}).map(([k, v]): [string, Buffer] => [k, Buffer.from(v, 'base64')]),
+  ];
+  if (files.length === 0) throw new Error(`ConfigMap ${namespace}/${configMap} has no keys`);
+  for (const [name, content] of files) {
+    writeFileSync(join(dir, `.${name}.tmp`), content);
+    renameSync(join(dir, `.${name}.tmp`), join(dir, name));
+  }
+  for (const stale of ['config.json', 'config.json.gz']) {
+    if (!files.some(([name]) => name === stale)) rmSync(join(dir, stale), { force: true });
+  }
+  return files.map(([name]) => name);
+}
+
+export async function startRelayPod(options: RelayPodOptions): Promise<RelayPod> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `relay-pod-${options.pod}-`));
+  const configDir = join(dir, 'config');
+  writeConfigMapFiles(options.cluster, options.namespace, options.configMap, configDir);
+  // As in the pod: --config names config.json; the relay reads config.json.gz when only that exists.
+  const configFile = join(configDir, 'config.json');
+  const spool = join(dir, 'spool');
+  mkdirSync(spool, { recursive: true });
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, [
+    'bin/relay-operator.js', 'relay', '--config', configFile, '--spool', spool,
+    '--metrics-addr', `127.0.0.1:${metricsPort}`, '--bind-address', options.bindAddress, '--grace-period', '2',
+  ], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KUBECONFIG: options.cluster.kubeconfig, POD_NAME: options.pod, POD_NAMESPACE: options.namespace },
+  });
+  const pod = new RelayPod(child, options, dir, metricsPort);
+  try {
+    await pod.waitForLog((l) => l.log === 'app' && l.message === 'hub started', 20_000);
+  } catch (error) {
+    await pod.signal('SIGKILL');
+    throw error;
+  }
+  return pod;
+}
