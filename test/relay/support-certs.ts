@@ -338,14 +338,17 @@ export interface SpooledMessage {
   text: string;
 }
 
-/** readIncoming - every message in incoming/ of a stopped hub's spool, decoded and verified. */
+/** The states an accepted, not yet delivered message can be in (delivery moves it on). */
+const QUEUED_STATES = ['incoming', 'active', 'deferred', 'hold'] as const;
+
+/** readIncoming - every queued message of a stopped hub's spool, decoded and verified. */
 export async function readIncoming(spoolDir: string): Promise<SpooledMessage[]> {
   return (await readSpool(spoolDir)).messages;
 }
 
 /**
  * readSpool - open a stopped hub's spool (this runs startup recovery: torn writes are dropped,
- * damaged files moved to corrupt/), and read every message in incoming/.
+ * damaged files moved to corrupt/), and read every queued message (incoming, active, deferred, hold).
  */
 export async function readSpool(spoolDir: string): Promise<{ messages: SpooledMessage[]; recovery: SpoolRecoveryReport; corrupt: number }> {
   const spool = await Spool.open(spoolDir);
@@ -359,8 +362,8 @@ export async function readSpool(spoolDir: string): Promise<{ messages: SpooledMe
 
 async function readAll(spool: Spool): Promise<SpooledMessage[]> {
   const out: SpooledMessage[] = [];
-  for (const id of await spool.listMessages('incoming')) {
-    const message = await spool.readMessage('incoming', id);
+  for (const state of QUEUED_STATES) for (const id of await spool.listMessages(state)) {
+    const message = await spool.readMessage(state, id);
     out.push({
       id,
       mailFrom: message.envelope.mailFrom,

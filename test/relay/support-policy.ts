@@ -94,13 +94,16 @@ export async function stopRelay(hub: HubProcess | undefined): Promise<void> {
   removeHubDir(hub);
 }
 
-/** spooledMessages - stop the hub, then open its spool with the relay's Spool class and read incoming/. */
+/** spooledMessages - stop the hub, then open its spool with the relay's Spool class and read every queued message. */
 export async function spooledMessages(hub: HubProcess): Promise<{ messages: SpoolMessage[]; recovery: SpoolRecoveryReport }> {
   await hub.stop();
   const spool = await Spool.open(hub.spoolDir);
   try {
-    const ids = await spool.listMessages('incoming');
-    return { messages: await Promise.all(ids.map((id) => spool.readMessage('incoming', id))), recovery: spool.recovery };
+    const messages: SpoolMessage[] = [];
+    for (const state of ['incoming', 'active', 'deferred', 'hold'] as const) {
+      for (const id of await spool.listMessages(state)) messages.push(await spool.readMessage(state, id));
+    }
+    return { messages, recovery: spool.recovery };
   } finally {
     await spool.close();
   }
