@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { AcceptedDomainConfig, ConnectorConfig, HubSettings } from '../config/schema.ts';
 import type { Spool } from '../spool/spool.ts';
+import type { DsnNotify } from '../spool/envelope.ts';
 import { SessionLog, type LogSink } from '../log/protocol-log.ts';
 import { runAntiSpamChecks, type DnsResolver } from './antispam.ts';
 import { DataNormalizer } from './data-normalizer.ts';
@@ -138,6 +139,9 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     allowInsecureAuth: !((mechanisms.has('BasicAuthRequireTLS') || connector.tls.requireTLS) && offersTLS),
     authMethods: ['PLAIN', 'LOGIN'],
     maxAllowedUnauthenticatedCommands: false,
+    // The DSN extension (RFC 3461): NOTIFY/ORCPT per recipient, RET/ENVID per message, kept in
+    // the spooled envelope so delivery honours them.
+    hideDSN: false,
     disabledCommands: [...(offersTLS ? [] : ['STARTTLS']), ...(offersAuth ? [] : ['AUTH'])],
     socketTimeout: connector.limits.connectionInactivityTimeoutMs,
     closeTimeout: 5000,
@@ -315,7 +319,13 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       const queued = await spool.commitMessage(
         {
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcptTo: recipients.map((address) => ({ address })),
+          rcptTo: session.envelope.rcptTo.map((r) => ({
+            address: r.address,
+            ...(r.dsn?.notify && r.dsn.notify.length > 0 ? { notify: r.dsn.notify as DsnNotify[] } : {}),
+            ...(r.dsn?.orcpt ? { orcpt: r.dsn.orcpt } : {}),
+          })),
+          ...(session.envelope.dsn?.ret === 'FULL' || session.envelope.dsn?.ret === 'HDRS' ? { dsnRet: session.envelope.dsn.ret } : {}),
+          ...(session.envelope.dsn?.envid ? { dsnEnvid: session.envelope.dsn.envid } : {}),
           receivedAt: new Date().toISOString(),
           connectorId: connector.id,
           sessionId: state.sessionId,
