@@ -501,23 +501,19 @@ test('randomized: one connector with heavily overlapping entries', () => {
   for (let seed = 200; seed <= 205; seed++) crossCheck(seed, 1, 3000, 12, 0.5);
 });
 
-test('100,000 entries load well under a second', () => {
+test('100,000 entries from two connectors load into one index and resolve correctly', () => {
   const ranges: string[] = [];
   for (let i = 0; i < 100_000; i++) {
     const base = 0x0a000000 + i * 16;
     ranges.push(i % 3 === 0 ? v4Text(base) : i % 3 === 1 ? `${v4Text(base)}-${v4Text(base + 7)}` : `${v4Text(base)}/28`);
   }
   const connectors = [connector('a', ranges.filter((_, i) => i % 2 === 0), 1), connector('b', ranges.filter((_, i) => i % 2 === 1), 2)];
-  buildListenerIndex(connectors); // warm up the JIT
-  const started = performance.now();
+  // Load time is a benchmark figure (bench/range-matcher.ts, docs/benchmarks.md), not a test.
   const { index, conflicts } = buildListenerIndex(connectors);
-  const elapsed = performance.now() - started;
   assert.deepEqual(conflicts, []);
   assert.equal(index.entryCount, 100_000);
   assert.equal(index.lookup(v4Text(0x0a000000 + 16 * 5 + 3))?.connectorId, 'b');
   assert.equal(index.lookup(v4Text(0x0a000000 + 16 * 5 + 15))?.connectorId, 'b');
   assert.equal(index.lookup(v4Text(0x0a000000 + 16 * 4 + 7))?.connectorId, 'a');
   assert.equal(index.lookup(v4Text(0x0a000000 + 16 * 4 + 8)), null);
-  // Generous bound for loaded CI machines; bench/range-matcher.ts reports the real figure.
-  assert.ok(elapsed < 1000, `load took ${elapsed.toFixed(0)} ms`);
 });
