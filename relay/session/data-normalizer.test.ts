@@ -184,18 +184,15 @@ test('maxHeaderSize: at the limit passes, one byte over is reported and output s
   assert.equal(endless.bytesIn, 100 * filler.length);
 });
 
-test('throughput: 16 MiB of clean lines in 64 KiB chunks, and of bare-LF lines', () => {
+test('16 MiB of clean lines and of bare-LF lines in 64 KiB chunks come out whole', () => {
   const line = Buffer.from(`${'x'.repeat(76)}\r\n`);
   const chunk = Buffer.concat(Array.from({ length: 64 * 1024 / line.length }, () => line));
   const lf = Buffer.from(chunk.toString('latin1').replaceAll('\r\n', '\n'), 'latin1');
   for (const [name, c] of [['crlf', chunk], ['lf', lf]] as const) {
     const n = new DataNormalizer({ bareLineFeeds: 'Normalize', maxHeaderSize: 0 });
     n.push(Buffer.from('\r\n'));
-    const started = performance.now();
     let out = 0;
     for (let k = 0; k < 256; k++) out += n.push(c).body?.length ?? 0;
-    const ms = performance.now() - started;
-    assert.equal(out, 256 * chunk.length);
-    assert.ok(ms < 5000, `${name}: ${ms} ms`);
+    assert.equal(out, 256 * chunk.length, name);
   }
 });
