@@ -43,6 +43,12 @@ export interface HubOptions {
   metrics?: HubMetrics;
   /** Delivery tuning (active set, concurrency, poll interval, timeouts); tests shorten it. */
   delivery?: DeliveryTuningOptions;
+  /**
+   * Accept and queue, but deliver nothing until started without it (Postfix's
+   * `defer_transports`, Exchange's Suspend-Queue): maintenance windows, and the receive-only
+   * benchmark against a Postfix that holds its mail.
+   */
+  holdDelivery?: boolean;
   /** Bind every listener to this address instead of the config's (a pod IP, a test's loopback address). */
   bindAddress?: string;
   /** Called with the config hash each time a config is applied (start and every reload). */
@@ -92,7 +98,7 @@ export class Hub {
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     // Delivery starts before the listeners: whatever the spool held at start (recovered after
     // a crash) is on its way again before new mail arrives.
-    hub.#delivery = new DeliveryService({
+    if (!options.holdDelivery) hub.#delivery = new DeliveryService({
       spool,
       config: loaded.config,
       ...(options.logSink ? { logSink: options.logSink } : {}),
@@ -100,8 +106,12 @@ export class Hub {
       metrics: createDeliveryMetrics(hub.metrics.registry),
       ...(options.delivery ? { tuning: options.delivery } : {}),
     });
-    const recovered = await hub.#delivery.start();
-    appLog('info', 'queue recovered', { ...recovered }, options.logSink);
+    if (hub.#delivery) {
+      const recovered = await hub.#delivery.start();
+      appLog('info', 'queue recovered', { ...recovered }, options.logSink);
+    } else {
+      appLog('warn', 'delivery is on hold: messages are accepted and queued, none is delivered', {}, options.logSink);
+    }
     const built = hub.#build(loaded.config);
     try {
       for (const { config, route } of built.routes.values()) {

@@ -46,6 +46,7 @@ export function runHub(args: string[]): Promise<number> {
       namespace: { type: 'string' },
       'metrics-addr': { type: 'string' },
       'grace-period': { type: 'string', default: '30' },
+      'hold-delivery': { type: 'boolean', default: false },
     });
     const hubName = requireFlag('hub', 'hub', values.hub);
     const dir = resolve(requireFlag('hub', 'spool', values.spool));
@@ -94,7 +95,7 @@ export function runHub(args: string[]): Promise<number> {
         }, 200);
       });
     }
-    const running = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0 });
+    const running = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0, holdDelivery: values['hold-delivery'] ?? false });
     hub = running;
     // A change that landed between the first render and the start is applied now.
     try {
