@@ -1,0 +1,461 @@
+/*
+ * bench/run - `npm run bench`: SMTP throughput of the relay hub against Postfix on the same
+ * machine, with the same load, in the same run, reported as ratios; then the spool and
+ * range-matcher micro benchmarks. Prints markdown to stdout and writes it to docs/benchmarks.md.
+ *
+ * Scenarios (smtp-source, SESSIONS sessions, SIZE-byte payload, MESSAGES messages each):
+ *   receive, new connection per message   target relay >= 2x Postfix
+ *   receive, connection reuse (-d)        target relay >= 3x Postfix
+ *   end-to-end to smtp-sink, reuse (-d)   no target; msgs/s until the sink has every message
+ * Receive-only: Postfix parks each message in its hold queue, the hub's smart host refuses
+ * (nothing listens there) so the message stays deferred in its spool; both fsync before 250.
+ * Each sample alternates Postfix and relay. Postfix instances (bench/postfix.ts) live for the
+ * whole run and are emptied between samples; the hub is started fresh, on an empty spool,
+ * for every sample (bench/hub.yaml, fixed address 127.0.0.41:2525).
+ *
+ * Installs nothing. Needs root and the Debian package postfix (see postfixPrerequisites).
+ * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=2 BENCH_DIR=$TMPDIR
+ * MICRO=1 (0 skips the micro benchmarks) OUT=docs/benchmarks.md (OUT=- writes no file).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { postfixPrerequisites, postfixSettings, postfixVersion, startPostfix } from './postfix.ts';
+import type { PostfixInstance, PostfixMode } from './postfix.ts';
+import {
+  freePort, kernelThreadsCpuSeconds, machineBusyCpuSeconds, portIsFree, runSmtpSource, smtpSourceArgs, startSink, threadCpuSeconds, treeCpuSeconds, waitForGreeting,
+} from './smtp-load.ts';
+import type { Endpoint, LoadParams } from './smtp-load.ts';
+import { main as rangeMatcherMain } from './range-matcher.ts';
+import { main as spoolMain } from './spool.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const HUB: Endpoint = { host: '127.0.0.41', port: 2525 }; // = bench/hub.yaml bindings
+const SINK: Endpoint = { host: '127.0.0.42', port: 2526 }; // = bench/hub.yaml smartHosts
+const POSTFIX_HOST = '127.0.0.40';
+const HUB_ARGS = ['bin/relay-operator.js', 'hub', '--manifests', 'bench/hub.yaml', '--hub', 'bench', '--spool'];
+const STALL_MS = 15_000; // end-to-end: no message reached the sink for this long = the server does not deliver
+const FS_TYPES: Record<number, string> = { 0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs', 0x794c7630: 'overlayfs' };
+
+interface Scenario { id: string; title: string; reuse: boolean; endToEnd: boolean; target: number | null }
+const SCENARIOS: Scenario[] = [
+  { id: 'receive-new', title: 'receive, new connection per message', reuse: false, endToEnd: false, target: 2 },
+  { id: 'receive-reuse', title: 'receive, connection reuse (-d)', reuse: true, endToEnd: false, target: 3 },
+  { id: 'relay-reuse', title: 'end-to-end to smtp-sink, reuse (-d)', reuse: true, endToEnd: true, target: null },
+];
+type Side = 'postfix' | 'relay';
+
+interface Sample {
+  msgsPerSec: number;
+  seconds: number;
+  serverCores: number;
+  /** the hub's main JavaScript thread alone; null for Postfix (many single-threaded processes) */
+  mainThreadCores: number | null;
+  sourceCores: number;
+  kernelCores: number;
+  machineCores: number;
+}
+/** a running server under test: where to send, whose CPU to count, how to check, reset and stop it */
+interface Server {
+  at: Endpoint;
+  pid: number;
+  singleProcess: boolean;
+  /** after a receive-only run: a problem with what was stored, or null */
+  check(expected: number): Promise<string | null>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Params { load: LoadParams; samples: number; baseDir: string; micro: boolean; out: string | null }
+
+function paramsFrom(env: NodeJS.ProcessEnv): Params {
+  const int = (name: string, def: number): number => {
+    const value = Number(env[name] ?? def);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+    return value;
+  };
+  const messages = int('MESSAGES', 5000);
+  const load: LoadParams = {
+    sessions: int('SESSIONS', 20), size: int('SIZE', 10240), messages, from: 'sender@bench.test', to: 'rcpt@remote.test',
+    helo: 'bench.test', timeoutMs: Math.max(120_000, messages * 50),
+  };
+  const out = env.OUT === '-' ? null : path.resolve(ROOT, env.OUT ?? 'docs/benchmarks.md');
+  return { load, samples: int('SAMPLES', 2), baseDir: env.BENCH_DIR ?? os.tmpdir(), micro: env.MICRO !== '0', out };
+}
+
+/** what to undo on exit or signal, newest first: running servers, then the run directory */
+const cleanups: (() => Promise<void>)[] = [];
+const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`);
+
+/** measure - one smtp-source run against a server; end-to-end waits for the sink's last message. */
+async function measure(server: Server, scenario: Scenario, load: LoadParams): Promise<Sample> {
+  const sink = scenario.endToEnd ? await startSink(SINK, load.messages) : null;
+  try {
+    const cpu0 = treeCpuSeconds(server.pid);
+    const main0 = threadCpuSeconds(server.pid);
+    const kernel0 = kernelThreadsCpuSeconds();
+    const machine0 = machineBusyCpuSeconds();
+    const t0 = performance.now();
+    const source = await runSmtpSource(load, server.at, scenario.reuse);
+    let end = t0 + source.seconds * 1000;
+    if (sink) {
+      // give up when the sink has had no new message for STALL_MS, or after 5x the source's time
+      const deadline = performance.now() + Math.max(30_000, 5 * source.seconds * 1000);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        let seen = -1;
+        let since = performance.now();
+        timer = setInterval(() => {
+          const now = performance.now();
+          if (sink.received() !== seen) [seen, since] = [sink.received(), now];
+          if (now - since < STALL_MS && now < deadline) return;
+          reject(new Error(`smtp-sink got ${seen} of ${load.messages} messages (${((now - t0) / 1000).toFixed(0)} s after the load started, the last ${((now - since) / 1000).toFixed(0)} s without a new one)`));
+        }, 500);
+      });
+      end = await Promise.race([sink.done, late]).finally(() => clearInterval(timer));
+    }
+    const seconds = (end - t0) / 1000;
+    const sample: Sample = {
+      msgsPerSec: load.messages / seconds, seconds,
+      serverCores: (treeCpuSeconds(server.pid) - cpu0) / seconds,
+      mainThreadCores: server.singleProcess ? (threadCpuSeconds(server.pid) - main0) / seconds : null,
+      sourceCores: source.sourceCpuSec / source.seconds,
+      kernelCores: (kernelThreadsCpuSeconds() - kernel0) / seconds,
+      machineCores: (machineBusyCpuSeconds() - machine0) / seconds,
+    };
+    const problem = scenario.endToEnd ? null : await server.check(load.messages);
+    if (problem) log(`warning: ${problem}`);
+    return sample;
+  } finally {
+    await sink?.stop();
+  }
+}
+
+/** postfixServer - one long-lived Postfix instance per mode, emptied between samples. */
+async function postfixServer(instances: Map<PostfixMode, PostfixInstance>, mode: PostfixMode, baseDir: string): Promise<Server> {
+  let pf = instances.get(mode);
+  if (!pf) {
+    const listen = { host: POSTFIX_HOST, port: await freePort(POSTFIX_HOST) };
+    log(`starting Postfix (${mode}) on ${listen.host}:${listen.port}`);
+    const started = await startPostfix({ baseDir, listen, mode, relayHost: SINK });
+    cleanups.push(() => started.stop());
+    instances.set(mode, started);
+    pf = started;
+  }
+  const instance = pf;
+  const check = async (expected: number): Promise<string | null> => {
+    const held = await instance.queued('hold');
+    return held === expected ? null : `Postfix hold queue has ${held} messages, expected ${expected}`;
+  };
+  return { at: instance.listen, pid: instance.masterPid, singleProcess: false, check, reset: () => instance.clear(), stop: () => Promise.resolve() };
+}
+
+/** hubServer - a fresh hub on an empty spool; rejects with the reason if it never greets. */
+async function hubServer(runDir: string, label: string, holdDelivery: boolean): Promise<Server> {
+  const spool = await fs.mkdtemp(path.join(runDir, `hub-spool-${label}-`));
+  const logFile = path.join(runDir, `hub-${label}.log`);
+  const fd = openSync(logFile, 'w');
+  // stdout/stderr go straight to a file: the hub's JSON logs cost the harness no CPU
+  // Receive-only: the hub holds its queue (--hold-delivery) as Postfix holds its mail, so both
+  // sides do the same work: accept, fsync, answer 250.
+  const child: ChildProcess = spawn(process.execPath, [...HUB_ARGS, spool, ...(holdDelivery ? ['--hold-delivery'] : [])], { cwd: ROOT, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exit: string | null = null;
+  child.once('exit', (code, signal) => (exit = `exit status ${code ?? signal}`));
+  child.once('error', (err) => (exit = err.message));
+  const stop = async (): Promise<void> => {
+    const registered = cleanups.indexOf(stop);
+    if (registered >= 0) cleanups.splice(registered, 1);
+    if (exit === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    await fs.rm(spool, { recursive: true, force: true });
+  };
+  cleanups.push(stop);
+  try {
+    await waitForGreeting(HUB, 20_000, () => (exit === null ? null : `hub ended (${exit}) before greeting`));
+  } catch (err) {
+    await stop();
+    const tail = (await fs.readFile(logFile, 'utf8')).trim().split('\n').slice(-3).join(' / ').slice(0, 400);
+    throw new Error(`${(err as Error).message}${tail ? `: ${tail}` : ''}`, { cause: err });
+  }
+  const check = (): Promise<null> => Promise.resolve(null); // smtp-source saw a 250 for each; the spool format is the hub's business
+  return { at: HUB, pid: child.pid ?? 0, singleProcess: true, check, reset: () => Promise.resolve(), stop };
+}
+
+/** samples by "scenario/side"; why the relay has no figure, by scenario */
+interface Results { samples: Map<string, Sample[]>; relayUnavailable: Map<string, string> }
+
+async function runSmtpScenarios(params: Params, runDir: string): Promise<Results> {
+  const results: Results = { samples: new Map(), relayUnavailable: new Map() };
+  const instances = new Map<PostfixMode, PostfixInstance>();
+  for (let i = 1; i <= params.samples; i++) {
+    for (const scenario of SCENARIOS) {
+      for (const side of ['postfix', 'relay'] as Side[]) {
+        if (side === 'relay' && results.relayUnavailable.has(scenario.id)) continue;
+        const unavailable = (err: unknown, scenarios: Scenario[]): void => {
+          const reason = (err as Error).message.replace(/\s+/g, ' ');
+          for (const sc of scenarios) if (!results.relayUnavailable.has(sc.id)) results.relayUnavailable.set(sc.id, reason);
+          log(`relay figure not available (${scenarios.map((sc) => sc.id).join(', ')}): ${reason}`);
+        };
+        let server: Server;
+        try {
+          server = side === 'postfix'
+            ? await postfixServer(instances, scenario.endToEnd ? 'relay' : 'hold', runDir)
+            : await hubServer(runDir, `${scenario.id}-${i}`, !scenario.endToEnd);
+        } catch (err) {
+          if (side === 'postfix') throw err;
+          unavailable(err, SCENARIOS); // the hub does not start: no relay figure at all
+          continue;
+        }
+        try {
+          const sample = await measure(server, scenario, params.load);
+          const key = `${scenario.id}/${side}`;
+          results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
+          log(`${scenario.id} ${side} sample ${i}/${params.samples}: ${sample.msgsPerSec.toFixed(0)} msgs/s, server ${sample.serverCores.toFixed(2)} cores`);
+        } catch (err) {
+          if (side === 'postfix') throw err;
+          unavailable(err, [scenario]);
+          results.samples.delete(`${scenario.id}/relay`); // no partial figure from earlier samples
+        } finally {
+          await server.reset();
+          await server.stop();
+        }
+      }
+    }
+  }
+  return results;
+}
+
+const cpuMsPerMessage = (x: Sample, messages: number): number => (x.serverCores * x.seconds * 1000) / messages;
+const otherCores = (x: Sample): number => Math.max(0, x.machineCores - x.serverCores - x.sourceCores - x.kernelCores);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
+const spread = (xs: number[]): string => (xs.length < 2 ? '' : ` ±${(((Math.max(...xs) - Math.min(...xs)) / 2 / median(xs)) * 100).toFixed(0)}%`);
+
+function cpuModel(): string {
+  const text = readFileSync('/proc/cpuinfo', 'utf8');
+  return /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+function commandLine(): string {
+  const shown = ['SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'BENCH_DIR', 'MICRO', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const viaNpm = process.env.npm_lifecycle_event === 'bench';
+  return [...shown, viaNpm ? 'npm run bench' : 'node bench/run.ts'].join(' ');
+}
+
+function renderSmtp(params: Params, results: Results, header: string[]): string {
+  const { load } = params;
+  const source = (reuse: boolean): string => `smtp-source ${smtpSourceArgs(load, { host: 'HOST', port: 0 }, reuse).join(' ').replace('HOST:0', 'HOST:PORT')}`;
+  const rows = SCENARIOS.map((sc) => {
+    const pf = (results.samples.get(`${sc.id}/postfix`) ?? []).map((s) => s.msgsPerSec);
+    const relay = (results.samples.get(`${sc.id}/relay`) ?? []).map((s) => s.msgsPerSec);
+    const ratio = pf.length && relay.length ? median(relay) / median(pf) : null;
+    const relayCell = relay.length ? `${median(relay).toFixed(0)}${spread(relay)}` : `not available: ${results.relayUnavailable.get(sc.id) ?? 'no samples'}`;
+    const target = sc.target === null ? '-' : `>= ${sc.target}x`;
+    const met = ratio === null || sc.target === null ? '-' : ratio >= sc.target ? 'yes' : 'no';
+    return `| ${sc.title} | \`${source(sc.reuse)}\` | ${pf.length ? `${median(pf).toFixed(0)}${spread(pf)}` : '-'} | ${relayCell} | ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}x`} | ${target} | ${met} |`;
+  });
+  const cpuRows = SCENARIOS.flatMap((sc) => (['postfix', 'relay'] as Side[]).flatMap((side) => {
+    const s = results.samples.get(`${sc.id}/${side}`) ?? [];
+    if (!s.length) return [];
+    const m = (f: (x: Sample) => number): string => median(s.map(f)).toFixed(2);
+    const other = median(s.map(otherCores));
+    const mainThread = side === 'relay' ? m((x) => x.mainThreadCores ?? Number.NaN) : '-';
+    return [`| ${sc.title} | ${side === 'postfix' ? 'Postfix' : 'relay'} | ${s.map((x) => x.msgsPerSec.toFixed(0)).join(', ')} | ${m((x) => x.seconds)} | ${m((x) => cpuMsPerMessage(x, load.messages))} | ${m((x) => x.serverCores)} | ${mainThread} | ${m((x) => x.sourceCores)} | ${m((x) => x.kernelCores)} | ${other.toFixed(2)} | ${m((x) => x.machineCores)} |`];
+  }));
+  return [
+    '## SMTP throughput: relay hub vs Postfix',
+    '',
+    ...header,
+    '',
+    '| scenario | load (HOST:PORT = Postfix or hub) | Postfix msgs/s | relay msgs/s | relay / Postfix | target | met |',
+    '|---|---|---:|---:|---:|---:|---|',
+    ...rows,
+    '',
+    `msgs/s = ${load.messages} / wall seconds of smtp-source (end-to-end: until smtp-sink has the last message); median of the samples, ± half their range. `
+      + 'Receive-only: Postfix puts each message on hold and does nothing more with it; the hub runs with `--hold-delivery` and likewise only queues it.',
+    '',
+    ...contention(results),
+    '### CPU during each run (cores = CPU seconds / wall seconds; medians)',
+    '',
+    `| scenario | server | samples msgs/s | wall s | server CPU ms/msg | server | of which hub main thread | smtp-source | kernel threads | other processes | whole machine (of ${os.cpus().length}) |`,
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...cpuRows,
+    '',
+    'Server = the Postfix master and all its daemons (smtpd, cleanup, trivial-rewrite, qmgr, smtp, postlogd, ...), or the hub process; '
+      + 'read from /proc/PID/stat (utime+stime+cutime+cstime of the process tree) before and after; the hub main thread from /proc/PID/task/PID/stat. '
+      + 'Kernel threads = kworkers and other children of kthreadd (ext4 journal, writeback, io_uring work done for the servers); '
+      + 'whole machine = /proc/stat busy time; other processes = the rest (smtp-sink, this harness, and whatever else runs on the machine).',
+  ].join('\n');
+}
+
+/** contention - a warning when other processes took a large share of the machine during the samples. */
+function contention(results: Results): string[] {
+  const others = [...results.samples.values()].flat().map(otherCores);
+  const cores = os.cpus().length;
+  if (!others.length || median(others) < 0.2 * cores) return [];
+  return [`**Shared machine:** processes other than the server, smtp-source and the kernel used ${median(others).toFixed(2)} of ${cores} cores `
+    + '(median over all samples) while these figures were taken: absolute msgs/s are low and noisy (see ±); '
+    + 'CPU per message (next table) is the steadier comparison. Rerun on an idle machine for figures to publish.', ''];
+}
+
+function renderLimits(results: Results, messages: number): string {
+  const perMessage = SCENARIOS.flatMap((sc) => {
+    const [pf, relay] = (['postfix', 'relay'] as Side[]).map((side) => (results.samples.get(`${sc.id}/${side}`) ?? []).map((x) => cpuMsPerMessage(x, messages)));
+    if (!pf?.length || !relay?.length) return [];
+    return [`- ${sc.title}: server CPU per message Postfix ${median(pf).toFixed(2)} ms, relay ${median(relay).toFixed(2)} ms `
+      + `(the relay needs ${(median(relay) / median(pf)).toFixed(2)}x the CPU of Postfix per message).`];
+  });
+  const cores = os.cpus().length;
+  const lines = SCENARIOS.flatMap((sc) => (['postfix', 'relay'] as Side[]).flatMap((side) => {
+    const s = results.samples.get(`${sc.id}/${side}`) ?? [];
+    if (!s.length) return [];
+    const server = median(s.map((x) => x.serverCores));
+    const machine = median(s.map((x) => x.machineCores));
+    const mainThread = median(s.map((x) => x.mainThreadCores ?? 0));
+    const who = side === 'postfix' ? 'Postfix' : 'relay';
+    const shares = `${who} ${server.toFixed(2)}, kernel threads ${median(s.map((x) => x.kernelCores)).toFixed(2)}, `
+      + `smtp-source ${median(s.map((x) => x.sourceCores)).toFixed(2)}, other processes ${median(s.map(otherCores)).toFixed(2)} cores`;
+    const thread = side === 'relay' ? `; hub main thread ${mainThread.toFixed(2)} of 1 core` : '';
+    const verdict = side === 'relay' && mainThread >= 0.85
+      ? `bound by the hub's main JavaScript thread (${shares}${thread})`
+      : machine >= 0.9 * cores
+        ? `CPU-bound machine: ${((machine / cores) * 100).toFixed(0)}% of ${cores} cores busy (${shares}${thread})`
+          + (median(s.map(otherCores)) >= 0.2 * cores ? ', a large share of it other processes: the server got the cores they left' : '')
+        : `neither CPU nor the hub's thread is saturated (${shares}${thread}): waiting on fsync and on the lock-step SMTP round trips of smtp-source`;
+    return [`- ${sc.title}, ${who}: ${verdict}.`];
+  }));
+  return [
+    '## What limits throughput',
+    '',
+    ...lines,
+    '',
+    ...(perMessage.length ? ['CPU cost per message, which does not depend on how many cores the server got:', '', ...perMessage, ''] : []),
+    'Read with these facts about the setup:',
+    '',
+    '- Both sides fsync every message before answering 250 (Postfix: cleanup(8) writes the queue file, fsyncs it, then smtpd replies; '
+      + 'there is no switch to turn it off). The spool micro benchmark (next section) shows what fsync costs on this disk: concurrency 1 = one commit at a time.',
+    '- Postfix spreads the work of one message over several processes: smtpd, cleanup(8) (writes and fsyncs the queue file), '
+      + 'trivial-rewrite, master(8) for each new connection, and postlogd(8) for its few log lines per message. '
+      + 'The hub does it in one Node process: one JavaScript thread plus libuv threads (and io_uring, whose kernel workers count as kernel threads).',
+    '- smtp-source does not pipeline: every command waits for its reply, so with few sessions the round-trip latency '
+      + 'of each reply (including the time to fsync) caps msgs/s per session; more sessions hide it until a CPU or the disk saturates.',
+    '- Load generator, servers and sink share the same cores, and the machine may run other work (the "other processes" column): '
+      + 'compare the ratios of one run, not absolute figures across runs or machines.',
+    '- Each sample is short (seconds): a burst absorbed by the queue, not a sustained rate over minutes.',
+  ].join('\n');
+}
+
+function renderPostfixSettings(): string {
+  const dir = '$DIR';
+  const settings = [...postfixSettings(dir, { baseDir: dir, listen: { host: POSTFIX_HOST, port: 0 }, mode: 'hold', relayHost: SINK }).map((s) => ({ ...s, mode: 'both' })),
+    ...postfixSettings(dir, { baseDir: dir, listen: { host: POSTFIX_HOST, port: 0 }, mode: 'relay', relayHost: SINK }).map((s) => ({ ...s, mode: 'end-to-end' }))];
+  const seen = new Set<string>();
+  const rows = settings.filter((s) => (seen.has(s.name) ? false : (seen.add(s.name), true)))
+    .map((s) => `| \`${s.name} = ${s.value}\` | ${s.name === 'smtpd_client_restrictions' ? 'receive-only' : s.mode} | ${s.why} |`);
+  return [
+    '## Postfix configuration (bench/postfix.ts)',
+    '',
+    'A private instance: `postfix -c $DIR/conf start`, with its own config, queue and data directory under a temp dir, '
+      + 'daemons without chroot, smtpd listening on a free port of 127.0.0.40; removed afterwards. main.cf:',
+    '',
+    '| setting | used in | why |',
+    '|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  const params = paramsFrom(process.env);
+  const missing = await postfixPrerequisites();
+  if (missing.length) {
+    console.error(['bench: cannot measure the Postfix peer; missing:', ...missing.map((m) => `  - ${m}`),
+      'install (Debian, as root):',
+      '  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections',
+      '  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix'].join('\n'));
+    return 2;
+  }
+  for (const at of [HUB, SINK]) {
+    if (!(await portIsFree(at))) {
+      console.error(`bench: ${at.host}:${at.port} is in use (fixed in bench/hub.yaml): stop whatever listens there (another hub or sink?)`);
+      return 2;
+    }
+  }
+  const runDir = await fs.mkdtemp(path.join(params.baseDir, 'relay-bench-'));
+  await fs.chmod(runDir, 0o755); // the postfix user must reach the queue directories inside
+  cleanups.push(() => fs.rm(runDir, { recursive: true, force: true }));
+  const fsType = await fs.statfs(runDir).then((s) => FS_TYPES[s.type] ?? `fs type 0x${s.type.toString(16)}`);
+  const { load } = params;
+  const header = [
+    `command: \`${commandLine()}\` (bench/run.ts)`,
+    `date: ${new Date().toISOString()}`,
+    `machine: ${os.cpus().length} x ${cpuModel()}, ${os.type()} ${os.release()}, load average at start ${os.loadavg()[0]?.toFixed(2)}`,
+    `node ${process.version}; Postfix ${await postfixVersion()} (Debian package); queues and spools on ${params.baseDir} (${fsType})`,
+    `load: smtp-source -s ${load.sessions} sessions, -l ${load.size} bytes payload, -m ${load.messages} messages, ${params.samples} samples per scenario and server, Postfix and relay alternating`,
+    `relay: \`node ${HUB_ARGS.join(' ')} DIR\`, fresh spool per sample; next hop \`smtp-sink${process.getuid?.() === 0 ? ' -u nobody' : ''} -c -M ${load.messages} ${SINK.host}:${SINK.port} 1000\` in end-to-end runs (Postfix relayhost and hub smart host)`,
+  ];
+  log(`SMTP scenarios: ${SCENARIOS.length} x ${params.samples} samples x (Postfix, relay), ${load.messages} messages each`);
+  const results = await runSmtpScenarios(params, runDir);
+  const doc: string[] = [
+    '# Benchmarks',
+    '',
+    'Generated by `npm run bench` ([bench/run.ts](../bench/run.ts)); do not edit by hand, run it again. '
+      + 'Speed targets are met here, against Postfix measured in the same run on the same machine, as ratios.',
+  ];
+  const smtp = [renderSmtp(params, results, header), renderLimits(results, load.messages)].join('\n\n');
+  console.log(smtp);
+  doc.push('', smtp);
+  if (params.micro) {
+    for (const [title, script, run] of [
+      ['Spool commit (relay/spool)', 'bench/spool.ts', () => spoolMain(process.env)],
+      ['Listener range index (relay/listener/range-index.ts)', 'bench/range-matcher.ts', () => Promise.resolve(rangeMatcherMain(process.env))],
+    ] as const) {
+      const heading = `## ${title}\n\nRun by bench/run.ts through \`main()\` of [${script}](../${script}) (alone: \`node ${script}\`).\n`;
+      console.log(`\n${heading}`);
+      doc.push('', heading, await run());
+    }
+  }
+  const tail = renderPostfixSettings();
+  console.log(`\n${tail}`);
+  doc.push('', tail, '');
+  if (params.out) {
+    await fs.writeFile(params.out, doc.join('\n'));
+    log(`wrote ${path.relative(process.cwd(), params.out)}`);
+  }
+  return 0;
+}
+
+async function cleanup(): Promise<void> {
+  for (const step of cleanups.splice(0).reverse()) await step().catch((err: Error) => log(`cleanup: ${err.message}`));
+}
+
+// a closed stdout/stderr (`npm run bench | head`) must not skip the cleanup below
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping Postfix and the hub`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+try {
+  process.exitCode = await main();
+} catch (err) {
+  log(`failed: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
