@@ -120,7 +120,7 @@ spec:
       for (let attempt = 0; ; attempt++) {
         const token = String(next++);
         try {
-          const info = await transport.sendMail({ from: 'load@crash.test', to: 'rcpt@remote.test', subject: `crash ${token}`, text: `crash-token-${token}\n` });
+          const info = (await transport.sendMail({ from: 'load@crash.test', to: 'rcpt@remote.test', subject: `crash ${token}`, text: `crash-token-${token}\n` })) as { response: string };
           if (/^250 /.test(info.response)) acknowledged.add(token);
           break;
         } catch {
