@@ -50,8 +50,8 @@ test('render names the file, object and field of a manifest error and exits 2', 
   assert.match(result.stderr, /range-bad-address\.yaml: ReceiveConnector fixtures\/bad: spec\.remoteIPRanges\[0\]: .*\(rule remoteIPRangeSyntax\)/);
 });
 
-test('commands not implemented yet say so and exit 2', async () => {
-  const result = await runCli(['operator']);
+test('a bad flag names itself and exits 2', async () => {
+  const result = await runCli(['operator', '--metrics-addr', 'nowhere']);
   assert.equal(result.status, 2);
-  assert.match(result.stderr, /not implemented yet/);
+  assert.match(result.stderr, /--metrics-addr must be HOST:PORT/);
 });

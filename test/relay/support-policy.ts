@@ -116,11 +116,17 @@ export async function spooledMessages(hub: HubProcess): Promise<{ messages: Spoo
  * read makes the scan start over. Optionally only those with this envelope sender.
  */
 export function queuedMessages(hub: HubProcess, mailFrom?: string): SpoolMessage[] {
+  // Delivery moves messages between state directories while we scan them one by one: a
+  // message can be missed or seen twice, so scan until two scans in a row agree.
+  let previous: string | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      return scanQueue(hub.spoolDir, mailFrom);
+      const messages = scanQueue(hub.spoolDir, mailFrom);
+      const ids = messages.map((m) => m.id).sort().join(',');
+      if (ids === previous || attempt >= 50) return messages;
+      previous = ids;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw error;
     }
   }
 }
