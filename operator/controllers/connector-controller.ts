@@ -54,6 +54,12 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
         continue;
       }
       const onHub = observation.connectors.find((c) => c.connectorId === key);
+      if (onHub && onHub.generation < generation) {
+        // the hub has not rendered this generation yet: nothing about it is known
+        notRendered = true;
+        entries.push({ name: observation.hub, bindings: [], ready: false, reason: 'HubNotReconciledYet' });
+        continue;
+      }
       if (!onHub) {
         entries.push({ name: observation.hub, bindings: [], ready: false, reason: spec.enabled === false ? 'Disabled' : 'HubNotReconciledYet' });
         notRendered ||= spec.enabled !== false;
@@ -76,6 +82,10 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
       });
     }
 
+    // Until every selected hub has rendered this generation, the status would say something
+    // not yet known (Ready flapping on a restart, a new generation reported with the old
+    // render): come back instead of writing.
+    if (notRendered) return { requeueAfter: 1000 };
     const now = new Date();
     let conditions = (connector.status?.conditions ?? []) as Condition[];
     const allReady = entries.length > 0 && entries.every((e) => e.ready);
@@ -106,6 +116,5 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
     if (result.applied && conflictWith) {
       void events.record(connector, { type: 'Warning', reason: 'Conflicted', action: 'Render', note: `conflicts with ${conflictWith}; not loaded` });
     }
-    if (notRendered) return { requeueAfter: 2000 };
   };
 }

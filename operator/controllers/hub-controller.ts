@@ -17,8 +17,10 @@ import { ANNOTATION_CONFIG_HASH, LABEL_HUB, SECRETS_MOUNT } from '../resources/n
 import type { Applier } from '../runtime/apply.ts';
 import { setCondition, type Condition } from '../runtime/conditions.ts';
 import type { EventRecorder } from '../runtime/events.ts';
-import { splitKey, type KubeObject } from '../runtime/objects.ts';
-import type { Caches } from './caches.ts';
+import { controllerOwnerKey, splitKey, type KubeObject } from '../runtime/objects.ts';
+import { OWNED_KINDS, type Caches } from './caches.ts';
+
+const OWNED_API_VERSION = new Map(OWNED_KINDS.map((k) => [k.kind, k.apiVersion]));
 import type { HubRenderStore } from './hub-render-store.ts';
 
 export interface HubControllerDeps {
@@ -54,8 +56,19 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
     const previousHash = hub.status?.configHash;
 
     if (!tooLarge) {
-      for (const desired of desiredHubObjects(hub, rendered.config, deps.objectOptions)) {
+      const desiredObjects = desiredHubObjects(hub, rendered.config, deps.objectOptions);
+      for (const desired of desiredObjects) {
         await applier.applyIfChanged(desired as KubeObject, caches.ownedObject(desired.kind, namespace, desired.metadata.name));
+      }
+      // What the hub owns but no longer wants goes: a Service of an address whose last binding
+      // went away would otherwise keep pointing at a container port another listener now has.
+      const wanted = new Set(desiredObjects.map((o) => `${o.kind}/${o.metadata.name}`));
+      for (const [kind, informer] of caches.owned) {
+        for (const object of informer.list(namespace)) {
+          if (controllerOwnerKey(object, { group: 'relayoperator.io', kind: 'RelayHub' }) !== key) continue;
+          if (wanted.has(`${kind}/${object.metadata?.name ?? ''}`) || object.metadata?.deletionTimestamp) continue;
+          await applier.delete({ ...object, apiVersion: object.apiVersion ?? OWNED_API_VERSION.get(kind), kind });
+        }
       }
     }
     const hash = tooLarge ? (previousHash ?? '') : rendered.hash;

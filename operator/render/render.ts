@@ -24,6 +24,8 @@ export type SecretFileResolver = (secretName: string, key: string) => string;
 
 export interface ConnectorOnHub {
   connectorId: string;
+  /** metadata.generation of the connector this render saw. */
+  generation: number;
   hub: string;
   loaded: boolean;
   bindings: string[];
@@ -198,13 +200,16 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
   const hubName = hub.metadata.name ?? '';
   const hubsInOrder = [...objects.hubs].sort(byPrecedence);
   const candidates: Array<{ config: ConnectorConfig; bindings: ResolvedBinding[] }> = [];
+  const generations = new Map<string, number>();
 
   for (const connector of [...objects.receiveConnectors].sort(byPrecedence)) {
     const spec = effectiveConnectorSpec(connector);
     if (spec.enabled === false || !selectsHub(spec, hub)) continue;
     const id = objectKey(objects.namespace, connector.metadata.name);
+    const generation = connector.metadata.generation ?? 0;
+    generations.set(id, generation);
     const notLoaded = (rule: string, field: string, message: string): void => {
-      statuses.push({ connectorId: id, hub: hubName, loaded: false, bindings: [], rule, message });
+      statuses.push({ connectorId: id, generation, hub: hubName, loaded: false, bindings: [], rule, message });
       problems.push({ object: `ReceiveConnector ${id}`, field, rule, message: `hub ${hubName}: ${message}` });
     };
     const selectingHubs = hubsInOrder.filter((h) => selectsHub(spec, h));
@@ -226,7 +231,7 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
   const loaded = candidates.filter((c) => !conflicts.has(c.config.id));
   for (const [id, conflict] of conflicts) {
     const message = `conflicts with ${conflict.conflictsWith} on listener ${conflict.listener}: ${conflict.reason}`;
-    statuses.push({ connectorId: id, hub: hubName, loaded: false, bindings: [], rule: 'connectorConflict', message, conflictsWith: conflict.conflictsWith });
+    statuses.push({ connectorId: id, generation: generations.get(id) ?? 0, hub: hubName, loaded: false, bindings: [], rule: 'connectorConflict', message, conflictsWith: conflict.conflictsWith });
     problems.push({ object: `ReceiveConnector ${id}`, field: 'spec.remoteIPRanges', rule: 'connectorConflict', message: `hub ${hubName}: ${message}` });
   }
 
@@ -260,7 +265,7 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
   }
 
   for (const { config, bindings } of loaded) {
-    statuses.push({ connectorId: config.id, hub: hubName, loaded: true, bindings: bindings.map((b) => listeners.get(`${b.addressName}:${b.port}`)?.endpoint ?? b.binding) });
+    statuses.push({ connectorId: config.id, generation: generations.get(config.id) ?? 0, hub: hubName, loaded: true, bindings: bindings.map((b) => listeners.get(`${b.addressName}:${b.port}`)?.endpoint ?? b.binding) });
   }
 
   const acceptedDomains: AcceptedDomainConfig[] = [...objects.acceptedDomains].sort(byPrecedence).map((d) => ({

@@ -138,7 +138,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
 
   const headless: KubeObject = {
     apiVersion: 'v1', kind: 'Service', metadata: meta(names.headlessService),
-    spec: { clusterIP: 'None', selector: podLabels(name), ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: 'metrics' }] },
+    spec: { clusterIP: 'None', selector: podLabels(name), ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' }] },
   };
 
   const service = hub.spec.service ?? {};

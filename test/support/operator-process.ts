@@ -12,13 +12,20 @@
  * the relay on a loopback address standing for the Service IP, with POD_NAME/POD_NAMESPACE
  * so it annotates its pod with the config hash it runs. syncConfig() rewrites the file from
  * the ConfigMap as it is now (kubelet's projection update). markPodReady() sets the pod's
- * Ready condition, which nothing else does in a cluster without kubelet.
+ * Ready condition, which nothing else does in a cluster without kubelet; settleStatefulSet()
+ * waits out (and drives) the StatefulSet controller's pod replacement after a template change.
+ *
+ * kubeClient() reads the API in-process (GET, LIST, watch, merge PATCH with the kubeconfig's
+ * token): tests poll a lot, and a kubectl process per poll is slow on a busy machine. Changes a
+ * user makes still go through kubectl (cluster.kubectl / applyObjects).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'yaml';
 import { freePort } from '../controlplane/controlplane.ts';
 import type { TestCluster } from './cluster.ts';
 
@@ -28,8 +35,11 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-/** until - poll check() until it returns a value that is not undefined/false; throws with the last state. */
-export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 200): Promise<T> {
+/**
+ * until - poll check() until it returns a value that is not undefined/false; on timeout the
+ * error shows the last exception, or what describe() says about the state (the last thing seen).
+ */
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, describe?: () => unknown): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -41,9 +51,18 @@ export async function until<T>(what: string, check: () => T | undefined | false 
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+      let state = '';
+      if (lastError) state = `: ${(lastError as Error).message}`;
+      else if (describe) {
+        try {
+          state = `; last seen: ${JSON.stringify(await describe())?.slice(-3000)}`;
+        } catch (error) {
+          state = `; (describe failed: ${(error as Error).message})`;
+        }
+      }
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state}`);
     }
-    await sleep(intervalMs);
+    await sleep(200);
   }
 }
 
@@ -258,33 +277,137 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
 }
 
 // ---------------------------------------------------------------------------------------------
-// kubectl helpers
+// Reading the API (in-process HTTPS: a kubectl process per poll costs 100s of ms on a busy machine)
 
 export type Json = Record<string, unknown>;
 
-export function getJson<T = Json>(cluster: TestCluster, namespace: string, kind: string, name: string): T {
-  return JSON.parse(cluster.kubectl(['-n', namespace, 'get', kind, name, '-o', 'json'])) as T;
-}
+const RESOURCES: Record<string, string> = {
+  configmap: 'api/v1/configmaps', service: 'api/v1/services', pod: 'api/v1/pods', serviceaccount: 'api/v1/serviceaccounts', secret: 'api/v1/secrets',
+  statefulset: 'apis/apps/v1/statefulsets', poddisruptionbudget: 'apis/policy/v1/poddisruptionbudgets',
+  role: 'apis/rbac.authorization.k8s.io/v1/roles', rolebinding: 'apis/rbac.authorization.k8s.io/v1/rolebindings',
+  lease: 'apis/coordination.k8s.io/v1/leases',
+  relayhub: 'apis/relayoperator.io/v1alpha1/relayhubs', receiveconnector: 'apis/relayoperator.io/v1alpha1/receiveconnectors',
+  accepteddomain: 'apis/relayoperator.io/v1alpha1/accepteddomains', sendconnector: 'apis/relayoperator.io/v1alpha1/sendconnectors',
+};
 
-export function tryGetJson<T = Json>(cluster: TestCluster, namespace: string, kind: string, name: string): T | undefined {
-  const result = cluster.tryKubectl(['-n', namespace, 'get', kind, name, '-o', 'json']);
-  if (result.status !== 0) {
-    if (/NotFound|not found/.test(result.stderr)) return undefined;
-    throw new Error(`kubectl get ${kind} ${name}: ${result.stderr}`);
+/** KubeClient - GET, LIST and merge-PATCH with the kubeconfig's token and CA. */
+export class KubeClient {
+  readonly #server: URL;
+  readonly #token: string;
+  readonly #ca: Buffer;
+
+  constructor(kubeconfigFile: string) {
+    const config = parse(readFileSync(kubeconfigFile, 'utf8')) as {
+      clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+      users: Array<{ user: { token: string } }>;
+    };
+    const cluster = config.clusters[0]?.cluster;
+    const token = config.users[0]?.user.token;
+    if (!cluster || !token) throw new Error(`${kubeconfigFile}: expected a cluster with CA data and a token user`);
+    this.#server = new URL(cluster.server);
+    this.#token = token;
+    this.#ca = Buffer.from(cluster['certificate-authority-data'], 'base64');
   }
-  return JSON.parse(result.stdout) as T;
+
+  request(method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest({
+        host: this.#server.hostname, port: this.#server.port, path, method, ca: this.#ca, timeout: 10_000,
+        headers: { Authorization: `Bearer ${this.#token}`, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': contentType } : {}) },
+      }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
+      req.end(body);
+    });
+  }
+
+  static path(namespace: string, kind: string, name?: string): string {
+    const resource = RESOURCES[kind.toLowerCase()];
+    if (!resource) throw new Error(`KubeClient: unknown kind ${kind}`);
+    const slash = resource.lastIndexOf('/');
+    return `/${resource.slice(0, slash)}/namespaces/${namespace}/${resource.slice(slash + 1)}${name ? `/${name}` : ''}`;
+  }
+
+  async tryGet<T = Json>(namespace: string, kind: string, name: string): Promise<T | undefined> {
+    const res = await this.request('GET', KubeClient.path(namespace, kind, name));
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new Error(`GET ${kind} ${namespace}/${name}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body) as T;
+  }
+
+  async get<T = Json>(namespace: string, kind: string, name: string): Promise<T> {
+    const found = await this.tryGet<T>(namespace, kind, name);
+    if (found === undefined) throw new Error(`${kind} ${namespace}/${name} not found`);
+    return found;
+  }
+
+  async list<T = Json>(namespace: string, kind: string, labelSelector?: string): Promise<T[]> {
+    const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
+    const res = await this.request('GET', `${KubeClient.path(namespace, kind)}${query}`);
+    if (res.status !== 200) throw new Error(`LIST ${kind} ${namespace}: ${res.status} ${res.body}`);
+    return (JSON.parse(res.body) as { items: T[] }).items;
+  }
+
+  /**
+   * watch - every version of one object from now on (a watch from the current resourceVersion),
+   * so a test sees transient states that polling would miss. stop() ends it.
+   */
+  async watch<T = Json>(namespace: string, kind: string, name: string, onEvent: (type: string, object: T) => void): Promise<{ stop: () => void }> {
+    const current = await this.get<{ metadata: { resourceVersion: string } }>(namespace, kind, name);
+    const query = `?watch=true&fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}&resourceVersion=${current.metadata.resourceVersion}`;
+    const req = httpsRequest({
+      host: this.#server.hostname, port: this.#server.port, path: `${KubeClient.path(namespace, kind)}${query}`, method: 'GET', ca: this.#ca,
+      headers: { Authorization: `Bearer ${this.#token}`, Accept: 'application/json' },
+    }, (res) => {
+      let buffer = '';
+      res.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line.trim() === '') continue;
+          const event = JSON.parse(line) as { type: string; object: T };
+          onEvent(event.type, event.object);
+        }
+      });
+      res.on('error', () => undefined);
+    });
+    req.on('error', () => undefined);
+    req.end();
+    return { stop: () => void req.destroy() };
+  }
+
+  /** mergePatch - a JSON merge patch, on the status subresource when asked. */
+  async mergePatch(namespace: string, kind: string, name: string, patch: object, subresource?: 'status'): Promise<void> {
+    const res = await this.request('PATCH', `${KubeClient.path(namespace, kind, name)}${subresource ? `/${subresource}` : ''}`, JSON.stringify(patch), 'application/merge-patch+json');
+    if (res.status !== 200) throw new Error(`PATCH ${kind} ${namespace}/${name}: ${res.status} ${res.body}`);
+  }
 }
 
-/** applyYaml - `kubectl apply` (client-side, as a user would) of documents given as objects. */
+const clients = new Map<string, KubeClient>();
+
+/** kubeClient - the (cached) client for the test cluster. */
+export function kubeClient(cluster: TestCluster): KubeClient {
+  let client = clients.get(cluster.kubeconfig);
+  if (!client) clients.set(cluster.kubeconfig, (client = new KubeClient(cluster.kubeconfig)));
+  return client;
+}
+
+/** applyObjects - `kubectl apply` (client-side, as a user would) of documents given as objects. */
 export function applyObjects(cluster: TestCluster, objects: object[]): string {
   return cluster.kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n---\n'));
 }
 
 /** markPodReady - what kubelet would report for a running, ready pod. */
-export function markPodReady(cluster: TestCluster, namespace: string, pod: string, ready = true): void {
+export async function markPodReady(cluster: TestCluster, namespace: string, pod: string, ready = true): Promise<void> {
   const status = ready ? 'True' : 'False';
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const patch = {
+  await kubeClient(cluster).mergePatch(namespace, 'pod', pod, {
     status: {
       phase: 'Running',
       conditions: [
@@ -294,8 +417,62 @@ export function markPodReady(cluster: TestCluster, namespace: string, pod: strin
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
       ],
     },
-  };
-  cluster.kubectl(['-n', namespace, 'patch', 'pod', pod, '--subresource=status', '--type=merge', '-p', JSON.stringify(patch)]);
+  }, 'status');
+}
+
+/** annotatePod - what the relay reports: the config hash it runs. */
+export async function annotatePodConfigHash(cluster: TestCluster, namespace: string, pod: string, hash: string): Promise<void> {
+  await kubeClient(cluster).mergePatch(namespace, 'pod', pod, { metadata: { annotations: { 'relayoperator.io/config-hash': hash } } });
+}
+
+interface PodView {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
+  status?: { phase?: string; conditions?: Array<{ type: string; status: string }> };
+}
+interface StatefulSetView {
+  metadata: { generation?: number };
+  spec: { replicas: number; selector: { matchLabels: Record<string, string> } };
+  status?: { observedGeneration?: number; updateRevision?: string };
+}
+
+export const podIsReady = (pod: PodView): boolean => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+/** statefulSetPods - the pods of a StatefulSet (by its selector), sorted by name. */
+export async function statefulSetPods(cluster: TestCluster, namespace: string, statefulSet: string): Promise<PodView[]> {
+  const kube = kubeClient(cluster);
+  const sts = await kube.get<StatefulSetView>(namespace, 'statefulset', statefulSet);
+  const selector = Object.entries(sts.spec.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+  return (await kube.list<PodView>(namespace, 'pod', selector)).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/**
+ * settleStatefulSet - play kubelet until every desired pod of the StatefulSet exists at its
+ * update revision (a template change makes the StatefulSet controller replace pods, one at a
+ * time, waiting for the replaced ones to be Ready): each pod at the update revision is marked
+ * Ready when markReady is set, and onPod is called once per such pod. Returns the pod names.
+ */
+export async function settleStatefulSet(cluster: TestCluster, namespace: string, statefulSet: string, options: { markReady: boolean; timeoutMs?: number; onPod?: (pod: string) => void | Promise<void> }): Promise<string[]> {
+  const seen = new Set<string>();
+  let last: unknown;
+  const kube = kubeClient(cluster);
+  return until(`StatefulSet ${statefulSet}: pods at the update revision${options.markReady ? ' and Ready' : ''}`, async () => {
+    const sts = await kube.get<StatefulSetView>(namespace, 'statefulset', statefulSet);
+    const revision = sts.status?.updateRevision;
+    if (!revision || sts.status?.observedGeneration !== sts.metadata.generation) return undefined;
+    const pods = (await statefulSetPods(cluster, namespace, statefulSet)).filter((p) => !p.metadata.deletionTimestamp);
+    last = { revision, pods: pods.map((p) => [p.metadata.name, p.metadata.labels?.['controller-revision-hash'], p.status?.phase, podIsReady(p)]) };
+    for (const pod of pods) {
+      if (pod.metadata.labels?.['controller-revision-hash'] !== revision) continue;
+      const key = `${pod.metadata.name}@${(pod.metadata as { uid?: string }).uid ?? ''}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        await options.onPod?.(pod.metadata.name);
+      }
+      if (options.markReady && !podIsReady(pod)) await markPodReady(cluster, namespace, pod.metadata.name);
+    }
+    const done = pods.length === sts.spec.replicas && pods.every((p) => p.metadata.labels?.['controller-revision-hash'] === revision && (!options.markReady || podIsReady(p)));
+    return done ? pods.map((p) => p.metadata.name) : undefined;
+  }, options.timeoutMs ?? 30_000, () => last);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,7 +505,7 @@ export class RelayPod extends JsonLogProcess {
   }
 
   /** syncConfig - rewrite the mounted config from the ConfigMap as it is now; returns the files written. */
-  syncConfig(): string[] {
+  syncConfig(): Promise<string[]> {
     return writeConfigMapFiles(this.options.cluster, this.options.namespace, this.options.configMap, this.configDir);
   }
 
@@ -355,8 +532,8 @@ export class RelayPod extends JsonLogProcess {
  * writeConfigMapFiles - the ConfigMap's keys as files in dir, replaced atomically (kubelet
  * swaps the whole projected directory; a key no longer present disappears).
  */
-export function writeConfigMapFiles(cluster: TestCluster, namespace: string, configMap: string, dir: string): string[] {
-  const cm = getJson<{ data?: Record<string, string>; binaryData?: Record<string, string> }>(cluster, namespace, 'configmap', configMap);
+export async function writeConfigMapFiles(cluster: TestCluster, namespace: string, configMap: string, dir: string): Promise<string[]> {
+  const cm = await kubeClient(cluster).get<{ data?: Record<string, string>; binaryData?: Record<string, string> }>(namespace, 'configmap', configMap);
   mkdirSync(dir, { recursive: true });
   const files: Array<[string, Buffer]> = [
     ...Object.entries(cm.data ?? {}).map(([k, v]): [string, Buffer] => [k, Buffer.from(v)]),
@@ -376,7 +553,7 @@ export function writeConfigMapFiles(cluster: TestCluster, namespace: string, con
 export async function startRelayPod(options: RelayPodOptions): Promise<RelayPod> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `relay-pod-${options.pod}-`));
   const configDir = join(dir, 'config');
-  writeConfigMapFiles(options.cluster, options.namespace, options.configMap, configDir);
+  await writeConfigMapFiles(options.cluster, options.namespace, options.configMap, configDir);
   // As in the pod: --config names config.json; the relay reads config.json.gz when only that exists.
   const configFile = join(configDir, 'config.json');
   const spool = join(dir, 'spool');
@@ -392,6 +569,7 @@ export async function startRelayPod(options: RelayPodOptions): Promise<RelayPod>
   const pod = new RelayPod(child, options, dir, metricsPort);
   try {
     await pod.waitForLog((l) => l.log === 'app' && l.message === 'hub started', 20_000);
+    await until(`${options.pod}: relay /healthz`, async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status === 200, 10_000);
   } catch (error) {
     await pod.signal('SIGKILL');
     throw error;
