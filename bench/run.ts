@@ -33,6 +33,7 @@ import {
 import type { Endpoint, LoadParams } from './smtp-load.ts';
 import { main as rangeMatcherMain } from './range-matcher.ts';
 import { main as spoolMain } from './spool.ts';
+import { main as operatorMain } from './operator.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HUB: Endpoint = { host: '127.0.0.41', port: 2525 }; // = bench/hub.yaml bindings
@@ -427,6 +428,12 @@ async function main(): Promise<number> {
       console.log(`\n${heading}`);
       doc.push('', heading, await run());
     }
+  }
+  if (process.env.OPERATOR !== '0') {
+    // The operator at scale on the test control plane (OPERATOR=0 skips it).
+    const section = await operatorMain();
+    console.log(`\n${section}`);
+    doc.push('', section);
   }
   const tail = renderPostfixSettings();
   console.log(`\n${tail}`);

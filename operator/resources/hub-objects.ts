@@ -150,7 +150,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
     if (address.ip) annotations['metallb.io/loadBalancerIPs'] = address.ip;
     return [{
       apiVersion: 'v1', kind: 'Service',
-      metadata: meta(names.addressService(address.name), { annotations, labels: { ...labels, 'relayoperator.io/address': address.name } }),
+      metadata: meta(names.addressService(address.name), { ...(Object.keys(annotations).length > 0 ? { annotations } : {}), labels: { ...labels, 'relayoperator.io/address': address.name } }),
       spec: {
         type: serviceType,
         selector: podLabels(name),
