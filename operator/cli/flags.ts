@@ -35,3 +35,10 @@ export async function withFlagErrors(body: () => Promise<number> | number): Prom
     throw error;
   }
 }
+
+/** parseHostPort - `HOST:PORT` or `[IPv6]:PORT` of a flag, or a FlagError naming it. */
+export function parseHostPort(command: string, flag: string, value: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(value);
+  if (!match) throw new FlagError(`relay-operator ${command}: --${flag} must be HOST:PORT`);
+  return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}

@@ -9,13 +9,14 @@
  * secrets/NAME/KEY, status.json, queue/ (the spool).
  */
 import { chmodSync, mkdirSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
 import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
-import { FlagError, parseFlags, requireFlag, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
+import { serveHubHttp } from './hub-http.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
 import { manifestFilesOf } from '../manifests/load.ts';
 
@@ -53,6 +54,7 @@ export function runHub(args: string[]): Promise<number> {
     const manifests = values.manifests ?? [];
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator hub: --grace-period must be seconds >= 0');
+    const metricsAddress = values['metrics-addr'] ? parseHostPort('hub', 'metrics-addr', values['metrics-addr']) : null;
     const secretsDir = join(dir, 'secrets');
     const configFile = join(dir, 'config.json');
     mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
@@ -104,19 +106,7 @@ export function runHub(args: string[]): Promise<number> {
       appLog('error', `manifests changed but were not applied: ${(error as Error).message}`);
     }
 
-    let metricsServer: ReturnType<typeof createServer> | null = null;
-    if (values['metrics-addr']) {
-      const match = /^(.*):(\d+)$/.exec(values['metrics-addr']);
-      if (!match) throw new FlagError('relay-operator hub: --metrics-addr must be HOST:PORT');
-      metricsServer = createServer((req, res) => {
-        if (req.url !== '/metrics') {
-          res.writeHead(404).end();
-          return;
-        }
-        void running.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': running.metrics.registry.contentType }).end(text));
-      });
-      metricsServer.listen(Number(match[2]), match[1]?.replace(/^\[|\]$/g, ''));
-    }
+    const metricsServer: Server | null = metricsAddress ? serveHubHttp(running, metricsAddress) : null;
 
     await new Promise<void>((resolveStop) => {
       const stop = (signal: string): void => {

@@ -6,7 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { Manager } from '../controllers/manager.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
-import { FlagError, parseFlags, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, withFlagErrors } from './flags.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -30,8 +30,7 @@ export function runOperator(args: string[]): Promise<number> {
       'retry-period': { type: 'string', default: '2' },
       identity: { type: 'string' },
     });
-    const address = /^(.*):(\d+)$/.exec(values['metrics-addr'] ?? '');
-    if (!address) throw new FlagError('relay-operator operator: --metrics-addr must be HOST:PORT');
+    const address = parseHostPort('operator', 'metrics-addr', values['metrics-addr'] ?? '');
     const seconds = (flag: 'lease-duration' | 'renew-deadline' | 'retry-period'): number => {
       const value = Number(values[flag]);
       if (!Number.isFinite(value) || value <= 0) throw new FlagError(`relay-operator operator: --${flag} must be seconds > 0`);
@@ -44,8 +43,8 @@ export function runOperator(args: string[]): Promise<number> {
       ...(values.namespace ? { namespace: values.namespace } : {}),
       leaseNamespace: values['leader-election-namespace'] ?? values.namespace ?? ownNamespace(),
       ...(values.identity ? { identity: values.identity } : {}),
-      metricsHost: address[1]?.replace(/^\[|\]$/g, '') ?? '0.0.0.0',
-      metricsPort: Number(address[2]),
+      metricsHost: address.host,
+      metricsPort: address.port,
       lease: { durationMs: seconds('lease-duration'), renewDeadlineMs: seconds('renew-deadline'), retryPeriodMs: seconds('retry-period') },
     });
     await manager.run();

@@ -8,13 +8,13 @@
  * ServiceAccount, whose Role allows exactly that). The relay itself (relay/) never talks to
  * Kubernetes; this wrapper does.
  */
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
-import { FlagError, parseFlags, requireFlag, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
+import { serveHubHttp } from './hub-http.ts';
 
 function podReporter(): ((hash: string) => void) | null {
   const podName = process.env.POD_NAME;
@@ -62,24 +62,10 @@ export function runRelay(args: string[]): Promise<number> {
     const spool = requireFlag('relay', 'spool', values.spool);
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator relay: --grace-period must be seconds >= 0');
-    const address = /^(.*):(\d+)$/.exec(values['metrics-addr'] ?? '');
-    if (!address) throw new FlagError('relay-operator relay: --metrics-addr must be HOST:PORT');
+    const address = parseHostPort('relay', 'metrics-addr', values['metrics-addr'] ?? '');
     const report = podReporter();
     const hub = await Hub.start({ configFile, spoolDir: join(spool, 'queue'), statusFile: join(spool, 'status.json'), ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}), ...(report ? { onConfigApplied: report } : {}) });
-    const server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
-      } else if (req.url === '/healthz') {
-        res.writeHead(200).end('ok\n');
-      } else if (req.url === '/readyz') {
-        res.writeHead(hub.draining ? 503 : 200).end(hub.draining ? 'draining\n' : 'ok\n');
-      } else if (req.url === '/status') {
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ configHash: hub.configHash }));
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    server.listen(Number(address[2]), address[1]?.replace(/^\[|\]$/g, ''));
+    const server = serveHubHttp(hub, address);
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         appLog('info', `${signal}: draining, grace period ${grace}s`);
