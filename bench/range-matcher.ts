@@ -20,6 +20,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { buildListenerIndex } from '../relay/listener/range-index.ts';
 import type { ConnectorRanges, ListenerRangeIndex } from '../relay/listener/range-index.ts';
+import { mulberry32, v4Text } from '../test/support/seeded-random.ts';
 
 interface BenchParams {
   entries: number[];
@@ -52,21 +53,6 @@ function paramsFrom(env: NodeJS.ProcessEnv): BenchParams {
   const entries = (env.ENTRIES ?? '1000,100000,1000000').split(',').map(Number);
   if (entries.some((n) => !Number.isInteger(n) || n < 10)) throw new Error('ENTRIES must be integers >= 10');
   return { entries, lookups: int('LOOKUPS', 200_000), runs: int('RUNS', 7), seed: int('SEED', 1) };
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function v4Text(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
 /** Address in IPv6 block `block` with the 64-bit interface id given as two 32-bit halves. */

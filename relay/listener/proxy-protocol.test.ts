@@ -15,6 +15,7 @@ import {
   readProxyHeader,
 } from './proxy-protocol.ts';
 import type { ProxyHeader, ProxyHeaderResult, ProxyParseFailure, ProxyParseResult } from './proxy-protocol.ts';
+import { mulberry32 } from '../../test/support/seeded-random.ts';
 
 const SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const EHLO = Buffer.from('EHLO x\r\n', 'latin1');
@@ -64,18 +65,6 @@ function done(header: ProxyHeader, consumed: number): ProxyParseResult {
 
 function endpoints(src: string, sport: number, dst: string, dport: number): Pick<ProxyHeader, 'source' | 'destination'> {
   return { source: { address: src, port: sport }, destination: { address: dst, port: dport } };
-}
-
-/** mulberry32: seeded, so a fuzz failure reproduces. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

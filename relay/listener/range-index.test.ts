@@ -11,6 +11,7 @@ import {
   selectConnector,
 } from './range-index.ts';
 import type { ConnectorRanges, ParsedRange, RangeRule } from './range-index.ts';
+import { mulberry32, v4Text } from '../../test/support/seeded-random.ts';
 
 const V4_ALL = 2n ** 32n;
 const V6_ALL = 2n ** 128n;
@@ -386,21 +387,6 @@ function bruteForce(connectors: ConnectorRanges[]): Reference {
       return best;
     },
   };
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function v4Text(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
 function bigintToV6(value: bigint): string {
