@@ -14,10 +14,10 @@ export class ManifestError extends Error {
 
 export function loadHub(command: string, paths: string[], hubName: string, namespace?: string): { hub: RelayHub; objects: NamespaceObjects } {
   if (paths.length === 0) throw new FlagError(`relay-operator ${command}: --manifests is required`);
-  const result = validateManifests(paths);
   // Problems render finds (a conflict, an unknown hub address) leave that connector out of the
-  // hub and are reported by render; they do not stop the hub.
-  const errors = result.problems.filter((p) => p.severity === 'error' && p.stage !== 'render');
+  // hub and are reported by the caller's own render of it; they do not stop the hub.
+  const result = validateManifests(paths, { renderHubs: false });
+  const errors = result.problems.filter((p) => p.severity === 'error');
   if (errors.length > 0) throw new ManifestError(errors.map((p) => formatProblem(p)).join('\n'));
   const matches = [...result.namespaces.values()].flatMap((objects) =>
     objects.hubs.filter((h) => h.metadata.name === hubName && (!namespace || objects.namespace === namespace)).map((hub) => ({ hub, objects })),

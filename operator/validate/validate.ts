@@ -18,11 +18,6 @@ import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
 
 export interface ValidationProblem extends ManifestProblem {
   severity: 'error' | 'warning';
-  /**
-   * 'render': found by rendering a hub (conflicts, unknown hub addresses, Secrets). `validate`
-   * reports them as errors; a running hub leaves the connector out and keeps the rest.
-   */
-  stage?: 'render';
 }
 
 export interface ValidatedSet {
@@ -75,7 +70,17 @@ function checkObject(manifest: LoadedManifest, kind: Kind): ValidationProblem[] 
 }
 
 /** validateManifests - every problem in the manifests under `paths`, and the valid objects by namespace. */
-export function validateManifests(paths: string[]): ValidatedSet {
+export interface ValidateOptions {
+  /**
+   * Render every hub to find the problems only a render shows (conflicts, unknown hub
+   * addresses, Secrets): `validate` reports them as errors. Default true;
+   * `hub`, `render` and `explain` render the one hub they run themselves and report those
+   * problems from that render, so they skip rendering every hub here.
+   */
+  renderHubs?: boolean;
+}
+
+export function validateManifests(paths: string[], options: ValidateOptions = {}): ValidatedSet {
   const loaded = loadManifests(paths);
   const problems: ValidationProblem[] = loaded.problems.map((p) => ({ ...p, severity: 'error' }));
   const namespaces = new Map<string, NamespaceObjects>();
@@ -114,11 +119,11 @@ export function validateManifests(paths: string[]): ValidatedSet {
     else objects.sendConnectors.push(object as unknown as SendConnector);
   }
 
-  for (const objects of namespaces.values()) problems.push(...crossObjectProblems(objects, sources));
+  for (const objects of namespaces.values()) problems.push(...crossObjectProblems(objects, sources, options.renderHubs ?? true));
   return { namespaces, sources, problems };
 }
 
-function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, ManifestSource>): ValidationProblem[] {
+function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, ManifestSource>, renderHubs: boolean): ValidationProblem[] {
   const out: ValidationProblem[] = [];
   const ns = objects.namespace;
   const sourceOf = (kind: string, name: string | undefined): ManifestSource => sources.get(`${kind} ${ns}/${name ?? ''}`) ?? { file: '(unknown)', document: 0 };
@@ -152,7 +157,7 @@ function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, Man
     });
   }
   const reported = new Set<string>();
-  for (const hub of objects.hubs) {
+  for (const hub of renderHubs ? objects.hubs : []) {
     const result = renderHub(hub, objects, { secretFile: (name, key) => `/secrets/${name}/${key}` });
     for (const problem of result.problems) {
       const key = `${problem.object}|${problem.rule}|${problem.message}`;
@@ -166,7 +171,6 @@ function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, Man
         rule: problem.rule,
         message: problem.message,
         severity: problem.rule === 'missingSecret' ? 'warning' : 'error',
-        stage: 'render',
       });
     }
   }
