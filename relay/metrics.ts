@@ -26,7 +26,7 @@ export function createHubMetrics(options: { defaultMetrics?: boolean } = {}): Hu
     messages: new Counter({ name: 'relay_messages_accepted_total', help: 'Messages acknowledged with 250 (spooled with fsync).', labelNames: ['connector'], registers }),
     bytes: new Counter({ name: 'relay_bytes_accepted_total', help: 'Bytes of accepted messages as spooled.', labelNames: ['connector'], registers }),
     refusals: new Counter({ name: 'relay_refusals_total', help: 'Refusals by connector and reason.', labelNames: ['connector', 'reason'], registers }),
-    fsyncSeconds: new Histogram({ name: 'relay_spool_commit_seconds', help: 'Time from end of DATA to the message durable on disk (write, fsync, rename, directory fsync).', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+    fsyncSeconds: new Histogram({ name: 'relay_spool_commit_seconds', help: 'Time from end of DATA to the message durable on disk (appended to the commit log and fdatasynced, group commit).', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
     configInfo: new Gauge({ name: 'relay_config_info', help: 'The rendered config the hub runs (value 1, label hash).', labelNames: ['hash'], registers }),
   };
 }

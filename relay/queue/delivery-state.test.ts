@@ -37,8 +37,12 @@ void test('write then read gives the state back; files are atomic JSON, no temp 
 });
 
 void test('an invalid or foreign state reads as not ok with a reason', async (t) => {
-  const { store: s } = await store(t);
-  await fs.writeFile(path.join(s.directory, `${ID}.json`), '{"version":1');
+  // the store owns its directory: files put there behind its back are seen at the next open
+  const { dir, store: first } = await store(t);
+  await fs.writeFile(path.join(first.directory, `${ID}.json`), '{"version":1');
+  await first.close();
+  const s = await DeliveryStateStore.open(dir);
+  t.after(() => s.close());
   const torn = await s.read(ID);
   assert.equal(torn.ok, false);
   await fs.writeFile(path.join(s.directory, `${ID}.json`), JSON.stringify(state('0190000000000002bbbbbbbbbbbb')));

@@ -91,22 +91,28 @@ export class DeliveryStateStore {
   readonly #dir: string;
   readonly #handle: fs.FileHandle;
   readonly #syncer: DirectorySyncer;
+  /** Ids that have a state file: most messages never get one (delivered at the first attempt),
+   *  so read and remove answer from memory instead of asking the disk. One process per spool. */
+  readonly #known: Set<string>;
   #closed = false;
 
-  private constructor(dir: string, handle: fs.FileHandle) {
+  private constructor(dir: string, handle: fs.FileHandle, known: Set<string>) {
     this.#dir = dir;
     this.#handle = handle;
     this.#syncer = new DirectorySyncer(handle, 0);
+    this.#known = known;
   }
 
   /** open - create `<spoolRoot>/delivery-state/` and delete temp files left by a crash. */
   static async open(spoolRoot: string): Promise<DeliveryStateStore> {
     const dir = path.join(spoolRoot, DELIVERY_STATE_DIR);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const known = new Set<string>();
     for (const name of await fs.readdir(dir)) {
       if (name.endsWith('.tmp')) await fs.rm(path.join(dir, name), { force: true });
+      else if (name.endsWith('.json')) known.add(name.slice(0, -5));
     }
-    return new DeliveryStateStore(dir, await fs.open(dir, 'r'));
+    return new DeliveryStateStore(dir, await fs.open(dir, 'r'), known);
   }
 
   get directory(): string {
@@ -121,6 +127,7 @@ export class DeliveryStateStore {
   /** read - the state of message `id`; `{ ok: true, state: null }` when it has none yet. */
   async read(id: string): Promise<DeliveryStateRead> {
     const file = this.#file(id);
+    if (!this.#known.has(id)) return { ok: true, state: null };
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
@@ -146,6 +153,7 @@ export class DeliveryStateStore {
     try {
       await writeSyncedFile(tmp, [data], data.length);
       await fs.rename(tmp, file);
+      this.#known.add(state.id);
       await this.#syncer.sync();
     } catch (err) {
       await fs.rm(tmp, { force: true }).catch(() => {});
@@ -155,8 +163,11 @@ export class DeliveryStateStore {
 
   /** remove - delete the state of a finished message; absent is fine. */
   async remove(id: string): Promise<void> {
+    const file = this.#file(id);
+    if (!this.#known.has(id)) return;
     try {
-      await fs.rm(this.#file(id), { force: true });
+      await fs.rm(file, { force: true });
+      this.#known.delete(id);
       await this.#syncer.sync();
     } catch (err) {
       throw new QueueStateWriteError(`${id}: delivery state removal failed: ${(err as Error).message}`, err);
@@ -170,7 +181,10 @@ export class DeliveryStateStore {
       const id = name.endsWith('.json') ? name.slice(0, -5) : '';
       if (isSpoolMessageId(id) && !queued.has(id)) orphans.push(id);
     }
-    for (const id of orphans) await fs.rm(this.#file(id), { force: true });
+    for (const id of orphans) {
+      await fs.rm(this.#file(id), { force: true });
+      this.#known.delete(id);
+    }
     if (orphans.length > 0) await this.#syncer.sync();
     return orphans;
   }

@@ -4,8 +4,10 @@
  * Log events go to the `log` callback given to Spool.open (one object per event, `event` is
  * a stable camelCase name). Channels are node:diagnostics_channel, free when nobody listens:
  *
- *   relay:spool:committed   { id, bytes, durationMs }   after the 250-worthy directory fsync
- *   relay:spool:fileSynced  { id, bytes, durationMs }   file written and fsynced, not yet renamed
+ *   relay:spool:committed   { id, bytes, durationMs }   after the 250-worthy commit-log fdatasync
+ *   relay:spool:logSynced   { frames, bytes, durationMs } one group commit: a write and an fdatasync
+ *   relay:spool:fileSynced  { id, bytes, durationMs }   a queue file written and fsynced (a message
+ *                                                       leaving the log for a state directory)
  *   relay:spool:dirSynced   { dir, waiters, durationMs } one group-commit directory fsync
  */
 import diagnostics_channel from 'node:diagnostics_channel';
@@ -17,7 +19,13 @@ export type SpoolLogEvent =
   | { event: 'recovered'; kept: number; discarded: number; corrupt: number }
   | { event: 'messageMoved'; id: string; from: QueueState; to: QueueState }
   | { event: 'messageRemoved'; id: string; state: QueueState }
-  | { event: 'commitFailed'; id: string; code: string; message: string };
+  | { event: 'commitFailed'; id: string; code: string; message: string }
+  | { event: 'tornLogTailDiscarded'; file: string; bytes: number }
+  | { event: 'logDamaged'; file: string; offset: number; bytes: number; reason: string }
+  | { event: 'logRecovered'; segments: number; messages: number }
+  | { event: 'messageEvicted'; id: string; state: QueueState; segment: number }
+  | { event: 'segmentDeleted'; file: string }
+  | { event: 'logWriteFailed'; message: string };
 
 export interface SpoolCommittedMessage {
   id: string;
@@ -31,6 +39,7 @@ export interface SpoolDirSyncedMessage {
   durationMs: number;
 }
 
+export const logSyncedChannel = diagnostics_channel.channel('relay:spool:logSynced');
 export const committedChannel = diagnostics_channel.channel('relay:spool:committed');
 export const fileSyncedChannel = diagnostics_channel.channel('relay:spool:fileSynced');
 export const dirSyncedChannel = diagnostics_channel.channel('relay:spool:dirSynced');

@@ -10,8 +10,14 @@ import type { SpoolLogEvent } from './events.ts';
 export interface SpoolOptions {
   /** Refuse a commit that would leave less free space than this. */
   minFreeBytes?: number;
-  /** Extra wait before a directory fsync, to gather more renames into one batch. */
+  /** Extra wait before a commit-log write or directory fsync, to gather more into one batch. */
   groupCommitWindowMs?: number;
+  /** A commit-log segment is closed (a new one started) once it holds this many bytes. */
+  segmentBytes?: number;
+  /** Segments kept before the messages still queued in the oldest are moved out to files. */
+  maxSegments?: number;
+  /** Bodies of messages in the log kept in memory for the queue manager's first read. */
+  cacheBytes?: number;
   /** Refuse bodies with a bare CR or LF (caller canonicalises; this only asserts). */
   assertCanonical?: boolean;
   log?: (event: SpoolLogEvent) => void;
@@ -20,12 +26,15 @@ export interface SpoolOptions {
 export interface ResolvedSpoolOptions {
   readonly minFreeBytes: number;
   readonly groupCommitWindowMs: number;
+  readonly segmentBytes: number;
+  readonly maxSegments: number;
+  readonly cacheBytes: number;
   readonly assertCanonical: boolean;
   readonly log: (event: SpoolLogEvent) => void;
 }
 
 interface NumericSetting {
-  name: 'minFreeBytes' | 'groupCommitWindowMs';
+  name: 'minFreeBytes' | 'groupCommitWindowMs' | 'segmentBytes' | 'maxSegments' | 'cacheBytes';
   default: number;
   min: number;
   max: number;
@@ -35,6 +44,9 @@ interface NumericSetting {
 export const SPOOL_SETTINGS: readonly NumericSetting[] = [
   { name: 'minFreeBytes', default: 64 * 1024 * 1024, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
   { name: 'groupCommitWindowMs', default: 0, min: 0, max: 1000, unit: 'ms' },
+  { name: 'segmentBytes', default: 64 * 1024 * 1024, min: 4096, max: 1024 * 1024 * 1024, unit: 'bytes' },
+  { name: 'maxSegments', default: 4, min: 2, max: 1000, unit: 'segments' },
+  { name: 'cacheBytes', default: 64 * 1024 * 1024, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
 ];
 
 /** resolveSpoolOptions - defaults applied, bounds checked. */
@@ -56,6 +68,9 @@ export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOp
   return Object.freeze({
     minFreeBytes: numbers.minFreeBytes ?? 0,
     groupCommitWindowMs: numbers.groupCommitWindowMs ?? 0,
+    segmentBytes: numbers.segmentBytes ?? 0,
+    maxSegments: numbers.maxSegments ?? 0,
+    cacheBytes: numbers.cacheBytes ?? 0,
     assertCanonical: options.assertCanonical ?? false,
     log: options.log ?? (() => {}),
   });

@@ -1,9 +1,10 @@
 /*
  * relay/spool/queue-state - the queue states, named once; each one is a directory.
  *
- * A message file lives in exactly one state directory; a transition is one rename that
- * names both ends (Spool.moveMessage). `tmp/` is not a state: it holds writes in progress,
- * and whatever is found there at startup is a torn write.
+ * A message lives either in the commit log (log/, states incoming and active only: see
+ * spool.ts) or as a file in exactly one state directory; a file transition is one rename
+ * that names both ends (Spool.moveMessage). `tmp/` is not a state: it holds writes in
+ * progress, and whatever is found there at startup is a torn write.
  */
 import path from 'node:path';
 import { SpoolArgumentError } from './errors.ts';
@@ -32,6 +33,8 @@ export function assertQueueState(value: unknown, name: string): asserts value is
 export interface SpoolPaths {
   root: string;
   tmp: string;
+  /** The commit log (log-format.ts). */
+  log: string;
   states: Readonly<Record<QueueState, string>>;
 }
 
@@ -39,5 +42,5 @@ export interface SpoolPaths {
 export function spoolPaths(root: string): SpoolPaths {
   const abs = path.resolve(root);
   const states = Object.fromEntries(QUEUE_STATES.map((s) => [s, path.join(abs, s)])) as Record<QueueState, string>;
-  return { root: abs, tmp: path.join(abs, TMP_DIR_NAME), states };
+  return { root: abs, tmp: path.join(abs, TMP_DIR_NAME), log: path.join(abs, 'log'), states };
 }

@@ -27,6 +27,18 @@ async function seed(dir: string, n: number): Promise<string[]> {
   return ids;
 }
 
+/** seedFiles - like seed, but each message ends up as a file in incoming/ (moved out of the log and back). */
+async function seedFiles(dir: string, n: number): Promise<string[]> {
+  const ids = await seed(dir, n);
+  const spool = await Spool.open(dir, { minFreeBytes: 0 });
+  for (const id of ids) {
+    await spool.moveMessage(id, 'incoming', 'hold');
+    await spool.moveMessage(id, 'hold', 'incoming');
+  }
+  await spool.close();
+  return ids;
+}
+
 async function reopen(t: TestContext, dir: string): Promise<{ spool: Spool; log: SpoolLogEvent[] }> {
   const log: SpoolLogEvent[] = [];
   const spool = await Spool.open(dir, { minFreeBytes: 0, log: (e) => log.push(e) });
@@ -53,7 +65,7 @@ void test('torn writes in tmp/ are deleted and logged', async (t) => {
 
 void test('a truncated file in incoming/ goes to corrupt/ with its reason', async (t) => {
   const dir = await tempDir(t);
-  const [good, bad] = await seed(dir, 2);
+  const [good, bad] = await seedFiles(dir, 2);
   const file = path.join(dir, 'incoming', bad as string);
   const { size } = await fs.stat(file);
   await fs.truncate(file, size - 9); // the END record is gone entirely

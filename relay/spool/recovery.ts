@@ -23,11 +23,11 @@ import type { SpoolLogEvent } from './events.ts';
 import type { QueueState, SpoolPaths } from './queue-state.ts';
 
 export interface SpoolRecoveryReport {
-  /** Valid message files left in place. */
+  /** Messages still queued: valid files left in place, plus messages in the commit log. */
   kept: number;
-  /** Torn writes deleted from tmp/. */
+  /** Torn writes: files deleted from tmp/, torn log tails truncated. */
   discarded: number;
-  /** Files moved to corrupt/. */
+  /** Files moved to corrupt/, damaged log ranges copied there. */
   corrupt: number;
 }
 
@@ -90,7 +90,7 @@ async function validateState(
   return { kept, corrupt };
 }
 
-/** recoverSpool - discard torn writes, quarantine damaged files, report the counts. */
+/** recoverSpool - discard torn writes, quarantine damaged files, report the counts (Spool.open logs them with the log's). */
 export async function recoverSpool(paths: SpoolPaths, log: (e: SpoolLogEvent) => void): Promise<SpoolRecoveryReport> {
   const discarded = await discardTornWrites(paths, log);
   let kept = 0;
@@ -101,7 +101,5 @@ export async function recoverSpool(paths: SpoolPaths, log: (e: SpoolLogEvent) =>
     corrupt += result.corrupt;
   }
   if (corrupt > 0) await syncDirectory(paths.states.corrupt);
-  const report = { kept, discarded, corrupt };
-  log({ event: 'recovered', ...report });
-  return report;
+  return { kept, discarded, corrupt };
 }

@@ -1,20 +1,28 @@
 /*
- * relay/spool/spool - the durable message store: the only writer of queue files.
+ * relay/spool/spool - the durable message store: the only writer of queue data.
  *
- * JOB       commitMessage turns (envelope, body) into one queue file in incoming/ and
- *           resolves only when it survives a crash; the queue manager then moves files
- *           between states (moveMessage), reads (readMessage) and removes them.
- * STATES    incoming/ active/ deferred/ hold/ corrupt/ (queue-state.ts), plus tmp/.
- * DURABILITY  write tmp/<id> -> fdatasync -> rename to incoming/<id> -> fsync incoming/
- *           (shared by concurrent commits, group-commit.ts) -> only then resolve, so the
- *           session says 250 only for mail that is on disk. A crash before the directory
- *           fsync leaves a torn file in tmp/ or an unacked file in incoming/: the client got
- *           no 250 and retries (a duplicate at worst, never a loss). Records are typed and
- *           length-prefixed and end with an END record + crc32 (record-format.ts); startup
- *           recovery (recovery.ts) deletes torn writes and quarantines damaged files.
+ * JOB       commitMessage makes (envelope, body) durable and resolves with a queue id only
+ *           when it survives a crash; the queue manager then moves messages between states
+ *           (moveMessage), reads (readMessage) and removes them (removeMessage).
+ * WHERE     A new message is an M frame in the commit log (log/, log-format.ts): appended
+ *           together with the frames of concurrent commits, one write and one fdatasync per
+ *           batch (log-appender.ts), so the session says 250 only for mail that is on disk.
+ *           While in the log a message is `incoming` or `active`; that difference is kept in
+ *           memory only, because recovery treats both alike (queue-recovery.ts resumes an
+ *           interrupted attempt as a new one, with the delivery state it left). Delivered or
+ *           bounced: a D frame. Moved to deferred/, hold/ or corrupt/: written as a queue
+ *           file there (tmp/ -> fdatasync -> rename -> directory fsync), then an O frame.
+ *           Messages still queued when their segment is among the oldest beyond maxSegments
+ *           are moved out to files in their state directory (incoming/ or active/), so old
+ *           segments can be deleted; a segment is deleted once no message in it is queued
+ *           and every older one is gone (log-recovery.ts says why only a prefix).
+ *           Queue files (record-format.ts) are the same bytes in a frame or a file.
+ * STATES    incoming/ active/ deferred/ hold/ corrupt/ (queue-state.ts), plus tmp/ and log/.
+ * RECOVERY  Spool.open: tmp/ and state files first (recovery.ts), then the log
+ *           (log-recovery.ts); messages from the log come back as incoming.
  * FAILURES  SpoolFullError (452 4.3.1) before writing when free space - message <
- *           minFreeBytes; SpoolWriteError (451 4.3.0) on any write/fsync/rename error, after
- *           removing what was written; a failed directory fsync fails its whole batch.
+ *           minFreeBytes; SpoolWriteError (451 4.3.0) on any write/fsync/rename error;
+ *           a failed log write or fdatasync fails its whole batch.
  * SECURITY  message ids and states are validated before they touch a path; files are 0600,
  *           directories 0700. One process per spool directory.
  */
@@ -24,9 +32,12 @@ import { findBareLineEnd } from './canonical.ts';
 import { syncDirectory, writeSyncedFile } from './durable-file.ts';
 import { checkSpoolEnvelope } from './envelope.ts';
 import { SpoolArgumentError, SpoolBodyError, SpoolClosedError, SpoolCorruptError, SpoolEnvelopeError, SpoolNotFoundError, SpoolWriteError } from './errors.ts';
-import { committedChannel, dirSyncedChannel, fileSyncedChannel } from './events.ts';
+import { committedChannel, dirSyncedChannel, fileSyncedChannel, logSyncedChannel } from './events.ts';
 import { FreeSpaceGuard } from './free-space.ts';
 import { DirectorySyncer } from './group-commit.ts';
+import { LogAppender } from './log-appender.ts';
+import { decodeMessageFrame, FRAME_DONE, FRAME_HEADER_BYTES, FRAME_MESSAGE, FRAME_OUT, frameHeader, ID_BYTES, markerFrame, segmentName } from './log-format.ts';
+import { recoverLog } from './log-recovery.ts';
 import { assertSpoolMessageId, createMessageId, isSpoolMessageId } from './message-id.ts';
 import { assertQueueState, QUEUE_STATES, spoolPaths } from './queue-state.ts';
 import { decodeSpoolFile, encodeSpoolFile } from './record-format.ts';
@@ -48,11 +59,13 @@ export * from './errors.ts';
 export interface SpoolStats {
   /** Commits acknowledged (resolved). */
   commits: number;
-  /** Queue files fdatasynced. */
+  /** Commit-log batches written and fdatasynced (group commits). */
+  logSyncs: number;
+  /** Queue files fdatasynced (messages leaving the log for a state directory). */
   fileSyncs: number;
-  /** Directory fsyncs (group commits, moves). */
+  /** Directory fsyncs (renames into a state directory). */
   dirSyncs: number;
-  /** Commits that failed after the free-space check (write, fsync or rename errors). */
+  /** Commits that failed after the free-space check (write or fsync errors). */
   failures: number;
 }
 
@@ -63,11 +76,40 @@ export interface SpoolMessage {
   body: Buffer;
 }
 
+/** Where a message in the log is, and its state there (incoming or active). */
+interface LogEntry {
+  state: 'incoming' | 'active';
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+interface Segment {
+  /** Ids of the queued messages whose M frame is in this segment. */
+  ids: Set<string>;
+  reader: Promise<fs.FileHandle> | null;
+}
+
+interface CachedMessage {
+  envelope: SpoolEnvelope;
+  body: Buffer;
+}
+
 interface SpoolParts {
   paths: SpoolPaths;
   options: ResolvedSpoolOptions;
   recovery: SpoolRecoveryReport;
   handles: fs.FileHandle[];
+  logHandle: fs.FileHandle;
+}
+
+const LOG_STATES: readonly QueueState[] = ['incoming', 'active'];
+const isLogState = (state: QueueState): state is LogEntry['state'] => LOG_STATES.includes(state);
+
+async function closeReader(segment: Segment): Promise<void> {
+  const reader = segment.reader;
+  segment.reader = null;
+  await reader?.then((h) => h.close()).catch(() => {});
 }
 
 function isErrno(err: unknown, code: string): boolean {
@@ -80,10 +122,22 @@ export class Spool {
   readonly #options: ResolvedSpoolOptions;
   readonly #recovery: SpoolRecoveryReport;
   readonly #handles: fs.FileHandle[];
+  readonly #logHandle: fs.FileHandle;
   readonly #syncers: Record<QueueState, DirectorySyncer>;
   readonly #space: FreeSpaceGuard;
-  readonly #stats: SpoolStats = { commits: 0, fileSyncs: 0, dirSyncs: 0, failures: 0 };
+  readonly #stats: SpoolStats = { commits: 0, logSyncs: 0, fileSyncs: 0, dirSyncs: 0, failures: 0 };
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Messages in the log, in commit order. */
+  readonly #index = new Map<string, LogEntry>();
+  /** Segments of the log, ascending (Map keeps insertion order). */
+  readonly #segments = new Map<number, Segment>();
+  /** Bodies of recent commits, oldest first, at most cacheBytes in all. */
+  readonly #cache = new Map<string, CachedMessage>();
+  #cacheBytes = 0;
+  /** One operation at a time per logged message (queue manager vs. moving it out). */
+  readonly #locks = new Map<string, Promise<unknown>>();
+  #appender: LogAppender | null = null;
+  #evicting = false;
   #closed = false;
 
   private constructor(parts: SpoolParts) {
@@ -91,6 +145,7 @@ export class Spool {
     this.#options = parts.options;
     this.#recovery = Object.freeze({ ...parts.recovery });
     this.#handles = parts.handles;
+    this.#logHandle = parts.logHandle;
     this.#space = new FreeSpaceGuard(parts.paths.root, parts.options.minFreeBytes);
     const entries = QUEUE_STATES.map((state, i) => {
       const dir = parts.paths.states[state];
@@ -108,20 +163,48 @@ export class Spool {
     const resolved = resolveSpoolOptions(options);
     const paths = spoolPaths(dir);
     await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
-    for (const sub of [paths.tmp, ...QUEUE_STATES.map((s) => paths.states[s])]) await fs.mkdir(sub, { recursive: true, mode: 0o700 });
+    for (const sub of [paths.tmp, paths.log, ...QUEUE_STATES.map((s) => paths.states[s])]) await fs.mkdir(sub, { recursive: true, mode: 0o700 });
     await syncDirectory(paths.root);
-    const recovery = await recoverSpool(paths, resolved.log);
+    const files = await recoverSpool(paths, resolved.log);
+    const fileIds = new Set<string>();
+    for (const state of QUEUE_STATES) for (const name of await fs.readdir(paths.states[state])) fileIds.add(name);
+    const logged = await recoverLog(paths.log, paths.states.corrupt, fileIds, resolved.log);
+    resolved.log({ event: 'logRecovered', segments: logged.segments.length, messages: logged.messages.length });
+    const recovery = { kept: files.kept + logged.messages.length, discarded: files.discarded + logged.discarded, corrupt: files.corrupt + logged.corrupt };
+    resolved.log({ event: 'recovered', ...recovery });
     const handles: fs.FileHandle[] = [];
+    let logHandle: fs.FileHandle | undefined;
     try {
       for (const state of QUEUE_STATES) handles.push(await fs.open(paths.states[state], 'r'));
+      logHandle = await fs.open(paths.log, 'r');
     } catch (err) {
       await Promise.all(handles.map((h) => h.close()));
       throw err;
     }
-    return new Spool({ paths, options: resolved, recovery, handles });
+    const spool = new Spool({ paths, options: resolved, recovery, handles, logHandle });
+    for (const seq of logged.segments) spool.#segments.set(seq, { ids: new Set(), reader: null });
+    for (const m of logged.messages) {
+      spool.#index.set(m.id, { state: 'incoming', segment: m.segment, offset: m.offset, length: m.length });
+      spool.#segments.get(m.segment)?.ids.add(m.id);
+    }
+    try {
+      spool.#appender = await LogAppender.start(paths.log, logHandle, logged.nextSeq, {
+        segmentBytes: resolved.segmentBytes,
+        windowMs: resolved.groupCommitWindowMs,
+        onSegment: (seq) => spool.#onSegment(seq),
+        onSynced: (r) => {
+          spool.#stats.logSyncs += 1;
+          if (logSyncedChannel.hasSubscribers) logSyncedChannel.publish(r);
+        },
+      });
+    } catch (err) {
+      await spool.#closeHandles();
+      throw err;
+    }
+    return spool;
   }
 
-  /** What startup recovery found. */
+  /** What startup recovery found (files and log together). */
   get recovery(): SpoolRecoveryReport {
     return this.#recovery;
   }
@@ -154,53 +237,49 @@ export class Spool {
     }
     const id = createMessageId();
     const file = encodeSpoolFile(checked.envelope, body);
-    await this.#space.reserve(file.bytes);
+    const payloadBytes = ID_BYTES + file.bytes;
+    const frameBytes = FRAME_HEADER_BYTES + payloadBytes;
+    await this.#space.reserve(frameBytes);
     let kept = false;
     try {
-      await this.#writeAndRename(id, file.buffers, file.bytes);
+      const placed = await (this.#appender as LogAppender).append([frameHeader(FRAME_MESSAGE, id, payloadBytes), ...file.buffers], frameBytes);
+      this.#index.set(id, { state: 'incoming', segment: placed.segment, offset: placed.offset, length: placed.length });
+      this.#segmentOf(placed.segment).ids.add(id);
+      this.#remember(id, checked.envelope, body, bodyBytes);
       kept = true;
+    } catch (err) {
+      this.#stats.failures += 1;
+      const error = new SpoolWriteError(`${id}: commit log write failed: ${(err as Error).message}`, err);
+      this.#options.log({ event: 'commitFailed', id, code: error.code, message: error.message });
+      throw error;
     } finally {
-      this.#space.release(file.bytes, kept);
+      this.#space.release(frameBytes, kept);
     }
     const durationMs = performance.now() - started;
     this.#stats.commits += 1;
-    if (committedChannel.hasSubscribers) committedChannel.publish({ id, bytes: file.bytes, durationMs });
+    if (committedChannel.hasSubscribers) committedChannel.publish({ id, bytes: frameBytes, durationMs });
     return id;
   }
 
-  async #writeAndRename(id: string, buffers: Buffer[], bytes: number): Promise<void> {
-    const tmpFile = path.join(this.#paths.tmp, id);
-    const finalFile = path.join(this.#paths.states.incoming, id);
-    let step = 'write';
-    try {
-      const syncStarted = performance.now();
-      await writeSyncedFile(tmpFile, buffers, bytes);
-      this.#stats.fileSyncs += 1;
-      if (fileSyncedChannel.hasSubscribers) fileSyncedChannel.publish({ id, bytes, durationMs: performance.now() - syncStarted });
-      step = 'rename';
-      await fs.rename(tmpFile, finalFile);
-      step = 'fsync incoming/';
-      await this.#syncers.incoming.sync();
-    } catch (err) {
-      // Nothing half-done may stay: a later 4xx makes the client resend, so remove both.
-      await Promise.all([fs.rm(tmpFile, { force: true }), fs.rm(finalFile, { force: true })]).catch(() => {});
-      this.#stats.failures += 1;
-      const error = new SpoolWriteError(`${id}: spool ${step} failed: ${(err as Error).message}`, err);
-      this.#options.log({ event: 'commitFailed', id, code: error.code, message: error.message });
-      throw error;
-    }
-  }
-
-  /** moveMessage - rename a message from one state to another; durable when it resolves. */
+  /** moveMessage - move a message from one state to another; durable when it resolves. */
   moveMessage(id: string, from: QueueState, to: QueueState): Promise<void> {
-    return this.#track(() => this.#move(id, from, to));
+    return this.#track(async () => {
+      assertSpoolMessageId(id);
+      assertQueueState(from, 'from');
+      assertQueueState(to, 'to');
+      if (from === to) throw new SpoolArgumentError(`moveMessage: from and to are both ${from}`);
+      await this.#locked(id, async () => {
+        const entry = this.#index.get(id);
+        if (entry === undefined) return this.#moveFile(id, from, to);
+        if (entry.state !== from) throw new SpoolNotFoundError(id, from);
+        if (isLogState(to)) entry.state = to; // memory only: see the manual (WHERE)
+        else await this.#moveOutOfLog(id, entry, to, FRAME_OUT);
+      });
+      this.#options.log({ event: 'messageMoved', id, from, to });
+    });
   }
 
-  async #move(id: string, from: QueueState, to: QueueState): Promise<void> {
-    assertSpoolMessageId(id);
-    assertQueueState(from, 'from');
-    assertQueueState(to, 'to');
-    if (from === to) throw new SpoolArgumentError(`moveMessage: from and to are both ${from}`);
+  async #moveFile(id: string, from: QueueState, to: QueueState): Promise<void> {
     try {
       await fs.rename(path.join(this.#paths.states[from], id), path.join(this.#paths.states[to], id));
     } catch (err) {
@@ -212,15 +291,53 @@ export class Spool {
     } catch (err) {
       throw new SpoolWriteError(`${id}: fsync after rename from ${from} to ${to} failed: ${(err as Error).message}`, err);
     }
-    this.#options.log({ event: 'messageMoved', id, from, to });
   }
 
-  /** listMessages - queue ids in a state, oldest first. */
+  /** #moveOutOfLog - write the message as a file in `to`/, then end it in the log. */
+  async #moveOutOfLog(id: string, entry: LogEntry, to: QueueState, marker: typeof FRAME_OUT): Promise<void> {
+    const bytes = await this.#queueFileBytes(id, entry);
+    const tmpFile = path.join(this.#paths.tmp, id);
+    const finalFile = path.join(this.#paths.states[to], id);
+    try {
+      const started = performance.now();
+      await writeSyncedFile(tmpFile, bytes, bytes.reduce((n, b) => n + b.length, 0));
+      this.#stats.fileSyncs += 1;
+      if (fileSyncedChannel.hasSubscribers) fileSyncedChannel.publish({ id, bytes: bytes.reduce((n, b) => n + b.length, 0), durationMs: performance.now() - started });
+      await fs.rename(tmpFile, finalFile);
+      await this.#syncers[to].sync();
+    } catch (err) {
+      await fs.rm(tmpFile, { force: true }).catch(() => {});
+      throw new SpoolWriteError(`${id}: moving out of the commit log to ${to} failed: ${(err as Error).message}`, err);
+    }
+    // the file is durable and wins at recovery even if this frame is lost (log-recovery.ts)
+    await this.#endInLog(id, entry, marker);
+  }
+
+  /** #endInLog - append a D or O frame for the message, then forget it. */
+  async #endInLog(id: string, entry: LogEntry, marker: typeof FRAME_DONE | typeof FRAME_OUT): Promise<void> {
+    const frame = markerFrame(marker, id);
+    try {
+      await (this.#appender as LogAppender).append([frame], frame.length);
+    } catch (err) {
+      throw new SpoolWriteError(`${id}: commit log write failed: ${(err as Error).message}`, err);
+    }
+    this.#index.delete(id);
+    this.#forget(id);
+    this.#segments.get(entry.segment)?.ids.delete(id);
+    this.#collectSegments();
+  }
+
+  /** listMessages - queue ids in a state (log first, in commit order; then files, by id). */
   async listMessages(state: QueueState): Promise<string[]> {
     this.#assertOpen();
     assertQueueState(state, 'state');
     const entries = await fs.readdir(this.#paths.states[state], { withFileTypes: true });
-    return entries.filter((e) => e.isFile() && isSpoolMessageId(e.name)).map((e) => e.name).sort();
+    const files = entries.filter((e) => e.isFile() && isSpoolMessageId(e.name)).map((e) => e.name).sort();
+    if (!isLogState(state)) return files;
+    const logged: string[] = [];
+    for (const [id, entry] of this.#index) if (entry.state === state) logged.push(id);
+    // a message being moved out of the log can show in both for a moment
+    return files.length === 0 ? logged : [...new Set([...logged, ...files])];
   }
 
   /** readMessage - decode and verify one message; SpoolCorruptError if it fails the checks. */
@@ -228,6 +345,19 @@ export class Spool {
     this.#assertOpen();
     assertQueueState(state, 'state');
     assertSpoolMessageId(id);
+    const entry = this.#index.get(id);
+    if (entry !== undefined) {
+      if (entry.state !== state) throw new SpoolNotFoundError(id, state);
+      const cached = this.#cache.get(id);
+      if (cached !== undefined) return { id, state, envelope: cached.envelope, body: cached.body };
+      try {
+        const decoded = decodeMessageFrame(await this.#readFrame(entry), id);
+        if (!decoded.ok) throw new SpoolCorruptError(id, state, decoded.reason);
+        return { id, state, envelope: decoded.envelope, body: decoded.body };
+      } catch (err) {
+        if (this.#index.has(id)) throw err; // else it was moved out to a file meanwhile: read that
+      }
+    }
     let file: Buffer;
     try {
       file = await fs.readFile(path.join(this.#paths.states[state], id));
@@ -242,12 +372,20 @@ export class Spool {
 
   /** removeMessage - delete a message (delivered or bounced); durable when it resolves. */
   removeMessage(state: QueueState, id: string): Promise<void> {
-    return this.#track(() => this.#remove(state, id));
+    return this.#track(async () => {
+      assertQueueState(state, 'state');
+      assertSpoolMessageId(id);
+      await this.#locked(id, async () => {
+        const entry = this.#index.get(id);
+        if (entry === undefined) return this.#removeFile(state, id);
+        if (entry.state !== state) throw new SpoolNotFoundError(id, state);
+        await this.#endInLog(id, entry, FRAME_DONE);
+      });
+      this.#options.log({ event: 'messageRemoved', id, state });
+    });
   }
 
-  async #remove(state: QueueState, id: string): Promise<void> {
-    assertQueueState(state, 'state');
-    assertSpoolMessageId(id);
+  async #removeFile(state: QueueState, id: string): Promise<void> {
     try {
       await fs.unlink(path.join(this.#paths.states[state], id));
     } catch (err) {
@@ -255,15 +393,20 @@ export class Spool {
       throw new SpoolWriteError(`${id}: unlink in ${state} failed: ${(err as Error).message}`, err);
     }
     await this.#syncers[state].sync();
-    this.#options.log({ event: 'messageRemoved', id, state });
   }
 
-  /** close - refuse new work, wait for work in flight, release directory handles. */
+  /** close - refuse new work, wait for work in flight, release every handle. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#inFlight]);
-    await Promise.all(this.#handles.map((h) => h.close()));
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#closeHandles();
+  }
+
+  async #closeHandles(): Promise<void> {
+    await this.#appender?.close();
+    for (const segment of this.#segments.values()) await closeReader(segment);
+    await Promise.all([...this.#handles, this.#logHandle].map((h) => h.close()));
   }
 
   #assertOpen(): void {
@@ -278,5 +421,122 @@ export class Spool {
     const forget = (): void => void this.#inFlight.delete(work);
     work.then(forget, forget);
     return work;
+  }
+
+  /** #background - the spool's own work (moving out, deleting segments): close waits for it. */
+  #background(start: () => Promise<void>): Promise<void> {
+    const work = start().catch((err: unknown) => this.#options.log({ event: 'logWriteFailed', message: (err as Error).message }));
+    this.#inFlight.add(work);
+    void work.then(() => this.#inFlight.delete(work));
+    return work;
+  }
+
+  /** #locked - run `work` after every earlier locked operation on the same message. */
+  async #locked<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(id);
+    const mine = (before ?? Promise.resolve()).catch(() => {}).then(work);
+    this.#locks.set(id, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#locks.get(id) === mine) this.#locks.delete(id);
+    }
+  }
+
+  #segmentOf(seq: number): Segment {
+    let segment = this.#segments.get(seq);
+    if (segment === undefined) {
+      segment = { ids: new Set(), reader: null };
+      this.#segments.set(seq, segment);
+    }
+    return segment;
+  }
+
+  #onSegment(seq: number): void {
+    this.#segmentOf(seq);
+    this.#collectSegments();
+    this.#maybeEvict();
+  }
+
+  #maybeEvict(): void {
+    if (this.#segments.size <= this.#options.maxSegments || this.#evicting || this.#closed) return;
+    this.#evicting = true;
+    void this.#background(() => this.#evictOldest()).finally(() => {
+      this.#evicting = false;
+      this.#maybeEvict(); // segments started meanwhile
+    });
+  }
+
+  /** #evictOldest - move what is still queued in the oldest segments out to files. */
+  async #evictOldest(): Promise<void> {
+    for (const [seq, segment] of this.#segments) {
+      if (this.#segments.size <= this.#options.maxSegments || this.#closed) return;
+      for (const id of [...segment.ids]) {
+        await this.#locked(id, async () => {
+          const entry = this.#index.get(id);
+          if (entry === undefined || entry.segment !== seq) return;
+          try {
+            await this.#moveOutOfLog(id, entry, entry.state, FRAME_OUT);
+            this.#options.log({ event: 'messageEvicted', id, state: entry.state, segment: seq });
+          } catch (err) {
+            this.#options.log({ event: 'logWriteFailed', message: (err as Error).message });
+          }
+        });
+      }
+      if (segment.ids.size > 0) return; // a write failed: try again at the next new segment
+    }
+  }
+
+  /** #collectSegments - delete leading segments with nothing queued (never the current one). */
+  #collectSegments(): void {
+    // the newest segment is the one being appended to (or about to be)
+    const newest = Math.max(this.#appender?.currentSegment ?? 0, ...this.#segments.keys());
+    for (const [seq, segment] of this.#segments) {
+      if (seq >= newest || segment.ids.size > 0) return;
+      this.#segments.delete(seq);
+      const name = segmentName(seq);
+      void this.#background(async () => {
+        await closeReader(segment);
+        // no directory fsync: a segment that comes back after a crash holds only ended messages
+        await fs.rm(path.join(this.#paths.log, name), { force: true });
+        this.#options.log({ event: 'segmentDeleted', file: name });
+      });
+    }
+  }
+
+  async #readFrame(entry: LogEntry): Promise<Buffer> {
+    const segment = this.#segmentOf(entry.segment);
+    segment.reader ??= fs.open(path.join(this.#paths.log, segmentName(entry.segment)), 'r');
+    const reader = await segment.reader;
+    const frame = Buffer.allocUnsafe(entry.length);
+    const { bytesRead } = await reader.read(frame, 0, entry.length, entry.offset);
+    if (bytesRead !== entry.length) throw new SpoolWriteError(`short read in ${segmentName(entry.segment)} at ${entry.offset}`, null);
+    return frame;
+  }
+
+  /** #queueFileBytes - the queue file of a logged message, as it is in its frame. */
+  async #queueFileBytes(id: string, entry: LogEntry): Promise<Buffer[]> {
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return encodeSpoolFile(cached.envelope, [cached.body]).buffers;
+    const frame = await this.#readFrame(entry);
+    return [frame.subarray(FRAME_HEADER_BYTES + ID_BYTES)];
+  }
+
+  #remember(id: string, envelope: SpoolEnvelope, body: Buffer[], bytes: number): void {
+    if (bytes > this.#options.cacheBytes) return;
+    this.#cache.set(id, { envelope, body: body.length === 1 ? (body[0] as Buffer) : Buffer.concat(body, bytes) });
+    this.#cacheBytes += bytes;
+    for (const [oldId, old] of this.#cache) {
+      if (this.#cacheBytes <= this.#options.cacheBytes) break;
+      this.#cache.delete(oldId);
+      this.#cacheBytes -= old.body.length;
+    }
+  }
+
+  #forget(id: string): void {
+    const cached = this.#cache.get(id);
+    if (cached === undefined) return;
+    this.#cache.delete(id);
+    this.#cacheBytes -= cached.body.length;
   }
 }

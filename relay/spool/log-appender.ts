@@ -1,0 +1,183 @@
+/*
+ * relay/spool/log-appender - group commit: many frames, one write, one fdatasync.
+ *
+ * append() queues a frame and resolves with where it landed, only after an fdatasync that
+ * began after the frame was written. Frames arriving while a write+fdatasync runs wait
+ * and go together in the next one, so 20 sessions finishing DATA at once cost one fsync,
+ * not 20 (the LevelDB/RocksDB/PostgreSQL group commit). With windowMs = 0 the appender
+ * still yields one event-loop turn before each batch so frames completing together share it.
+ *
+ * Segments: when the current segment has reached segmentBytes, the next batch goes to a
+ * new one: created, header written and fdatasynced, and the log directory fsynced (so the
+ * new file's name survives a crash) before any frame in it is acknowledged.
+ *
+ * Failure: a failed write or fdatasync rejects every frame of that batch and nobody is
+ * acked (fsyncgate: never retry-and-ack); the next batch starts a fresh segment, since what
+ * the kernel kept of the failed one is unknown. Frames of a failed batch that did reach the
+ * disk are found again at the next start (the client got 4xx and retries: a duplicate at
+ * worst, never a loss).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
+import { SEGMENT_HEADER, segmentName } from './log-format.ts';
+
+export interface AppendedFrame {
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+export interface LogSyncReport {
+  frames: number;
+  bytes: number;
+  durationMs: number;
+}
+
+export interface LogAppenderOptions {
+  segmentBytes: number;
+  windowMs: number;
+  /** A new segment exists and is durable (called before any frame in it is acked). */
+  onSegment: (seq: number) => void;
+  /** One batch was written and fdatasynced. */
+  onSynced: (report: LogSyncReport) => void;
+}
+
+interface PendingFrame {
+  buffers: Buffer[];
+  bytes: number;
+  done: PromiseWithResolvers<AppendedFrame>;
+}
+
+interface OpenSegment {
+  seq: number;
+  handle: fs.FileHandle;
+  size: number;
+}
+
+/** LogAppender - see the manual above. Create with LogAppender.start. */
+export class LogAppender {
+  readonly #dir: string;
+  readonly #dirHandle: fs.FileHandle;
+  readonly #options: LogAppenderOptions;
+  #segment: OpenSegment | null = null;
+  #nextSeq: number;
+  #pending: PendingFrame[] = [];
+  #running: Promise<void> | null = null;
+
+  private constructor(dir: string, dirHandle: fs.FileHandle, firstSeq: number, options: LogAppenderOptions) {
+    this.#dir = dir;
+    this.#dirHandle = dirHandle;
+    this.#nextSeq = firstSeq;
+    this.#options = options;
+  }
+
+  /** start - open segment `firstSeq` (a new file) in `dir`, whose handle `dirHandle` is. */
+  static async start(dir: string, dirHandle: fs.FileHandle, firstSeq: number, options: LogAppenderOptions): Promise<LogAppender> {
+    const appender = new LogAppender(dir, dirHandle, firstSeq, options);
+    await appender.#openSegment();
+    return appender;
+  }
+
+  /** The segment new frames go to. */
+  get currentSegment(): number {
+    return this.#segment?.seq ?? this.#nextSeq;
+  }
+
+  /** append - write one frame (its buffers in order); resolves once it is on disk. */
+  append(buffers: Buffer[], bytes: number): Promise<AppendedFrame> {
+    const done = Promise.withResolvers<AppendedFrame>();
+    this.#pending.push({ buffers, bytes, done });
+    this.#running ??= this.#run().finally(() => {
+      this.#running = null;
+    });
+    return done.promise;
+  }
+
+  /** close - wait for batches in flight, then close the segment. */
+  async close(): Promise<void> {
+    while (this.#running) await this.#running;
+    await this.#segment?.handle.close();
+    this.#segment = null;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#pending.length > 0) {
+      if (this.#options.windowMs > 0) await sleep(this.#options.windowMs);
+      else await yieldTurn();
+      const batch = this.#pending;
+      this.#pending = [];
+      try {
+        await this.#commit(batch);
+      } catch (err) {
+        for (const frame of batch) frame.done.reject(err);
+        await this.#abandonSegment();
+      }
+    }
+  }
+
+  async #commit(batch: PendingFrame[]): Promise<void> {
+    if (this.#segment === null || this.#segment.size >= this.#options.segmentBytes) await this.#openSegment();
+    const segment = this.#segment as OpenSegment;
+    const started = performance.now();
+    const buffers: Buffer[] = [];
+    const placed: AppendedFrame[] = [];
+    let offset = segment.size;
+    for (const frame of batch) {
+      placed.push({ segment: segment.seq, offset, length: frame.bytes });
+      for (const b of frame.buffers) if (b.length > 0) buffers.push(b);
+      offset += frame.bytes;
+    }
+    const total = offset - segment.size;
+    let written = 0;
+    while (written < total) {
+      // writev may write less than asked (signals, very large batches): continue where it stopped
+      const rest = skipBytes(buffers, written);
+      const { bytesWritten } = await segment.handle.writev(rest, segment.size + written);
+      if (bytesWritten <= 0) throw new Error(`short write: ${written} of ${total} bytes`);
+      written += bytesWritten;
+    }
+    segment.size += total;
+    await segment.handle.datasync();
+    this.#options.onSynced({ frames: batch.length, bytes: total, durationMs: performance.now() - started });
+    batch.forEach((frame, i) => frame.done.resolve(placed[i] as AppendedFrame));
+  }
+
+  async #openSegment(): Promise<void> {
+    await this.#abandonSegment();
+    const seq = this.#nextSeq++;
+    const handle = await fs.open(path.join(this.#dir, segmentName(seq)), 'wx', 0o600);
+    try {
+      await handle.write(SEGMENT_HEADER, 0, SEGMENT_HEADER.length, 0);
+      await handle.datasync();
+      await this.#dirHandle.sync();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw err;
+    }
+    this.#segment = { seq, handle, size: SEGMENT_HEADER.length };
+    this.#options.onSegment(seq);
+  }
+
+  async #abandonSegment(): Promise<void> {
+    const old = this.#segment;
+    this.#segment = null;
+    await old?.handle.close().catch(() => {});
+  }
+}
+
+/** skipBytes - the buffers without their first `n` bytes (views, no copies). */
+function skipBytes(buffers: Buffer[], n: number): Buffer[] {
+  if (n === 0) return buffers;
+  const out: Buffer[] = [];
+  let skip = n;
+  for (const b of buffers) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
