@@ -93,7 +93,11 @@ export class Hub {
   /** start - a running hub, or an error naming what is wrong (config, spool, a port in use). */
   static async start(options: HubOptions): Promise<Hub> {
     const loaded = loadRenderedConfig(options.configFile);
-    const log = (event: { event?: string } & Record<string, unknown>): void => appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
+    // Routine moves and removals are not logged here: the queue manager logs each message's
+    // outcome (messageDone, messageDeferred, messageCorrupt) and the tracking log has the rest.
+    const log = (event: { event?: string } & Record<string, unknown>): void => {
+      if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
+    };
     const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), log: options.spool?.log ?? log });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     // Delivery starts before the listeners: whatever the spool held at start (recovered after

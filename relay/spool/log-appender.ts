@@ -5,7 +5,8 @@
  * began after the frame was written. Frames arriving while a write+fdatasync runs wait
  * and go together in the next one, so 20 sessions finishing DATA at once cost one fsync,
  * not 20 (the LevelDB/RocksDB/PostgreSQL group commit). With windowMs = 0 the appender
- * still yields one event-loop turn before each batch so frames completing together share it.
+ * yields one event-loop turn before a batch that starts from idle, so frames completing
+ * together share it; under load the frames that queued during an fdatasync are the next batch.
  *
  * Segments: when the current segment has reached segmentBytes, the next batch goes to a
  * new one: created, header written and fdatasynced, and the log directory fsynced (so the
@@ -102,9 +103,13 @@ export class LogAppender {
   }
 
   async #run(): Promise<void> {
+    let fromIdle = true;
     while (this.#pending.length > 0) {
       if (this.#options.windowMs > 0) await sleep(this.#options.windowMs);
-      else await yieldTurn();
+      // from idle, one turn lets frames completing together share the batch; after a batch,
+      // what arrived during its fdatasync is a batch already, and waiting would only add latency
+      else if (fromIdle) await yieldTurn();
+      fromIdle = false;
       const batch = this.#pending;
       this.#pending = [];
       try {

@@ -137,6 +137,9 @@ export class Spool {
   /** One operation at a time per logged message (queue manager vs. moving it out). */
   readonly #locks = new Map<string, Promise<unknown>>();
   #appender: LogAppender | null = null;
+  /** Segments to delete, oldest first, and whether a deletion is running. */
+  readonly #doomed: Array<{ seq: number; segment: Segment }> = [];
+  #deleting = false;
   #evicting = false;
   #closed = false;
 
@@ -492,15 +495,27 @@ export class Spool {
     // the newest segment is the one being appended to (or about to be)
     const newest = Math.max(this.#appender?.currentSegment ?? 0, ...this.#segments.keys());
     for (const [seq, segment] of this.#segments) {
-      if (seq >= newest || segment.ids.size > 0) return;
+      if (seq >= newest || segment.ids.size > 0) break;
       this.#segments.delete(seq);
-      const name = segmentName(seq);
-      void this.#background(async () => {
-        await closeReader(segment);
-        // no directory fsync: a segment that comes back after a crash holds only ended messages
-        await fs.rm(path.join(this.#paths.log, name), { force: true });
-        this.#options.log({ event: 'segmentDeleted', file: name });
+      this.#doomed.push({ seq, segment });
+    }
+    if (this.#doomed.length > 0 && !this.#deleting) {
+      this.#deleting = true;
+      void this.#background(() => this.#deleteSegments()).finally(() => {
+        this.#deleting = false;
       });
+    }
+  }
+
+  /** #deleteSegments - unlink in order, oldest first: a later segment may hold the D frames
+   *  that keep an earlier one's messages ended, so it must never be gone while that one is
+   *  back after a crash. Unlinks are journaled in order, hence no directory fsync. */
+  async #deleteSegments(): Promise<void> {
+    for (let next = this.#doomed.shift(); next !== undefined; next = this.#doomed.shift()) {
+      const name = segmentName(next.seq);
+      await closeReader(next.segment);
+      await fs.rm(path.join(this.#paths.log, name), { force: true });
+      this.#options.log({ event: 'segmentDeleted', file: name });
     }
   }
 
