@@ -14,9 +14,9 @@
  *           are never touched (an administrator's); an unreadable message goes to corrupt/.
  *           Every transition is Spool.moveMessage; no message lives only in memory: the
  *           in-memory schedule is rebuilt from delivery-state/ at start (queue-recovery.ts).
- * WAKE-UPS  kick() (after each commit), a poll every pollIntervalMs (incoming/ and deferred/
- *           rescanned, so messages released from hold/ are found), and a timer for the
- *           earliest deferred message.
+ * WAKE-UPS  kick() (after each commit: the log's incoming messages, from memory), a poll every
+ *           pollIntervalMs (incoming/ and deferred/ read from disk, so messages released from
+ *           hold/ are found), and a timer for the earliest deferred message.
  * FAILURES  A runner that throws defers all pending recipients ("4.3.0 internal error"); a
  *           spool or state write error leaves the message in active/, resumed at next start.
  *           stop(graceMs) waits for attempts in flight, then aborts them: their messages stay
@@ -73,6 +73,10 @@ export class QueueManager {
   #again = false;
   #preferDeferred = false;
   #stopping = false;
+  /** Read incoming/ at the next pump: at start and at every poll. A kick after a commit only
+   *  needs the log (in memory); files reach incoming/ from outside the log rarely (moved out
+   *  of an old segment, put back at start, released by an administrator). */
+  #scanFiles = true;
 
   constructor(options: QueueManagerOptions) {
     for (const key of ['maxActive', 'pollIntervalMs'] as const) {
@@ -163,6 +167,7 @@ export class QueueManager {
     } catch {
       // the spool is closing; the next start rescans
     }
+    this.#scanFiles = true;
     this.kick();
   }
 
@@ -171,7 +176,8 @@ export class QueueManager {
     if (this.#stopping || free() <= 0) return;
     let incoming: string[];
     try {
-      incoming = await this.#o.spool.listMessages('incoming');
+      incoming = this.#scanFiles ? await this.#o.spool.listMessages('incoming') : this.#o.spool.loggedMessages('incoming');
+      this.#scanFiles = false;
     } catch {
       return;
     }

@@ -337,10 +337,18 @@ export class Spool {
     const entries = await fs.readdir(this.#paths.states[state], { withFileTypes: true });
     const files = entries.filter((e) => e.isFile() && isSpoolMessageId(e.name)).map((e) => e.name).sort();
     if (!isLogState(state)) return files;
-    const logged: string[] = [];
-    for (const [id, entry] of this.#index) if (entry.state === state) logged.push(id);
+    const logged = this.loggedMessages(state);
     // a message being moved out of the log can show in both for a moment
     return files.length === 0 ? logged : [...new Set([...logged, ...files])];
+  }
+
+  /** loggedMessages - ids of the messages in the commit log in a state, in commit order; no
+   *  disk access (the queue manager's pump after each commit; files need listMessages). */
+  loggedMessages(state: 'incoming' | 'active'): string[] {
+    this.#assertOpen();
+    const ids: string[] = [];
+    for (const [id, entry] of this.#index) if (entry.state === state) ids.push(id);
+    return ids;
   }
 
   /** readMessage - decode and verify one message; SpoolCorruptError if it fails the checks. */
