@@ -41,6 +41,8 @@ export class Listener {
   readonly config: ListenerConfig;
   #route: ListenerRoute;
   #server: Server | null = null;
+  /** `address:port` of a listener bound to one address (every connection's local endpoint); null when bound to a wildcard. */
+  #localEndpoint: string | null = null;
   #sockets = new Set<Socket>();
   #draining = false;
   readonly #metrics: HubMetrics;
@@ -72,6 +74,8 @@ export class Listener {
       });
     });
     server.on('error', (error) => appLog('error', `listener ${this.config.endpoint}: ${error.message}`, {}, this.#logSink));
+    const bound = server.address();
+    this.#localEndpoint = bound !== null && typeof bound === 'object' && bound.address !== '0.0.0.0' && bound.address !== '::' ? endpoint(unmapped(bound.address), bound.port) : null;
     this.#server = server;
   }
 
@@ -104,7 +108,8 @@ export class Listener {
     const route = this.#route;
     let clientAddress = unmapped(socket.remoteAddress ?? '');
     let clientPort = socket.remotePort ?? 0;
-    const local = endpoint(unmapped(socket.localAddress ?? ''), socket.localPort ?? 0);
+    // A getsockname per connection only when the listener is bound to a wildcard address.
+    const local = this.#localEndpoint ?? endpoint(unmapped(socket.localAddress ?? ''), socket.localPort ?? 0);
     const refuse = (connectorId: string, reply: string, reason: string): void => {
       this.#metrics.refusals.inc({ connector: connectorId, reason });
       new SessionLog({ 'connector-id': connectorId, 'session-id': newSessionId(), 'local-endpoint': local, 'remote-endpoint': endpoint(clientAddress, clientPort) }, false, this.#logSink)
@@ -168,6 +173,8 @@ export class Listener {
     };
     onSocketClose = release;
     registerAcceptedConnection(socket, { log, sessionId, release, matchedEntry: selection.entry });
-    server.connect(socket, { remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
+    // id: smtp-server's session.id is our session id (it would otherwise draw 10 random bytes
+    // per connection for an id nothing here uses).
+    server.connect(socket, { id: sessionId, remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
   }
 }

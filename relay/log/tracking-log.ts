@@ -10,8 +10,9 @@
  * internal-message-id is the queue id; network-message-id is the Message-ID header (the id
  * that follows the message across hops). Recipients, their statuses, the connector, the
  * next hop and sizes are included; message bodies and subjects never are.
+ * Lines go to stdout through the buffered sink of ./output.ts, like the protocol log.
  */
-import type { LogSink } from './protocol-log.ts';
+import { stdoutSink, type LogSink } from './output.ts';
 
 export const TRACKING_EVENTS = ['RECEIVE', 'SEND', 'DEFER', 'FAIL', 'DSN'] as const;
 export type TrackingEventId = (typeof TRACKING_EVENTS)[number];
@@ -38,10 +39,6 @@ export interface TrackingEvent {
   /** Extra context (`expired`, the session id, ...). */
   'source-context'?: string;
 }
-
-const stdoutSink: LogSink = (line) => {
-  process.stdout.write(line);
-};
 
 /** trackingLine - the JSON line for one event (exported for tests). */
 export function trackingLine(event: TrackingEvent, now: Date = new Date()): string {

@@ -16,6 +16,7 @@ import dns from 'node:dns';
 import ipaddr from 'ipaddr.js';
 import type { DNSResolver } from 'mailauth';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
+import { memoizeByAddress } from './address-memo.ts';
 
 /** `dns.promises.resolve`-shaped: (name, 'TXT' | 'A' | 'AAAA' | 'MX' | ...) => records. */
 export type DnsResolver = (name: string, rrtype: string) => Promise<unknown>;
@@ -121,6 +122,9 @@ async function checkDnsbl(address: string, zone: string, resolver: DnsResolver):
   }
 }
 
+/** The client-ip value of the headers: the canonical address (IPv4-mapped shown as IPv4). */
+const clientIpToken = memoizeByAddress((address: string): string => (ipaddr.isValid(address) ? ipaddr.process(address).toString() : token(address, 64)));
+
 export async function runAntiSpamChecks(input: AntiSpamInput): Promise<AntiSpamResult> {
   const deadline = Date.now() + (input.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const resolver = withDeadline(input.resolver ?? defaultResolver, deadline);
@@ -128,7 +132,7 @@ export async function runAntiSpamChecks(input: AntiSpamInput): Promise<AntiSpamR
     input.spf ? checkSpf(input, resolver, deadline) : Promise.resolve(null),
     Promise.all(input.dnsbl.map((zone) => checkDnsbl(input.clientAddress, zone, resolver))),
   ]);
-  const ip = ipaddr.isValid(input.clientAddress) ? ipaddr.process(input.clientAddress).toString() : token(input.clientAddress, 64);
+  const ip = clientIpToken(input.clientAddress);
   const by = token(input.hubFqdn);
   const headers: string[] = [];
   if (spfResult !== null) {

@@ -59,13 +59,36 @@ interface SessionState {
   logonFailures: number;
   messages: number;
   release: () => void;
-  closed: AbortController;
+  /** Set when the session closes. */
+  closed: boolean;
+  /** Aborted when the session closes, to end a tarpit early; made by the first tarpit. */
+  closing: AbortController | null;
+  /** The connectionTimeout timer, cleared when the session closes. */
+  lifetime: NodeJS.Timeout | undefined;
 }
 
 type SmtpError = Error & { responseCode?: number };
 
 function smtpError(refusal: Pick<Refusal, 'code' | 'enhanced' | 'message'>): SmtpError {
   return Object.assign(new Error(`${refusal.enhanced} ${refusal.message}`), { responseCode: refusal.code });
+}
+
+/**
+ * The reason a session's `closing` signal is aborted with: one object for every session, so
+ * closing does not build a DOMException (and its stack trace) as abort() without a reason
+ * does. tarpit() only checks that the sleep ended with an AbortError.
+ */
+const SESSION_CLOSED = new DOMException('session closed', 'AbortError');
+
+/** tarpitSession - tarpit(ms), ended early when the session closes. */
+function tarpitSession(state: SessionState, ms: number): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  if (!state.closing) {
+    // Only sessions that get tarpitted pay for an AbortController (and its abort event at close).
+    state.closing = new AbortController();
+    if (state.closed) state.closing.abort(SESSION_CLOSED);
+  }
+  return tarpit(ms, state.closing.signal);
 }
 
 /** The connection handed over by the listener, found again by its socket. */
@@ -83,6 +106,11 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
   const offersAuth = mechanisms.has('BasicAuth');
   const sessions = new WeakMap<SMTPServerSession, SessionState>();
   const labels = { connector: connector.id };
+  const sessionOutcomeLabels = {
+    accepted: { ...labels, outcome: 'accepted' },
+    refused: { ...labels, outcome: 'refused' },
+    noMessage: { ...labels, outcome: 'noMessage' },
+  } as const;
   // SIZE is advertised with the limit unless some session of this connector may bypass it
   // (Exchange's EnabledWithoutValue): smtp-server then refuses a larger declared SIZE at MAIL.
   const mayBypassSize = connector.permissionGroups.includes('TrustedServers') || connector.permissions.some((p) => p.allow.includes('BypassMessageSizeLimit'));
@@ -100,10 +128,21 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     secure: session.secure,
     ...(state.user ? { authenticatedUser: state.user.name, userAddresses: state.user.addresses } : {}),
   });
+  // The rights of an identity without a user name (every session at connect: Anonymous, or
+  // TrustedServers on ExternalAuthoritative) are the same for every session of this connector
+  // (this server is rebuilt on reload), so they are resolved once, with their log line.
+  // Shared between sessions: nothing may change a SessionRights after resolveSessionRights.
+  const rightsByKind = new Map<string, { rights: SessionRights; data: string; context: string }>();
   const setRights = (state: SessionState): void => {
     const identity = sessionIdentityFor(connector, { mutualTlsVerified: state.mutualTls, ...(state.user ? { authenticatedUser: state.user.name } : {}) });
-    state.rights = resolveSessionRights(connector, identity);
-    state.log.write('*', orderedRights(state.rights.rights).join(' '), `Set Session Permissions (${identity.kind}${identity.user ? ` ${identity.user}` : ''})`);
+    let resolved = identity.user === undefined ? rightsByKind.get(identity.kind) : undefined;
+    if (!resolved) {
+      const rights = resolveSessionRights(connector, identity);
+      resolved = { rights, data: orderedRights(rights.rights).join(' '), context: `Set Session Permissions (${identity.kind}${identity.user ? ` ${identity.user}` : ''})` };
+      if (identity.user === undefined) rightsByKind.set(identity.kind, resolved);
+    }
+    state.rights = resolved.rights;
+    state.log.write('*', resolved.data, resolved.context);
   };
   /** refuse - tarpit, count the protocol error, log the reason, answer (421 closes). */
   const refuse = async (session: SMTPServerSession, refusal: Refusal, verb: string, callback: (err: SmtpError) => void): Promise<void> => {
@@ -111,7 +150,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     state.protocolErrors++;
     metrics.refusals.inc({ ...labels, reason: refusal.reason });
     state.log.write('*', `${verb} refused: ${refusal.code} ${refusal.enhanced} ${refusal.message}`, refusal.reason, true);
-    await tarpit(connector.limits.tarpitIntervalMs, state.closed.signal);
+    await tarpitSession(state, connector.limits.tarpitIntervalMs);
     if (connector.limits.maxProtocolErrors > 0 && state.protocolErrors > connector.limits.maxProtocolErrors) {
       metrics.refusals.inc({ ...labels, reason: 'maxProtocolErrors' });
       state.log.write('*', 'too many errors, closing', 'maxProtocolErrors', true);
@@ -162,16 +201,17 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         logonFailures: 0,
         messages: 0,
         release: handedOver?.release ?? (() => undefined),
-        closed: new AbortController(),
+        closed: false,
+        closing: null,
+        lifetime: undefined,
       };
       sessions.set(session, state);
       setRights(state);
-      const lifetime = setTimeout(() => {
+      state.lifetime = setTimeout(() => {
         log.write('*', 'connection timeout', 'connectionTimeout', true);
         closeSession(session, '4.4.2 Connection timeout, closing transmission channel');
       }, connector.limits.connectionTimeoutMs);
-      lifetime.unref();
-      state.closed.signal.addEventListener('abort', () => clearTimeout(lifetime));
+      state.lifetime.unref();
       callback();
     },
 
@@ -207,7 +247,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         metrics.refusals.inc({ ...labels, reason: 'authenticationFailed' });
         state.log.write('*', `AUTH ${auth.method} ${name} failed`, 'authenticationFailed', true);
         const decision = logonFailureDecision(state.logonFailures, connector.limits);
-        await tarpit(decision.tarpitMs, state.closed.signal);
+        await tarpitSession(state, decision.tarpitMs);
         if (decision.disconnect) {
           callback(smtpError({ code: 421, enhanced: '4.7.0', message: decision.disconnect.message }));
           return;
@@ -260,9 +300,11 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     onClose(session) {
       const state = sessions.get(session);
       if (!state) return;
-      state.closed.abort();
+      clearTimeout(state.lifetime);
+      state.closed = true;
+      state.closing?.abort(SESSION_CLOSED);
       state.release();
-      metrics.sessions.inc({ ...labels, outcome: state.messages > 0 ? 'accepted' : state.protocolErrors > 0 ? 'refused' : 'noMessage' });
+      metrics.sessions.inc(sessionOutcomeLabels[state.messages > 0 ? 'accepted' : state.protocolErrors > 0 ? 'refused' : 'noMessage']);
       state.log.write('-', '', 'Local');
     },
   });
@@ -298,7 +340,10 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         date: new Date(),
       }),
     ];
-    if (!state.rights.rights.has('BypassAntiSpam')) {
+    if (!state.rights.rights.has('BypassAntiSpam') && !hub.antiSpam.spf && hub.antiSpam.dnsbl.length === 0) {
+      // No check configured: what runAntiSpamChecks would conclude, without its promises.
+      added.push(`X-Relay-Antispam: checks=none client-ip=${session.remoteAddress}\r\n`);
+    } else if (!state.rights.rights.has('BypassAntiSpam')) {
       const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
       const result = await runAntiSpamChecks({
         clientAddress: session.remoteAddress,

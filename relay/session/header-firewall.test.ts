@@ -157,3 +157,17 @@ test('addressLiteral and rfc5322Date', () => {
   assert.equal(addressLiteral('::1'), '[IPv6:::1]');
   assert.equal(rfc5322Date(new Date(Date.UTC(2024, 11, 18))), 'Wed, 18 Dec 2024 00:00:00 +0000');
 });
+
+test('rfc5322Date is right across seconds (it keeps the text of the last second)', () => {
+  const base = Date.UTC(2024, 11, 18, 23, 59, 58);
+  const cases: Array<[number, string]> = [
+    [base, 'Wed, 18 Dec 2024 23:59:58 +0000'],
+    [base + 999, 'Wed, 18 Dec 2024 23:59:58 +0000'],
+    [base + 1000, 'Wed, 18 Dec 2024 23:59:59 +0000'],
+    [base + 2000, 'Thu, 19 Dec 2024 00:00:00 +0000'],
+    [base, 'Wed, 18 Dec 2024 23:59:58 +0000'],
+    [-1, 'Wed, 31 Dec 1969 23:59:59 +0000'],
+  ];
+  for (const [ms, text] of cases) assert.equal(rfc5322Date(new Date(ms)), text);
+  assert.equal(rfc5322Date(new Date(Number.NaN)), 'Invalid Date');
+});

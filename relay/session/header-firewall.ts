@@ -14,6 +14,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Right } from '../config/schema.ts';
+import { memoizeByAddress } from './address-memo.ts';
 
 export interface HeaderFirewallResult {
   headers: Buffer;
@@ -111,16 +112,23 @@ export interface ReceivedHeaderInput {
 
 const clean = (value: string, allowed: RegExp, max: number): string => value.replace(allowed, '?').slice(0, max);
 
-/** `[192.0.2.1]` or `[IPv6:2001:db8::1]`; IPv4-mapped IPv6 is shown as IPv4. */
-export function addressLiteral(address: string): string {
+/** `[192.0.2.1]` or `[IPv6:2001:db8::1]`; IPv4-mapped IPv6 is shown as IPv4 (memoized per address). */
+export const addressLiteral = memoizeByAddress((address: string): string => {
   if (!ipaddr.isValid(address)) return `[${clean(address, /[^0-9a-fA-F:.]/g, 64)}]`;
   const ip = ipaddr.process(address);
   return ip.kind() === 'ipv4' ? `[${ip.toString()}]` : `[IPv6:${ip.toString()}]`;
-}
+});
 
-/** RFC 5322 date-time in UTC: `Tue, 01 Jan 2030 00:00:00 +0000`. */
+const lastDate = { second: Number.NaN, text: '' };
+
+/** RFC 5322 date-time in UTC: `Tue, 01 Jan 2030 00:00:00 +0000` (computed once per second). */
 export function rfc5322Date(date: Date): string {
-  return date.toUTCString().replace(/GMT$/, '+0000');
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== lastDate.second) {
+    lastDate.text = date.toUTCString().replace(/GMT$/, '+0000');
+    lastDate.second = second;
+  }
+  return lastDate.text;
 }
 
 /** Our Received field, folded, ending in CRLF: prepend it to the filtered header block. */

@@ -15,6 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import ipaddr from 'ipaddr.js';
 import type { ConnectorConfig, ConnectorLimits } from '../config/schema.ts';
+import { memoizeByAddress } from './address-memo.ts';
 
 export interface RateRefusal {
   ok: false;
@@ -66,7 +67,8 @@ class Window {
 
 export class ConnectorRateLimiter {
   #limits: ConnectorLimits;
-  readonly #ipv6PrefixLength: number;
+  /** sourceKey with this limiter's prefix length, memoized per client address. */
+  readonly #sourceKey: (address: string) => string;
   #total = 0;
   readonly #perSource = new Map<string, number>();
   readonly #windows = new Map<string, Window>();
@@ -74,7 +76,8 @@ export class ConnectorRateLimiter {
 
   constructor(limits: ConnectorLimits, options: { ipv6PrefixLength?: number } = {}) {
     this.#limits = limits;
-    this.#ipv6PrefixLength = options.ipv6PrefixLength ?? 64;
+    const prefixLength = options.ipv6PrefixLength ?? 64;
+    this.#sourceKey = memoizeByAddress((address) => sourceKey(address, prefixLength));
   }
 
   /** New limits after a config reload; counts carry over. */
@@ -86,13 +89,13 @@ export class ConnectorRateLimiter {
     return this.#total;
   }
   connectionsFrom(address: string): number {
-    return this.#perSource.get(sourceKey(address, this.#ipv6PrefixLength)) ?? 0;
+    return this.#perSource.get(this.#sourceKey(address)) ?? 0;
   }
 
   /** Call on connect; on `ok`, call release() exactly when the connection closes. */
   openConnection(clientAddress: string): ConnectionDecision {
     const l = this.#limits;
-    const source = sourceKey(clientAddress, this.#ipv6PrefixLength);
+    const source = this.#sourceKey(clientAddress);
     const held = this.#perSource.get(source) ?? 0;
     if (l.maxInboundConnections > 0 && this.#total >= l.maxInboundConnections) {
       return connRefusal('maxInboundConnections', 'Too many connections, try again later');
@@ -122,7 +125,7 @@ export class ConnectorRateLimiter {
 
   /** The rate keys a message counts against, per limits.messageRateSource. */
   messageKeys(from: MessageSource): string[] {
-    const ip = `ip:${sourceKey(from.clientAddress, this.#ipv6PrefixLength)}`;
+    const ip = `ip:${this.#sourceKey(from.clientAddress)}`;
     const who = from.user !== undefined ? `user:${from.user}` : `sender:${(from.mailFrom ?? '').toLowerCase()}`;
     switch (this.#limits.messageRateSource) {
       case 'User':

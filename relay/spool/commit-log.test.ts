@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { readQueueSnapshot } from './snapshot.ts';
 import { Spool } from './spool.ts';
 import { testBody, testEnvelope } from './testdata/fixtures.ts';
 import type { TestContext } from 'node:test';
@@ -150,4 +151,16 @@ void test('reads come from the log when the body is no longer cached', async (t)
   const message = await spool.readMessage('incoming', id as string);
   assert.deepEqual(message.body, testBody(7, 20_000));
   assert.deepEqual(message.envelope, testEnvelope(20_000, 7));
+});
+
+void test('readQueueSnapshot sees what the spool holds without opening it', async (t) => {
+  const dir = await tempDir(t);
+  const { spool } = await open(t, dir);
+  const [a, b, c] = await commit(spool, [1, 2, 3]);
+  await spool.moveMessage(a as string, 'incoming', 'active');
+  await spool.removeMessage('active', a as string);
+  await spool.moveMessage(b as string, 'incoming', 'deferred');
+  const snapshot = readQueueSnapshot(dir);
+  assert.deepEqual(snapshot.map((m) => [m.id, m.state]), [[c, 'incoming'], [b, 'deferred']]);
+  assert.deepEqual(snapshot[0]?.body, testBody(3, 1500));
 });

@@ -10,15 +10,12 @@
  *   spooledMessages(): what a stopped hub left in incoming/, read with the relay's Spool class.
  * - protocol log helpers over the JSON lines the hub printed.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '../controlplane/controlplane.ts';
 import { startHubProcess, removeHubDir, type HubProcess, type LogLine } from '../support/hub-process.ts';
 import { Spool, type SpoolMessage, type SpoolRecoveryReport } from '../../relay/spool/spool.ts';
-import { LIVE_QUEUE_STATES } from '../../relay/spool/queue-state.ts';
-import { decodeSpoolFile } from '../../relay/spool/record-format.ts';
+import { readQueueSnapshot } from '../../relay/spool/snapshot.ts';
 
 export { freePort };
 export type { HubProcess, LogLine, SpoolMessage };
@@ -132,17 +129,7 @@ export function queuedMessages(hub: HubProcess, mailFrom?: string): SpoolMessage
 }
 
 function scanQueue(spoolDir: string, mailFrom: string | undefined): SpoolMessage[] {
-  const out: SpoolMessage[] = [];
-  for (const state of LIVE_QUEUE_STATES) {
-    const dir = join(spoolDir, state);
-    if (!existsSync(dir)) continue;
-    for (const id of readdirSync(dir).sort()) {
-      const decoded = decodeSpoolFile(readFileSync(join(dir, id)));
-      if (!decoded.ok) throw new Error(`spool file ${state}/${id} does not decode: ${decoded.reason}`);
-      if (mailFrom === undefined || decoded.envelope.mailFrom === mailFrom) out.push({ id, state, envelope: decoded.envelope, body: decoded.body });
-    }
-  }
-  return out;
+  return readQueueSnapshot(spoolDir).filter((m) => mailFrom === undefined || m.envelope.mailFrom === mailFrom);
 }
 
 /** The header block of a stored message (up to the first empty line), as text. */
