@@ -19,6 +19,7 @@ import { registerAcceptedConnection, type ConnectorRuntime } from '../session/co
 import { selectConnector, type ListenerRangeIndex } from './range-index.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
 import { setGreeting } from './smtp-server-patch.ts';
+import { decideHelo } from '../session/policy.ts';
 
 export interface ListenerRoute {
   index: ListenerRangeIndex;
@@ -161,6 +162,10 @@ export class Listener {
       onEarlyTalker: () => refusedByLibrary('421 client talked before the greeting', 'earlyTalker'),
       onIdleTimeout: () => refusedByLibrary('421 idle longer than connectionInactivityTimeout, closing', 'connectionInactivityTimeout'),
       onLibraryRefusal: refusedByLibrary,
+      checkHelo: (hostname) => {
+        const decision = decideHelo({ connector: runtime.connector, helo: hostname });
+        return decision.ok ? null : { code: decision.code, text: `${decision.enhanced} ${decision.message}`, reason: decision.reason };
+      },
     });
     // The lease is released once, when the session ends (onClose) or, for a connection that
     // never became a session (early talker, hang-up during the greet delay), when it closes.

@@ -24,6 +24,8 @@ export interface GreetingSettings {
   onIdleTimeout?: () => void;
   /** smtp-server refused on its own (declared SIZE over the advertised limit). */
   onLibraryRefusal?: (reply: string, reason: string) => void;
+  /** The connector's check of the EHLO/HELO argument (requireEHLODomain): a refusal or null. */
+  checkHelo?: (hostname: string) => { code: number; text: string; reason: string } | null;
 }
 
 /** The reply for a message over the size limit, as the contract words it. */
@@ -61,8 +63,12 @@ interface PatchedConnection {
   send(code: number, message: string | string[], context?: string | boolean): void;
 }
 
+type CommandHandler = (this: PatchedConnection, command: Buffer | string, callback: () => void) => void;
+
 interface ConnectionPrototype {
   init: (this: PatchedConnection) => void;
+  handler_EHLO: CommandHandler;
+  handler_HELO: CommandHandler;
   _sendGreeting: (this: PatchedConnection) => void;
   _onTimeout: (this: PatchedConnection) => void;
   send: (this: PatchedConnection, code: number, message: string | string[], context?: string | boolean) => void;
@@ -71,7 +77,7 @@ interface ConnectionPrototype {
 
 const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
 
-for (const method of ['init', '_sendGreeting', '_onTimeout', 'send'] as const) {
+for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO'] as const) {
   if (typeof prototype[method] !== 'function') {
     throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/listener/smtp-server-patch.ts`);
   }
@@ -119,5 +125,18 @@ if (!prototype._relayPatched) {
     }
     originalSend.call(this, code, message, context);
   };
+  // requireEHLODomain answers at EHLO/HELO itself, as Exchange does, not at the next MAIL
+  for (const verb of ['handler_EHLO', 'handler_HELO'] as const) {
+    const original = prototype[verb];
+    prototype[verb] = function heloHandler(this: PatchedConnection, command: Buffer | string, callback: () => void): void {
+      const settings = settingsByConnection.get(this);
+      const parts = command.toString().trim().split(/\s+/);
+      const refusal = settings?.checkHelo && parts.length === 2 ? settings.checkHelo(parts[1] ?? '') : null;
+      if (!refusal) return original.call(this, command, callback);
+      settings?.onLibraryRefusal?.(`${verb.slice(-4)} refused: ${refusal.code} ${refusal.text}`, refusal.reason);
+      this.send(refusal.code, refusal.text, false);
+      callback();
+    };
+  }
   prototype._relayPatched = true;
 }

@@ -242,14 +242,17 @@ describe('message checks', () => {
     assert.equal(queuedMessages(relay(), 'hops-strict@fabrikam.test').length, 0);
   });
 
-  test('requireEHLODomain: after EHLO with a bare word no mail is taken (501 5.5.4); a domain or an address literal is fine', async () => {
-    for (const helo of ['localhost', 'workstation']) {
-      const client = await session('127.0.7.80', helo);
-      assert.equal((await client.send('MAIL FROM:<ehlo@fabrikam.test>')).line, '501 5.5.4 Invalid domain name', helo);
+  test('requireEHLODomain: EHLO/HELO with a bare word is refused at once (501 5.5.4) and no mail is taken; a domain or an address literal is fine', async () => {
+    for (const [verb, helo] of [['EHLO', 'localhost'], ['HELO', 'workstation']] as const) {
+      const { client } = await SmtpClient.connect({ host: IP, port, localAddress: '127.0.7.80' });
+      assert.equal((await client.send(`${verb} ${helo}`)).line, '501 5.5.4 Invalid domain name', helo);
+      assert.equal((await client.send('MAIL FROM:<ehlo@fabrikam.test>')).code, 503, 'no MAIL before a good EHLO');
+      assert.equal((await client.send('EHLO client.example.test')).code, 250, 'the client may try again');
       await client.quit();
     }
-    const logged = protocolLines(relay()).filter((l) => l.context === 'invalidHeloDomain' && fromClient(l, '127.0.7.80'));
-    assert.equal(logged.length, 2);
+    const logged = (): number => protocolLines(relay()).filter((l) => l.context === 'invalidHeloDomain' && fromClient(l, '127.0.7.80')).length;
+    for (let i = 0; i < 40 && logged() < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(logged(), 2, 'each refusal logged with its reason');
     for (const helo of ['[127.0.7.80]', 'client.example.test']) {
       const client = await session('127.0.7.80', helo);
       assert.equal((await client.send('MAIL FROM:<ehlo@fabrikam.test>')).line, '250 Accepted', helo);
