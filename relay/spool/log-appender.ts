@@ -12,9 +12,13 @@
  * new one: created, header written and fdatasynced, and the log directory fsynced (so the
  * new file's name survives a crash) before any frame in it is acknowledged.
  *
- * Failure: a failed write or fdatasync rejects every frame of that batch and nobody is
- * acked (fsyncgate: never retry-and-ack); the next batch starts a fresh segment, since what
- * the kernel kept of the failed one is unknown. Frames of a failed batch that did reach the
+ * Writes are in order, one batch at a time; a batch's fdatasync may overlap the previous
+ * one's (at most MAX_SYNCS_IN_FLIGHT), so the next batch does not wait for the disk to
+ * start, but batches are acknowledged strictly in order (#sync says why).
+ *
+ * Failure: a failed write or fdatasync rejects every frame of that batch, and of every later
+ * batch still waiting, and nobody is acked (fsyncgate: never retry-and-ack); the next batch
+ * starts a fresh segment, since what the kernel kept of the failed one is unknown. Frames of a failed batch that did reach the
  * disk are found again at the next start (the client got 4xx and retries: a duplicate at
  * worst, never a loss).
  */
@@ -22,6 +26,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
 import { SEGMENT_HEADER, segmentName } from './log-format.ts';
+
+/** fdatasyncs that may run at once: the next batch's overlaps the previous one's. */
+const MAX_SYNCS_IN_FLIGHT = 2;
 
 export interface AppendedFrame {
   segment: number;
@@ -65,6 +72,11 @@ export class LogAppender {
   #nextSeq: number;
   #pending: PendingFrame[] = [];
   #running: Promise<void> | null = null;
+  /** Settles (true: acknowledged) when the newest batch has been acknowledged or rejected. */
+  #lastAck: Promise<boolean> = Promise.resolve(true);
+  #syncsInFlight = 0;
+  /** An fdatasync failed: the next batch starts a new segment. */
+  #broken = false;
 
   private constructor(dir: string, dirHandle: fs.FileHandle, firstSeq: number, options: LogAppenderOptions) {
     this.#dir = dir;
@@ -98,6 +110,7 @@ export class LogAppender {
   /** close - wait for batches in flight, then close the segment. */
   async close(): Promise<void> {
     while (this.#running) await this.#running;
+    await this.#lastAck;
     await this.#segment?.handle.close();
     this.#segment = null;
   }
@@ -107,24 +120,32 @@ export class LogAppender {
     while (this.#pending.length > 0) {
       if (this.#options.windowMs > 0) await sleep(this.#options.windowMs);
       // from idle, one turn lets frames completing together share the batch; after a batch,
-      // what arrived during its fdatasync is a batch already, and waiting would only add latency
+      // what arrived during its write is a batch already, and waiting would only add latency
       else if (fromIdle) await yieldTurn();
       fromIdle = false;
+      while (this.#syncsInFlight >= MAX_SYNCS_IN_FLIGHT) await this.#lastAck;
       const batch = this.#pending;
       this.#pending = [];
+      let placed: AppendedFrame[];
       try {
-        await this.#commit(batch);
+        if (this.#segment === null || this.#broken || this.#segment.size >= this.#options.segmentBytes) {
+          await this.#lastAck; // every fdatasync of the old segment is done before it closes
+          await this.#openSegment();
+        }
+        placed = await this.#write(batch);
       } catch (err) {
         for (const frame of batch) frame.done.reject(err);
+        await this.#lastAck;
         await this.#abandonSegment();
+        continue;
       }
+      this.#sync(batch, placed);
     }
   }
 
-  async #commit(batch: PendingFrame[]): Promise<void> {
-    if (this.#segment === null || this.#segment.size >= this.#options.segmentBytes) await this.#openSegment();
+  /** #write - the batch's frames at the end of the segment, in one positioned writev. */
+  async #write(batch: PendingFrame[]): Promise<AppendedFrame[]> {
     const segment = this.#segment as OpenSegment;
-    const started = performance.now();
     const buffers: Buffer[] = [];
     const placed: AppendedFrame[] = [];
     let offset = segment.size;
@@ -143,13 +164,47 @@ export class LogAppender {
       written += bytesWritten;
     }
     segment.size += total;
-    await segment.handle.datasync();
-    this.#options.onSynced({ frames: batch.length, bytes: total, durationMs: performance.now() - started });
-    batch.forEach((frame, i) => frame.done.resolve(placed[i] as AppendedFrame));
+    return placed;
+  }
+
+  /**
+   * #sync - fdatasync for a written batch. It may overlap the previous batch's fdatasync (the
+   * next batch need not wait for the disk to start its own), but batches are acknowledged in
+   * order: one is resolved only after every earlier one was, and rejected if an earlier one
+   * failed (after a failed fdatasync the kernel may have dropped dirty pages of the file, so a
+   * later success proves nothing about them).
+   */
+  #sync(batch: PendingFrame[], placed: AppendedFrame[]): void {
+    const segment = this.#segment as OpenSegment;
+    const started = performance.now();
+    const bytes = placed.reduce((n, f) => n + f.length, 0);
+    const previous = this.#lastAck;
+    this.#syncsInFlight += 1;
+    const own = segment.handle.datasync();
+    const ack = (async (): Promise<boolean> => {
+      let failure: unknown = null;
+      try {
+        await own;
+      } catch (err) {
+        failure = err;
+      }
+      if (failure === null && !(await previous)) failure = new Error('an earlier commit-log fdatasync failed');
+      this.#syncsInFlight -= 1;
+      if (failure !== null) {
+        for (const frame of batch) frame.done.reject(failure);
+        this.#broken = true;
+        return false;
+      }
+      this.#options.onSynced({ frames: batch.length, bytes, durationMs: performance.now() - started });
+      batch.forEach((frame, i) => frame.done.resolve(placed[i] as AppendedFrame));
+      return true;
+    })();
+    this.#lastAck = ack;
   }
 
   async #openSegment(): Promise<void> {
     await this.#abandonSegment();
+    this.#broken = false;
     const seq = this.#nextSeq++;
     const handle = await fs.open(path.join(this.#dir, segmentName(seq)), 'wx', 0o600);
     try {
