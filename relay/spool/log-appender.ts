@@ -28,7 +28,7 @@ import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/prom
 import { SEGMENT_HEADER, segmentName } from './log-format.ts';
 
 /** fdatasyncs that may run at once: the next batch's overlaps the previous one's. */
-const MAX_SYNCS_IN_FLIGHT = 2;
+const MAX_SYNCS_IN_FLIGHT = 3;
 
 export interface AppendedFrame {
   segment: number;
@@ -74,7 +74,8 @@ export class LogAppender {
   #running: Promise<void> | null = null;
   /** Settles (true: acknowledged) when the newest batch has been acknowledged or rejected. */
   #lastAck: Promise<boolean> = Promise.resolve(true);
-  #syncsInFlight = 0;
+  /** Acknowledgements still to come, oldest first (they settle in this order). */
+  readonly #acksInFlight: Array<Promise<boolean>> = [];
   /** An fdatasync failed: the next batch starts a new segment. */
   #broken = false;
 
@@ -123,7 +124,7 @@ export class LogAppender {
       // what arrived during its write is a batch already, and waiting would only add latency
       else if (fromIdle) await yieldTurn();
       fromIdle = false;
-      while (this.#syncsInFlight >= MAX_SYNCS_IN_FLIGHT) await this.#lastAck;
+      while (this.#acksInFlight.length >= MAX_SYNCS_IN_FLIGHT) await this.#acksInFlight[0];
       const batch = this.#pending;
       this.#pending = [];
       let placed: AppendedFrame[];
@@ -179,7 +180,6 @@ export class LogAppender {
     const started = performance.now();
     const bytes = placed.reduce((n, f) => n + f.length, 0);
     const previous = this.#lastAck;
-    this.#syncsInFlight += 1;
     const own = segment.handle.datasync();
     const ack = (async (): Promise<boolean> => {
       let failure: unknown = null;
@@ -189,7 +189,7 @@ export class LogAppender {
         failure = err;
       }
       if (failure === null && !(await previous)) failure = new Error('an earlier commit-log fdatasync failed');
-      this.#syncsInFlight -= 1;
+      this.#acksInFlight.shift();
       if (failure !== null) {
         for (const frame of batch) frame.done.reject(failure);
         this.#broken = true;
@@ -200,6 +200,7 @@ export class LogAppender {
       return true;
     })();
     this.#lastAck = ack;
+    this.#acksInFlight.push(ack);
   }
 
   async #openSegment(): Promise<void> {
