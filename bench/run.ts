@@ -14,7 +14,7 @@
  * for every sample (bench/hub.yaml, fixed address 127.0.0.41:2525).
  *
  * Installs nothing. Needs root and the Debian package postfix (see postfixPrerequisites).
- * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=2 BENCH_DIR=$TMPDIR
+ * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=3 BENCH_DIR=$TMPDIR
  * MICRO=1 (0 skips the micro benchmarks) OUT=docs/benchmarks.md (OUT=- writes no file).
  */
 import { spawn } from 'node:child_process';
@@ -86,7 +86,7 @@ function paramsFrom(env: NodeJS.ProcessEnv): Params {
     helo: 'bench.test', timeoutMs: Math.max(120_000, messages * 50),
   };
   const out = env.OUT === '-' ? null : path.resolve(ROOT, env.OUT ?? 'docs/benchmarks.md');
-  return { load, samples: int('SAMPLES', 2), baseDir: env.BENCH_DIR ?? os.tmpdir(), micro: env.MICRO !== '0', out };
+  return { load, samples: int('SAMPLES', 3), baseDir: env.BENCH_DIR ?? os.tmpdir(), micro: env.MICRO !== '0', out };
 }
 
 /** what to undo on exit or signal, newest first: running servers, then the run directory */

@@ -12,9 +12,9 @@
  * new one: created, header written and fdatasynced, and the log directory fsynced (so the
  * new file's name survives a crash) before any frame in it is acknowledged.
  *
- * Writes are in order, one batch at a time; a batch's fdatasync may overlap the previous
- * one's (at most MAX_SYNCS_IN_FLIGHT), so the next batch does not wait for the disk to
- * start, but batches are acknowledged strictly in order (#sync says why).
+ * Writes are in order, one batch at a time; a batch with a done/out frame may start its
+ * fdatasync while the previous one's runs (MAX_SYNCS_IN_FLIGHT says when and why), but
+ * batches are acknowledged strictly in order (#sync says why).
  *
  * Failure: a failed write or fdatasync rejects every frame of that batch, and of every later
  * batch still waiting, and nobody is acked (fsyncgate: never retry-and-ack); the next batch
@@ -27,8 +27,15 @@ import path from 'node:path';
 import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
 import { SEGMENT_HEADER, segmentName } from './log-format.ts';
 
-/** fdatasyncs that may run at once: the next batch's overlaps the previous one's. */
-const MAX_SYNCS_IN_FLIGHT = 3;
+/**
+ * fdatasyncs that may run at once. Bulk batches (new messages) go one fdatasync at a time:
+ * overlapping them means more, smaller fdatasyncs, and measured fewer messages per second
+ * (the kernel's journal work is CPU the sessions need). A batch with a marker frame (done or
+ * out) may overlap the one before: the time between a next hop's 250 and the durable D frame
+ * is the window in which a crash delivers a message twice, so that wait is kept short.
+ */
+const MAX_SYNCS_IN_FLIGHT = 1;
+const MAX_SYNCS_IN_FLIGHT_URGENT = 2;
 
 export interface AppendedFrame {
   segment: number;
@@ -54,6 +61,7 @@ export interface LogAppenderOptions {
 interface PendingFrame {
   buffers: Buffer[];
   bytes: number;
+  urgent: boolean;
   done: PromiseWithResolvers<AppendedFrame>;
 }
 
@@ -98,10 +106,11 @@ export class LogAppender {
     return this.#segment?.seq ?? this.#nextSeq;
   }
 
-  /** append - write one frame (its buffers in order); resolves once it is on disk. */
-  append(buffers: Buffer[], bytes: number): Promise<AppendedFrame> {
+  /** append - write one frame (its buffers in order); resolves once it is on disk. `urgent`:
+   *  a small frame whose latency matters more than batching (MAX_SYNCS_IN_FLIGHT_URGENT). */
+  append(buffers: Buffer[], bytes: number, urgent = false): Promise<AppendedFrame> {
     const done = Promise.withResolvers<AppendedFrame>();
-    this.#pending.push({ buffers, bytes, done });
+    this.#pending.push({ buffers, bytes, urgent, done });
     this.#running ??= this.#run().finally(() => {
       this.#running = null;
     });
@@ -124,7 +133,8 @@ export class LogAppender {
       // what arrived during its write is a batch already, and waiting would only add latency
       else if (fromIdle) await yieldTurn();
       fromIdle = false;
-      while (this.#acksInFlight.length >= MAX_SYNCS_IN_FLIGHT) await this.#acksInFlight[0];
+      const limit = (): number => (this.#pending.some((f) => f.urgent) ? MAX_SYNCS_IN_FLIGHT_URGENT : MAX_SYNCS_IN_FLIGHT);
+      while (this.#acksInFlight.length >= limit()) await this.#acksInFlight[0];
       const batch = this.#pending;
       this.#pending = [];
       let placed: AppendedFrame[];
