@@ -7,8 +7,8 @@
  *   receive, new connection per message   target relay >= 2x Postfix
  *   receive, connection reuse (-d)        target relay >= 3x Postfix
  *   end-to-end to smtp-sink, reuse (-d)   no target; msgs/s until the sink has every message
- * Receive-only: Postfix parks each message in its hold queue, the hub's smart host refuses
- * (nothing listens there) so the message stays deferred in its spool; both fsync before 250.
+ * Receive-only: Postfix parks each message in its hold queue, the hub runs with
+ * --hold-delivery so the message stays queued in its spool; both fsync before 250.
  * Each sample alternates Postfix and relay. Postfix instances (bench/postfix.ts) live for the
  * whole run and are emptied between samples; the hub is started fresh, on an empty spool,
  * for every sample (bench/hub.yaml, fixed address 127.0.0.41:2525).
@@ -347,8 +347,13 @@ function renderLimits(results: Results, messages: number): string {
     ...(perMessage.length ? ['CPU cost per message, which does not depend on how many cores the server got:', '', ...perMessage, ''] : []),
     'Read with these facts about the setup:',
     '',
-    '- Both sides fsync every message before answering 250 (Postfix: cleanup(8) writes the queue file, fsyncs it, then smtpd replies; '
-      + 'there is no switch to turn it off). The spool micro benchmark (next section) shows what fsync costs on this disk: concurrency 1 = one commit at a time.',
+    '- Both sides make every message durable before answering 250. Postfix: cleanup(8) writes one queue file per message, fsyncs it, '
+      + 'then smtpd replies (there is no switch to turn it off). The hub appends the message to its commit log and the sessions that finish DATA '
+      + 'together share one write and one fdatasync (group commit, [docs/spool.md](spool.md)). The spool micro benchmark (next section) shows '
+      + 'what that costs on this disk: concurrency 1 = one commit at a time.',
+    '- Every SMTP reply is a write(2) to a loopback TCP socket, and the kernel charges the writer for the receiving side\'s work too: '
+      + 'a quarter or more of the hub\'s main-thread time in these runs (CPU profile), the same for Postfix\'s smtpd. With a new connection '
+      + 'per message there are seven replies per message, plus accept and close; with reuse, five.',
     '- Postfix spreads the work of one message over several processes: smtpd, cleanup(8) (writes and fsyncs the queue file), '
       + 'trivial-rewrite, master(8) for each new connection, and postlogd(8) for its few log lines per message. '
       + 'The hub does it in one Node process: one JavaScript thread plus libuv threads (and io_uring, whose kernel workers count as kernel threads).',
