@@ -36,10 +36,10 @@ async function commit(spool: Spool, seqs: number[], bytes = 1500): Promise<strin
   return ids;
 }
 
-const segments = async (dir: string): Promise<string[]> => (await fs.readdir(path.join(dir, 'log'))).sort();
+const segments = async (dir: string, kind = '.log'): Promise<string[]> => (await fs.readdir(path.join(dir, 'log'))).filter((n) => n.endsWith(kind)).sort();
 
-async function lastSegment(dir: string): Promise<string> {
-  return path.join(dir, 'log', (await segments(dir)).at(-1) as string);
+async function lastSegment(dir: string, kind = '.log'): Promise<string> {
+  return path.join(dir, 'log', (await segments(dir, kind)).at(-1) as string);
 }
 
 void test('a torn tail (a crash during an append) is truncated, and what was before it kept', async (t) => {
@@ -90,8 +90,8 @@ void test('done and moved-out messages do not come back; a file wins over its fr
   await first.spool.moveMessage(b as string, 'incoming', 'deferred');
   await first.spool.moveMessage(d as string, 'incoming', 'hold');
   await first.spool.close();
-  // a crash after d's file was written but before its O frame was on disk
-  const file = await lastSegment(dir);
+  // a crash after d's file was written but before its O frame (in the marker file) was on disk
+  const file = await lastSegment(dir, '.done');
   await fs.truncate(file, (await fs.stat(file)).size - 37);
 
   const { spool } = await open(t, dir);
@@ -163,4 +163,24 @@ void test('readQueueSnapshot sees what the spool holds without opening it', asyn
   const snapshot = readQueueSnapshot(dir);
   assert.deepEqual(snapshot.map((m) => [m.id, m.state]), [[c, 'incoming'], [b, 'deferred']]);
   assert.deepEqual(snapshot[0]?.body, testBody(3, 1500));
+});
+
+void test('done markers have their own file and group commit; marker files go with their segments', async (t) => {
+  const dir = await tempDir(t);
+  const { spool } = await open(t, dir, { segmentBytes: 4096 });
+  const [a, b] = await commit(spool, [1, 2], 5000); // one segment each
+  const before = (await fs.stat(await lastSegment(dir))).size;
+  await spool.moveMessage(a as string, 'incoming', 'active');
+  await spool.removeMessage('active', a as string);
+  assert.equal((await fs.stat(await lastSegment(dir))).size, before, 'nothing appended to the message segment');
+  assert.ok((await fs.readFile(await lastSegment(dir, '.done'))).includes(Buffer.from(a as string)), 'the D frame is in the marker file');
+  await spool.moveMessage(b as string, 'incoming', 'active');
+  await spool.removeMessage('active', b as string);
+  await commit(spool, [3], 5000);
+  await spool.close();
+  const logs = await segments(dir);
+  const dones = await segments(dir, '.done');
+  assert.ok(dones.every((d) => logs.some((l) => l.slice(0, 16) >= d.slice(0, 16))), `marker files ${dones.join(' ')} outlive no segment (${logs.join(' ')})`);
+  const again = await open(t, dir, { segmentBytes: 4096 });
+  assert.equal((await again.spool.listMessages('incoming')).length, 1);
 });

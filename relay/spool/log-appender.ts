@@ -12,9 +12,10 @@
  * new one: created, header written and fdatasynced, and the log directory fsynced (so the
  * new file's name survives a crash) before any frame in it is acknowledged.
  *
- * Writes are in order, one batch at a time; a batch with a done/out frame may start its
- * fdatasync while the previous one's runs (MAX_SYNCS_IN_FLIGHT says when and why), but
- * batches are acknowledged strictly in order (#sync says why).
+ * Writes are in order, one batch at a time, and batches are acknowledged strictly in order
+ * (#sync says why, MAX_SYNCS_IN_FLIGHT how many fdatasyncs may overlap).
+ * The spool runs two appenders: one for messages (log), one for done/out markers (done), so
+ * a marker never waits behind a batch of message bodies (log-recovery.ts).
  *
  * Failure: a failed write or fdatasync rejects every frame of that batch, and of every later
  * batch still waiting, and nobody is acked (fsyncgate: never retry-and-ack); the next batch
@@ -25,17 +26,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
-import { SEGMENT_HEADER, segmentName } from './log-format.ts';
+import { SEGMENT_HEADER, segmentName, type LogFileKind } from './log-format.ts';
 
 /**
- * fdatasyncs that may run at once. Bulk batches (new messages) go one fdatasync at a time:
- * overlapping them means more, smaller fdatasyncs, and measured fewer messages per second
- * (the kernel's journal work is CPU the sessions need). A batch with a marker frame (done or
- * out) may overlap the one before: the time between a next hop's 250 and the durable D frame
- * is the window in which a crash delivers a message twice, so that wait is kept short.
+ * fdatasyncs that may run at once. One: overlapping them means more, smaller fdatasyncs, and
+ * was not measurably faster (the machinery for in-order acknowledgement stays, so raising it
+ * is a one-line experiment).
  */
 const MAX_SYNCS_IN_FLIGHT = 1;
-const MAX_SYNCS_IN_FLIGHT_URGENT = 2;
 
 export interface AppendedFrame {
   segment: number;
@@ -50,6 +48,8 @@ export interface LogSyncReport {
 }
 
 export interface LogAppenderOptions {
+  /** File kind (log-format.ts): `log` for messages, `done` for done/out markers. */
+  kind: LogFileKind;
   segmentBytes: number;
   windowMs: number;
   /** A new segment exists and is durable (called before any frame in it is acked). */
@@ -61,7 +61,6 @@ export interface LogAppenderOptions {
 interface PendingFrame {
   buffers: Buffer[];
   bytes: number;
-  urgent: boolean;
   done: PromiseWithResolvers<AppendedFrame>;
 }
 
@@ -86,6 +85,8 @@ export class LogAppender {
   readonly #acksInFlight: Array<Promise<boolean>> = [];
   /** An fdatasync failed: the next batch starts a new segment. */
   #broken = false;
+  /** rotateTo() was called: the next batch starts this segment. */
+  #rotateTo: number | null = null;
 
   private constructor(dir: string, dirHandle: fs.FileHandle, firstSeq: number, options: LogAppenderOptions) {
     this.#dir = dir;
@@ -101,16 +102,20 @@ export class LogAppender {
     return appender;
   }
 
+  /** rotateTo - the next batch goes to a new file numbered `seq` (markers follow messages). */
+  rotateTo(seq: number): void {
+    if (this.#segment === null || seq > this.#segment.seq) this.#rotateTo = seq;
+  }
+
   /** The segment new frames go to. */
   get currentSegment(): number {
     return this.#segment?.seq ?? this.#nextSeq;
   }
 
-  /** append - write one frame (its buffers in order); resolves once it is on disk. `urgent`:
-   *  a small frame whose latency matters more than batching (MAX_SYNCS_IN_FLIGHT_URGENT). */
-  append(buffers: Buffer[], bytes: number, urgent = false): Promise<AppendedFrame> {
+  /** append - write one frame (its buffers in order); resolves once it is on disk. */
+  append(buffers: Buffer[], bytes: number): Promise<AppendedFrame> {
     const done = Promise.withResolvers<AppendedFrame>();
-    this.#pending.push({ buffers, bytes, urgent, done });
+    this.#pending.push({ buffers, bytes, done });
     this.#running ??= this.#run().finally(() => {
       this.#running = null;
     });
@@ -133,13 +138,12 @@ export class LogAppender {
       // what arrived during its write is a batch already, and waiting would only add latency
       else if (fromIdle) await yieldTurn();
       fromIdle = false;
-      const limit = (): number => (this.#pending.some((f) => f.urgent) ? MAX_SYNCS_IN_FLIGHT_URGENT : MAX_SYNCS_IN_FLIGHT);
-      while (this.#acksInFlight.length >= limit()) await this.#acksInFlight[0];
+      while (this.#acksInFlight.length >= MAX_SYNCS_IN_FLIGHT) await this.#acksInFlight[0];
       const batch = this.#pending;
       this.#pending = [];
       let placed: AppendedFrame[];
       try {
-        if (this.#segment === null || this.#broken || this.#segment.size >= this.#options.segmentBytes) {
+        if (this.#segment === null || this.#broken || this.#segment.size >= this.#options.segmentBytes || this.#rotateTo !== null) {
           await this.#lastAck; // every fdatasync of the old segment is done before it closes
           await this.#openSegment();
         }
@@ -199,7 +203,7 @@ export class LogAppender {
         failure = err;
       }
       if (failure === null && !(await previous)) failure = new Error('an earlier commit-log fdatasync failed');
-      this.#acksInFlight.shift();
+      void this.#acksInFlight.shift(); // this one (acknowledgements settle oldest first)
       if (failure !== null) {
         for (const frame of batch) frame.done.reject(failure);
         this.#broken = true;
@@ -216,8 +220,10 @@ export class LogAppender {
   async #openSegment(): Promise<void> {
     await this.#abandonSegment();
     this.#broken = false;
-    const seq = this.#nextSeq++;
-    const handle = await fs.open(path.join(this.#dir, segmentName(seq)), 'wx', 0o600);
+    const seq = Math.max(this.#nextSeq, this.#rotateTo ?? 0);
+    this.#nextSeq = seq + 1;
+    this.#rotateTo = null;
+    const handle = await fs.open(path.join(this.#dir, segmentName(seq, this.#options.kind)), 'wx', 0o600);
     try {
       await handle.write(SEGMENT_HEADER, 0, SEGMENT_HEADER.length, 0);
       await handle.datasync();

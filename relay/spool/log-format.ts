@@ -4,8 +4,9 @@
  * The commit log (log/ under the spool root) is where a message is made durable before the
  * session says 250: many messages share one append and one fdatasync (log-appender.ts),
  * instead of a file, an fdatasync and a directory fsync each. A segment file
- * `log/<16 hex digits>.log` starts with an 8-byte header ("RLOG", 0, 0, 0, version) and
- * holds frames:
+ * `log/<16 hex digits>.log` holds M frames; `log/<same digits>.done` holds the D and O frames
+ * written while that segment was the newest. Each starts with an 8-byte header ("RLOG", 0,
+ * 0, 0, version) and holds frames:
  *
  *     type (1 byte) | length (uint32 BE, payload bytes) | crc32 of the id (uint32 BE) | payload
  *
@@ -38,17 +39,19 @@ export const FRAME_OUT = 0x4f; // 'O'
 export type FrameType = typeof FRAME_MESSAGE | typeof FRAME_DONE | typeof FRAME_OUT;
 const FRAME_TYPES: readonly number[] = [FRAME_MESSAGE, FRAME_DONE, FRAME_OUT];
 
-const SEGMENT_NAME = /^([0-9a-f]{16})\.log$/;
+/** The two kinds of log file: `log` holds M frames, `done` holds the D and O frames that end
+ *  them (log-recovery.ts says why apart). Both share numbering, header and frame format. */
+export type LogFileKind = 'log' | 'done';
 
-/** segmentName - the file name of segment number `seq`. */
-export function segmentName(seq: number): string {
-  return `${seq.toString(16).padStart(16, '0')}.log`;
+/** segmentName - the file name of segment number `seq` (kind `log`: messages; `done`: markers). */
+export function segmentName(seq: number, kind: LogFileKind = 'log'): string {
+  return `${seq.toString(16).padStart(16, '0')}.${kind}`;
 }
 
-/** segmentSeq - the number of a segment file name, or null for any other name. */
-export function segmentSeq(name: string): number | null {
-  const match = SEGMENT_NAME.exec(name);
-  return match ? Number.parseInt(match[1] as string, 16) : null;
+/** segmentSeq - the number of a log file name of this kind, or null for any other name. */
+export function segmentSeq(name: string, kind: LogFileKind = 'log'): number | null {
+  const match = /^([0-9a-f]{16})\.(log|done)$/.exec(name);
+  return match && match[2] === kind ? Number.parseInt(match[1] as string, 16) : null;
 }
 
 /** frameHeader - the 9 bytes before a payload that starts with `id`. */

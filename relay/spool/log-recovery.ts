@@ -1,10 +1,13 @@
 /*
  * relay/spool/log-recovery - read the commit log at startup: which messages it still holds.
  *
- * Segments are replayed oldest first: an M frame queues its message, a later D (done) or
- * O (out: now a file) frame ends it. An M frame whose id also exists as a file in a state
- * directory is out as well (a crash after the file was written, before its O frame was
- * durable): the file wins, so a message is never queued twice.
+ * Marker files (`.done`) are read first: each D (done) or O (out: now a file) frame ends its
+ * message. Then message segments (`.log`) oldest first: an M frame queues its message unless
+ * a marker ended it. Markers live in their own files, with their own group commit, so that
+ * recording "delivered" never waits behind a batch of message bodies: that wait is the
+ * window in which a crash makes a duplicate. An M frame whose id also exists as a file in a
+ * state directory is out as well (a crash after the file was written, before its O frame
+ * was durable): the file wins, so a message is never queued twice.
  *
  * Damage: bytes that are not valid frames (log-format.ts scanSegment)
  *   at the end of a segment   a torn append: the writer died before its fdatasync returned,
@@ -16,12 +19,13 @@
  *   a bad segment header      a segment created but never written (crash while starting a
  *                             segment, nothing acknowledged in it): deleted when it is at
  *                             most a header long, else moved to corrupt/ whole.
- * Leading segments that hold no queued message are deleted. Only a prefix may go: a later
- * segment can hold the D frames that keep an earlier segment's messages from coming back.
+ * Leading segments that hold no queued message are deleted, and marker files older than the
+ * oldest segment left. Only a prefix of segments may go, and a marker file only once every
+ * segment up to its number is gone: it may end messages of any segment up to its number.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { FRAME_MESSAGE, SEGMENT_HEADER, scanSegment, segmentName, segmentSeq } from './log-format.ts';
+import { FRAME_MESSAGE, SEGMENT_HEADER, scanSegment, segmentName, segmentSeq, type LogFileKind, type ScannedFrame } from './log-format.ts';
 import type { SpoolLogEvent } from './events.ts';
 
 export interface LogResidentMessage {
@@ -48,6 +52,52 @@ async function exists(file: string): Promise<boolean> {
   return fs.access(file).then(() => true, () => false);
 }
 
+interface ReadLogFile {
+  frames: ScannedFrame[];
+  discarded: number;
+  corrupt: number;
+  /** False when the file was removed or moved aside (bad header). */
+  kept: boolean;
+}
+
+/** readLogFile - scan one log file; cut a torn tail, copy damaged ranges aside (see the manual). */
+async function readLogFile(logDir: string, corruptDir: string, name: string, log: (e: SpoolLogEvent) => void): Promise<ReadLogFile> {
+  const file = path.join(logDir, name);
+  const buf = await fs.readFile(file);
+  const scanned = scanSegment(buf);
+  if (!scanned.headerOk) {
+    if (buf.length <= SEGMENT_HEADER.length) {
+      await fs.rm(file, { force: true });
+      log({ event: 'tornLogTailDiscarded', file: name, bytes: buf.length });
+      return { frames: [], discarded: buf.length > 0 ? 1 : 0, corrupt: 0, kept: false };
+    }
+    await fs.rename(file, path.join(corruptDir, `${name}.damaged`));
+    log({ event: 'logDamaged', file: name, offset: 0, bytes: buf.length, reason: 'badSegmentHeader' });
+    return { frames: [], discarded: 0, corrupt: 1, kept: false };
+  }
+  let discarded = 0;
+  let corrupt = 0;
+  for (const range of scanned.damaged) {
+    if (range.offset + range.length === buf.length) {
+      const handle = await fs.open(file, 'r+');
+      try {
+        await handle.truncate(range.offset);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      log({ event: 'tornLogTailDiscarded', file: name, bytes: range.length });
+      discarded += 1;
+      continue;
+    }
+    const target = path.join(corruptDir, `${name}.${range.offset.toString(16)}.damaged`);
+    if (!(await exists(target))) await fs.writeFile(target, buf.subarray(range.offset, range.offset + range.length), { mode: 0o600 });
+    log({ event: 'logDamaged', file: name, offset: range.offset, bytes: range.length, reason: range.reason });
+    corrupt += 1;
+  }
+  return { frames: scanned.frames, discarded, corrupt, kept: true };
+}
+
 /** recoverLog - replay `logDir`; `fileIds` are the ids present as files in any state. */
 export async function recoverLog(
   logDir: string,
@@ -55,71 +105,48 @@ export async function recoverLog(
   fileIds: ReadonlySet<string>,
   log: (e: SpoolLogEvent) => void,
 ): Promise<LogRecoveryResult> {
-  const seqs = (await fs.readdir(logDir)).map(segmentSeq).filter((s): s is number => s !== null).sort((a, b) => a - b);
-  const live = new Map<string, LogResidentMessage>();
-  const kept: number[] = [];
+  const names = await fs.readdir(logDir);
+  const seqsOf = (kind: LogFileKind): number[] => names.map((n) => segmentSeq(n, kind)).filter((s): s is number => s !== null).sort((a, b) => a - b);
   let discarded = 0;
   let corrupt = 0;
-  let dirChanged = false;
-  for (const seq of seqs) {
-    const name = segmentName(seq);
-    const file = path.join(logDir, name);
-    const buf = await fs.readFile(file);
-    const scanned = scanSegment(buf);
-    if (!scanned.headerOk) {
-      if (buf.length <= SEGMENT_HEADER.length) {
-        await fs.rm(file, { force: true });
-        log({ event: 'tornLogTailDiscarded', file: name, bytes: buf.length });
-        discarded += buf.length > 0 ? 1 : 0;
-      } else {
-        await fs.rename(file, path.join(corruptDir, `${name}.damaged`));
-        log({ event: 'logDamaged', file: name, offset: 0, bytes: buf.length, reason: 'badSegmentHeader' });
-        corrupt += 1;
-      }
-      dirChanged = true;
-      continue;
-    }
-    for (const frame of scanned.frames) {
-      if (frame.type === FRAME_MESSAGE) {
-        if (!fileIds.has(frame.id)) live.set(frame.id, { id: frame.id, segment: seq, offset: frame.offset, length: frame.length });
-      } else {
-        live.delete(frame.id);
-      }
-    }
-    for (const range of scanned.damaged) {
-      if (range.offset + range.length === buf.length) {
-        const handle = await fs.open(file, 'r+');
-        try {
-          await handle.truncate(range.offset);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        log({ event: 'tornLogTailDiscarded', file: name, bytes: range.length });
-        discarded += 1;
-        continue;
-      }
-      const target = path.join(corruptDir, `${name}.${range.offset.toString(16)}.damaged`);
-      if (!(await exists(target))) await fs.writeFile(target, buf.subarray(range.offset, range.offset + range.length), { mode: 0o600 });
-      log({ event: 'logDamaged', file: name, offset: range.offset, bytes: range.length, reason: range.reason });
-      corrupt += 1;
-    }
+  const count = (r: ReadLogFile): void => {
+    discarded += r.discarded;
+    corrupt += r.corrupt;
+  };
+  // every done/out marker ends its message, whichever segment holds the message
+  const ended = new Set<string>();
+  const doneFiles: number[] = [];
+  for (const seq of seqsOf('done')) {
+    const read = await readLogFile(logDir, corruptDir, segmentName(seq, 'done'), log);
+    count(read);
+    if (!read.kept) continue;
+    doneFiles.push(seq);
+    for (const frame of read.frames) if (frame.type !== FRAME_MESSAGE) ended.add(frame.id);
+  }
+  const live = new Map<string, LogResidentMessage>();
+  const kept: number[] = [];
+  for (const seq of seqsOf('log')) {
+    const read = await readLogFile(logDir, corruptDir, segmentName(seq), log);
+    count(read);
+    if (!read.kept) continue;
     kept.push(seq);
-  }
-  // drop the leading segments with nothing queued in them (see the manual: a prefix only)
-  const liveSegments = new Set([...live.values()].map((m) => m.segment));
-  while (kept.length > 0 && !liveSegments.has(kept[0] as number)) {
-    await fs.rm(path.join(logDir, segmentName(kept.shift() as number)), { force: true });
-    dirChanged = true;
-  }
-  if (dirChanged) {
-    const handle = await fs.open(logDir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+    for (const frame of read.frames) {
+      if (frame.type !== FRAME_MESSAGE) live.delete(frame.id);
+      else if (!fileIds.has(frame.id) && !ended.has(frame.id)) live.set(frame.id, { id: frame.id, segment: seq, offset: frame.offset, length: frame.length });
     }
   }
-  const nextSeq = (seqs.at(-1) ?? 0) + 1;
+  // drop the leading segments with nothing queued in them (see the manual: a prefix only),
+  // and the marker files older than every segment left
+  const liveSegments = new Set([...live.values()].map((m) => m.segment));
+  while (kept.length > 0 && !liveSegments.has(kept[0] as number)) await fs.rm(path.join(logDir, segmentName(kept.shift() as number)), { force: true });
+  const oldestKept = kept[0] ?? Infinity;
+  for (const seq of doneFiles) if (seq < oldestKept) await fs.rm(path.join(logDir, segmentName(seq, 'done')), { force: true });
+  const handle = await fs.open(logDir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const nextSeq = Math.max(0, ...seqsOf('log'), ...seqsOf('done')) + 1;
   return { messages: [...live.values()], segments: kept, nextSeq, discarded, corrupt };
 }

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FRAME_HEADER_BYTES, FRAME_MESSAGE, ID_BYTES, scanSegment, segmentSeq } from './log-format.ts';
+import { FRAME_HEADER_BYTES, FRAME_MESSAGE, ID_BYTES, scanSegment, segmentName, segmentSeq, type LogFileKind, type ScannedFrame } from './log-format.ts';
 import { isSpoolMessageId } from './message-id.ts';
 import { LIVE_QUEUE_STATES } from './queue-state.ts';
 import { decodeSpoolFile } from './record-format.ts';
@@ -39,20 +39,26 @@ function readdirOrEmpty(dir: string): string[] {
 export function readQueueSnapshot(spoolDir: string): QueuedMessage[] {
   const logged = new Map<string, QueuedMessage>();
   const logDir = path.join(spoolDir, 'log');
-  const seqs = readdirOrEmpty(logDir).map(segmentSeq).filter((s): s is number => s !== null).sort((a, b) => a - b);
-  for (const seq of seqs) {
-    let buf: Buffer;
-    try {
-      buf = readFileSync(path.join(logDir, `${seq.toString(16).padStart(16, '0')}.log`));
-    } catch (err) {
-      if (isMissing(err)) continue; // deleted since the listing: nothing queued was in it
-      throw err;
-    }
-    for (const frame of scanSegment(buf).frames) {
+  const names = readdirOrEmpty(logDir);
+  const read = (kind: LogFileKind): Array<{ buf: Buffer; frames: ScannedFrame[] }> =>
+    names.map((n) => segmentSeq(n, kind)).filter((s): s is number => s !== null).sort((a, b) => a - b).flatMap((seq) => {
+      try {
+        const buf = readFileSync(path.join(logDir, segmentName(seq, kind)));
+        return [{ buf, frames: scanSegment(buf).frames }];
+      } catch (err) {
+        if (isMissing(err)) return []; // deleted since the listing: nothing queued was in it
+        throw err;
+      }
+    });
+  // markers first (they may be newer than this listing of messages: then they just end less)
+  const ended = new Set(read('done').flatMap(({ frames }) => frames.map((f) => f.id)));
+  for (const { buf, frames } of read('log')) {
+    for (const frame of frames) {
       if (frame.type !== FRAME_MESSAGE) {
         logged.delete(frame.id);
         continue;
       }
+      if (ended.has(frame.id)) continue;
       const decoded = decodeSpoolFile(buf.subarray(frame.offset + FRAME_HEADER_BYTES + ID_BYTES, frame.offset + frame.length));
       if (decoded.ok) logged.set(frame.id, { id: frame.id, state: 'incoming', envelope: decoded.envelope, body: decoded.body });
     }

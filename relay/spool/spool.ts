@@ -146,6 +146,8 @@ export class Spool {
   /** One operation at a time per logged message (queue manager vs. moving it out). */
   readonly #locks = new Map<string, Promise<unknown>>();
   #appender: LogAppender | null = null;
+  /** Done/out markers: their own file and group commit (log-recovery.ts says why). */
+  #markers: LogAppender | null = null;
   /** Segments to delete, oldest first, and whether a deletion is running. */
   readonly #doomed: Array<{ seq: number; segment: Segment }> = [];
   #deleting = false;
@@ -200,7 +202,15 @@ export class Spool {
       spool.#segments.get(m.segment)?.ids.add(m.id);
     }
     try {
+      spool.#markers = await LogAppender.start(paths.log, logHandle, logged.nextSeq, {
+        kind: 'done',
+        segmentBytes: Number.POSITIVE_INFINITY, // follows the message segments (rotateTo)
+        windowMs: resolved.groupCommitWindowMs,
+        onSegment: () => {},
+        onSynced: () => {},
+      });
       spool.#appender = await LogAppender.start(paths.log, logHandle, logged.nextSeq, {
+        kind: 'log',
         segmentBytes: resolved.segmentBytes,
         windowMs: resolved.groupCommitWindowMs,
         onSegment: (seq) => spool.#onSegment(seq),
@@ -329,7 +339,7 @@ export class Spool {
   async #endInLog(id: string, entry: LogEntry, marker: typeof FRAME_DONE | typeof FRAME_OUT): Promise<void> {
     const frame = markerFrame(marker, id);
     try {
-      await (this.#appender as LogAppender).append([frame], frame.length);
+      await (this.#markers as LogAppender).append([frame], frame.length);
     } catch (err) {
       throw new SpoolWriteError(`${id}: commit log write failed: ${(err as Error).message}`, err);
     }
@@ -425,6 +435,7 @@ export class Spool {
 
   async #closeHandles(): Promise<void> {
     await this.#appender?.close();
+    await this.#markers?.close();
     for (const segment of this.#segments.values()) await closeReader(segment);
     await Promise.all([...this.#handles, this.#logHandle].map((h) => h.close()));
   }
@@ -473,6 +484,7 @@ export class Spool {
   }
 
   #onSegment(seq: number): void {
+    this.#markers?.rotateTo(seq); // markers written from now on may end messages of `seq`
     this.#segmentOf(seq);
     this.#collectSegments();
     this.#maybeEvict();
@@ -532,6 +544,8 @@ export class Spool {
       const name = segmentName(next.seq);
       await closeReader(next.segment);
       await fs.rm(path.join(this.#paths.log, name), { force: true });
+      // the marker file of the same number can only end messages of segments up to it, all gone now
+      if (next.seq < (this.#markers?.currentSegment ?? 0)) await fs.rm(path.join(this.#paths.log, segmentName(next.seq, 'done')), { force: true });
       this.#options.log({ event: 'segmentDeleted', file: name });
     }
   }
