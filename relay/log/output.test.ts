@@ -112,3 +112,16 @@ void test('an urgent line is written at once, after the lines waiting before it'
   await nextTurn();
   assert.deepEqual(writes, ['a\nrefused\n', 'b\n']);
 });
+
+void test('with a delay, lines wait for it and go in one write', async () => {
+  const writes: string[] = [];
+  const out = createBufferedOutput((chunk) => writes.push(chunk), 1000, 20);
+  out.sink('a\n');
+  await nextTurn();
+  out.sink('b\n');
+  assert.deepEqual(writes, [], 'not on the next turn');
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.deepEqual(writes, ['a\nb\n']);
+  out.sink('c\n', true);
+  assert.deepEqual(writes, ['a\nb\n', 'c\n'], 'urgent lines do not wait');
+});

@@ -3,8 +3,8 @@
  *
  * The protocol, tracking and app logs write one line per event; a write(2) per line was
  * about a tenth of the hub's main-thread CPU under load (stdout to a file is a
- * SyncWriteStream). Lines are collected and written in one write per event-loop turn (a
- * setImmediate, after the turn's I/O callbacks), or at once when more than FLUSH_CHARS are
+ * SyncWriteStream). Lines are collected and written in one write every STDOUT_FLUSH_MS (a
+ * timer; tests of the mechanism use one write per turn), or at once when more than FLUSH_CHARS are
  * waiting, or at once for an urgent line (a refusal: the reply that follows it may close the
  * connection, and whoever reads the log expects the reason to be there by then; refusals are
  * off the accepted-mail path, so they cost a write each as every line did before). A line is
@@ -41,13 +41,19 @@ export interface BufferedOutput {
   take: () => string;
 }
 
-/** createBufferedOutput - a sink that batches lines into one write per turn (exported for tests). */
-export function createBufferedOutput(write: (chunk: string) => void, limit = FLUSH_CHARS): BufferedOutput {
+/** How long stdout lines may wait for their write: under load a write per turn was still a few
+ *  percent of the main thread; a line now waits at most this long (refusals not at all). */
+export const STDOUT_FLUSH_MS = 10;
+
+/** createBufferedOutput - a sink that batches lines into one write per turn, or per `delayMs`
+ *  when that is above 0 (exported for tests). */
+export function createBufferedOutput(write: (chunk: string) => void, limit = FLUSH_CHARS, delayMs = 0): BufferedOutput {
   let pending = '';
-  let scheduled: NodeJS.Immediate | null = null;
+  let scheduled: NodeJS.Immediate | NodeJS.Timeout | null = null;
   const take = (): string => {
     if (scheduled !== null) {
-      clearImmediate(scheduled);
+      if (delayMs > 0) clearTimeout(scheduled as NodeJS.Timeout);
+      else clearImmediate(scheduled as NodeJS.Immediate);
       scheduled = null;
     }
     const chunk = pending;
@@ -61,14 +67,14 @@ export function createBufferedOutput(write: (chunk: string) => void, limit = FLU
   const sink: LogSink = (line, urgent = false) => {
     pending += line;
     if (urgent || pending.length >= limit) flush();
-    else scheduled ??= setImmediate(flush);
+    else scheduled ??= delayMs > 0 ? setTimeout(flush, delayMs) : setImmediate(flush);
   };
   return { sink, flush, take };
 }
 
 const stdout = createBufferedOutput((chunk) => {
   process.stdout.write(chunk);
-});
+}, FLUSH_CHARS, STDOUT_FLUSH_MS);
 let exitHooked = false;
 
 /** writeSyncUntilDone - bytes of data written to fd, waiting out EAGAIN up to the deadline. */
