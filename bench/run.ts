@@ -9,7 +9,8 @@
  *   end-to-end to smtp-sink, reuse (-d)   no target; msgs/s until the sink has every message
  * Receive-only: Postfix parks each message in its hold queue, the hub runs with
  * --hold-delivery so the message stays queued in its spool; both fsync before 250.
- * Each sample alternates Postfix and relay. Postfix instances (bench/postfix.ts) live for the
+ * Each sample alternates Postfix and relay; after each one, sync(1) and a 1 s pause keep its
+ * writeback out of the next. Postfix instances (bench/postfix.ts) live for the
  * whole run and are emptied between samples; the hub is started fresh, on an empty spool,
  * for every sample (bench/hub.yaml, fixed address 127.0.0.41:2525).
  *
@@ -40,6 +41,7 @@ const HUB: Endpoint = { host: '127.0.0.41', port: 2525 }; // = bench/hub.yaml bi
 const SINK: Endpoint = { host: '127.0.0.42', port: 2526 }; // = bench/hub.yaml smartHosts
 const POSTFIX_HOST = '127.0.0.40';
 const HUB_ARGS = ['bin/relay-operator.js', 'hub', '--manifests', 'bench/hub.yaml', '--hub', 'bench', '--spool'];
+const SETTLE_MS = 1000; // pause after each sample's sync (settle)
 const STALL_MS = 15_000; // end-to-end: no message reached the sink for this long = the server does not deliver
 const FS_TYPES: Record<number, string> = { 0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs', 0x794c7630: 'overlayfs' };
 
@@ -230,11 +232,19 @@ async function runSmtpScenarios(params: Params, runDir: string): Promise<Results
         } finally {
           await server.reset();
           await server.stop();
+          await settle();
         }
       }
     }
   }
   return results;
+}
+
+/** settle - flush what the last sample left dirty (queue files written, spools deleted) and
+ *  pause, so its writeback does not run during the next sample, whichever side that is. */
+async function settle(): Promise<void> {
+  await new Promise<void>((resolve) => spawn('sync', [], { stdio: 'ignore' }).once('close', () => resolve()).once('error', () => resolve()));
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 }
 
 const cpuMsPerMessage = (x: Sample, messages: number): number => (x.serverCores * x.seconds * 1000) / messages;
@@ -410,7 +420,7 @@ async function main(): Promise<number> {
     `date: ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} x ${cpuModel()}, ${os.type()} ${os.release()}, load average at start ${os.loadavg()[0]?.toFixed(2)}`,
     `node ${process.version}; Postfix ${await postfixVersion()} (Debian package); queues and spools on ${params.baseDir} (${fsType})`,
-    `load: smtp-source -s ${load.sessions} sessions, -l ${load.size} bytes payload, -m ${load.messages} messages, ${params.samples} samples per scenario and server, Postfix and relay alternating`,
+    `load: smtp-source -s ${load.sessions} sessions, -l ${load.size} bytes payload, -m ${load.messages} messages, ${params.samples} samples per scenario and server, Postfix and relay alternating, each sample after sync(1) and a ${SETTLE_MS / 1000} s pause`,
     `relay: \`node ${HUB_ARGS.join(' ')} DIR\`, fresh spool per sample; next hop \`smtp-sink${process.getuid?.() === 0 ? ' -u nobody' : ''} -c -M ${load.messages} ${SINK.host}:${SINK.port} 1000\` in end-to-end runs (Postfix relayhost and hub smart host)`,
   ];
   log(`SMTP scenarios: ${SCENARIOS.length} x ${params.samples} samples x (Postfix, relay), ${load.messages} messages each`);
