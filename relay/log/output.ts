@@ -3,8 +3,8 @@
  *
  * The protocol, tracking and app logs write one line per event; a write(2) per line was
  * about a tenth of the hub's main-thread CPU under load (stdout to a file is a
- * SyncWriteStream). Lines are collected and written in one write every STDOUT_FLUSH_MS (a
- * timer; tests of the mechanism use one write per turn), or at once when more than FLUSH_CHARS are
+ * SyncWriteStream). Lines are collected and written in one write per event-loop turn (a
+ * setImmediate, after the turn's I/O callbacks; STDOUT_FLUSH_MS can make it a timer), or at once when more than FLUSH_CHARS are
  * waiting, or at once for an urgent line (a refusal: the reply that follows it may close the
  * connection, and whoever reads the log expects the reason to be there by then; refusals are
  * off the accepted-mail path, so they cost a write each as every line did before). A line is
@@ -41,9 +41,11 @@ export interface BufferedOutput {
   take: () => string;
 }
 
-/** How long stdout lines may wait for their write: under load a write per turn was still a few
- *  percent of the main thread; a line now waits at most this long (refusals not at all). */
-export const STDOUT_FLUSH_MS = 10;
+/** How long stdout lines may wait for their write; 0 = until the end of the turn. A timer
+ *  (10 ms) saves a few percent of the main thread under load, not beyond the benchmark's noise,
+ *  and makes a line that a client's reply depends on (stripped headers, PROXY verdicts) arrive
+ *  after that reply: readers of the log would have to wait for it. Not worth it today. */
+export const STDOUT_FLUSH_MS = 0;
 
 /** createBufferedOutput - a sink that batches lines into one write per turn, or per `delayMs`
  *  when that is above 0 (exported for tests). */
