@@ -9,11 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JsonLogProcess, type LogLine } from './json-log-process.ts';
 
-export interface LogLine {
-  log: 'protocol' | 'app' | 'tracking';
-  [field: string]: unknown;
-}
+export type { LogLine } from './json-log-process.ts';
 
 export interface HubProcess {
   dir: string;
@@ -47,45 +45,9 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
-  const logs: LogLine[] = [];
-  const waiters: Array<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  let buffer = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const text = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      try {
-        const line = JSON.parse(text) as LogLine;
-        logs.push(line);
-        for (const waiter of [...waiters]) {
-          if (waiter.predicate(line)) {
-            waiters.splice(waiters.indexOf(waiter), 1);
-            waiter.resolve(line);
-          }
-        }
-      } catch {
-        stderr += `${text}\n`;
-      }
-    }
-  });
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
-    const found = logs.find(predicate);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
-      waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`hub exited with ${code} before the log line; stderr:\n${stderr}`));
-      });
-    });
-  };
+  const output = new JsonLogProcess(child);
+  const { logs, exited } = output;
+  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => output.waitForLog(predicate, timeoutMs);
 
   const hub: HubProcess = {
     dir,
