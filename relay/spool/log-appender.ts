@@ -12,14 +12,14 @@
  * new one: created, header written and fdatasynced, and the log directory fsynced (so the
  * new file's name survives a crash) before any frame in it is acknowledged.
  *
- * Writes are in order, one batch at a time, and batches are acknowledged strictly in order
- * (#sync says why, MAX_SYNCS_IN_FLIGHT how many fdatasyncs may overlap).
+ * One batch at a time: write, fdatasync, acknowledge. (Overlapping the fdatasyncs of
+ * consecutive batches was measured: more, smaller fdatasyncs and no more messages per second.)
  * The spool runs two appenders: one for messages (log), one for done/out markers (done), so
  * a marker never waits behind a batch of message bodies (log-recovery.ts).
  *
- * Failure: a failed write or fdatasync rejects every frame of that batch, and of every later
- * batch still waiting, and nobody is acked (fsyncgate: never retry-and-ack); the next batch
- * starts a fresh segment, since what the kernel kept of the failed one is unknown. Frames of a failed batch that did reach the
+ * Failure: a failed write or fdatasync rejects every frame of that batch and nobody is
+ * acked (fsyncgate: never retry-and-ack); the next batch starts a fresh segment, since what
+ * the kernel kept of the failed one is unknown. Frames of a failed batch that did reach the
  * disk are found again at the next start (the client got 4xx and retries: a duplicate at
  * worst, never a loss).
  */
@@ -27,13 +27,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
 import { SEGMENT_HEADER, segmentName, type LogFileKind } from './log-format.ts';
-
-/**
- * fdatasyncs that may run at once. One: overlapping them means more, smaller fdatasyncs, and
- * was not measurably faster (the machinery for in-order acknowledgement stays, so raising it
- * is a one-line experiment).
- */
-const MAX_SYNCS_IN_FLIGHT = 1;
 
 export interface AppendedFrame {
   segment: number;
@@ -79,12 +72,6 @@ export class LogAppender {
   #nextSeq: number;
   #pending: PendingFrame[] = [];
   #running: Promise<void> | null = null;
-  /** Settles (true: acknowledged) when the newest batch has been acknowledged or rejected. */
-  #lastAck: Promise<boolean> = Promise.resolve(true);
-  /** Acknowledgements still to come, oldest first (they settle in this order). */
-  readonly #acksInFlight: Array<Promise<boolean>> = [];
-  /** An fdatasync failed: the next batch starts a new segment. */
-  #broken = false;
   /** rotateTo() was called: the next batch starts this segment. */
   #rotateTo: number | null = null;
 
@@ -125,7 +112,6 @@ export class LogAppender {
   /** close - wait for batches in flight, then close the segment. */
   async close(): Promise<void> {
     while (this.#running) await this.#running;
-    await this.#lastAck;
     await this.#segment?.handle.close();
     this.#segment = null;
   }
@@ -135,26 +121,22 @@ export class LogAppender {
     while (this.#pending.length > 0) {
       if (this.#options.windowMs > 0) await sleep(this.#options.windowMs);
       // from idle, one turn lets frames completing together share the batch; after a batch,
-      // what arrived during its write is a batch already, and waiting would only add latency
+      // what arrived during its fdatasync is a batch already, and waiting would only add latency
       else if (fromIdle) await yieldTurn();
       fromIdle = false;
-      while (this.#acksInFlight.length >= MAX_SYNCS_IN_FLIGHT) await this.#acksInFlight[0];
       const batch = this.#pending;
       this.#pending = [];
-      let placed: AppendedFrame[];
       try {
-        if (this.#segment === null || this.#broken || this.#segment.size >= this.#options.segmentBytes || this.#rotateTo !== null) {
-          await this.#lastAck; // every fdatasync of the old segment is done before it closes
-          await this.#openSegment();
-        }
-        placed = await this.#write(batch);
+        if (this.#segment === null || this.#segment.size >= this.#options.segmentBytes || this.#rotateTo !== null) await this.#openSegment();
+        const started = performance.now();
+        const placed = await this.#write(batch);
+        await (this.#segment as OpenSegment).handle.datasync();
+        this.#options.onSynced({ frames: batch.length, bytes: placed.reduce((n, f) => n + f.length, 0), durationMs: performance.now() - started });
+        batch.forEach((frame, i) => frame.done.resolve(placed[i] as AppendedFrame));
       } catch (err) {
         for (const frame of batch) frame.done.reject(err);
-        await this.#lastAck;
-        await this.#abandonSegment();
-        continue;
+        await this.#abandonSegment(); // what the kernel kept of it is unknown: the next batch starts a new one
       }
-      this.#sync(batch, placed);
     }
   }
 
@@ -182,44 +164,8 @@ export class LogAppender {
     return placed;
   }
 
-  /**
-   * #sync - fdatasync for a written batch. It may overlap the previous batch's fdatasync (the
-   * next batch need not wait for the disk to start its own), but batches are acknowledged in
-   * order: one is resolved only after every earlier one was, and rejected if an earlier one
-   * failed (after a failed fdatasync the kernel may have dropped dirty pages of the file, so a
-   * later success proves nothing about them).
-   */
-  #sync(batch: PendingFrame[], placed: AppendedFrame[]): void {
-    const segment = this.#segment as OpenSegment;
-    const started = performance.now();
-    const bytes = placed.reduce((n, f) => n + f.length, 0);
-    const previous = this.#lastAck;
-    const own = segment.handle.datasync();
-    const ack = (async (): Promise<boolean> => {
-      let failure: unknown = null;
-      try {
-        await own;
-      } catch (err) {
-        failure = err;
-      }
-      if (failure === null && !(await previous)) failure = new Error('an earlier commit-log fdatasync failed');
-      void this.#acksInFlight.shift(); // this one (acknowledgements settle oldest first)
-      if (failure !== null) {
-        for (const frame of batch) frame.done.reject(failure);
-        this.#broken = true;
-        return false;
-      }
-      this.#options.onSynced({ frames: batch.length, bytes, durationMs: performance.now() - started });
-      batch.forEach((frame, i) => frame.done.resolve(placed[i] as AppendedFrame));
-      return true;
-    })();
-    this.#lastAck = ack;
-    this.#acksInFlight.push(ack);
-  }
-
   async #openSegment(): Promise<void> {
     await this.#abandonSegment();
-    this.#broken = false;
     const seq = Math.max(this.#nextSeq, this.#rotateTo ?? 0);
     this.#nextSeq = seq + 1;
     this.#rotateTo = null;
