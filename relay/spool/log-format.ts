@@ -146,6 +146,29 @@ export function scanSegment(buf: Buffer): ScannedSegment {
   return { frames, damaged, headerOk: true };
 }
 
+export interface SegmentFrames {
+  seq: number;
+  frames: readonly ScannedFrame[];
+}
+
+/**
+ * replayFrames - the M frames whose message is still queued, by id, oldest first: ended by no
+ * D or O frame (in `markers`, from .done files, or in a segment after it) and not out as a
+ * file (`fileIds`). Recovery and readQueueSnapshot both decide with this.
+ */
+export function replayFrames(markers: Iterable<ScannedFrame>, segments: Iterable<SegmentFrames>, fileIds: ReadonlySet<string>): Map<string, { seq: number; frame: ScannedFrame }> {
+  const ended = new Set<string>();
+  for (const frame of markers) if (frame.type !== FRAME_MESSAGE) ended.add(frame.id);
+  const live = new Map<string, { seq: number; frame: ScannedFrame }>();
+  for (const { seq, frames } of segments) {
+    for (const frame of frames) {
+      if (frame.type !== FRAME_MESSAGE) live.delete(frame.id);
+      else if (!ended.has(frame.id) && !fileIds.has(frame.id)) live.set(frame.id, { seq, frame });
+    }
+  }
+  return live;
+}
+
 /** decodeMessageFrame - the queue file inside an M frame read back from a segment. */
 export function decodeMessageFrame(frame: Buffer, id: string): DecodedSpoolFile {
   const check = checkFrame(frame, 0, false);

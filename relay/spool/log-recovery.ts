@@ -25,7 +25,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { FRAME_MESSAGE, SEGMENT_HEADER, scanSegment, segmentName, segmentSeq, type LogFileKind, type ScannedFrame } from './log-format.ts';
+import { replayFrames, SEGMENT_HEADER, scanSegment, segmentName, segmentSeq, type LogFileKind, type ScannedFrame, type SegmentFrames } from './log-format.ts';
 import type { SpoolLogEvent } from './events.ts';
 
 export interface LogResidentMessage {
@@ -114,30 +114,26 @@ export async function recoverLog(
     corrupt += r.corrupt;
   };
   // every done/out marker ends its message, whichever segment holds the message
-  const ended = new Set<string>();
+  const markers: ScannedFrame[] = [];
   const doneFiles: number[] = [];
   for (const seq of seqsOf('done')) {
     const read = await readLogFile(logDir, corruptDir, segmentName(seq, 'done'), log);
     count(read);
     if (!read.kept) continue;
     doneFiles.push(seq);
-    for (const frame of read.frames) if (frame.type !== FRAME_MESSAGE) ended.add(frame.id);
+    markers.push(...read.frames);
   }
-  const live = new Map<string, LogResidentMessage>();
-  const kept: number[] = [];
+  const segments: SegmentFrames[] = [];
   for (const seq of seqsOf('log')) {
     const read = await readLogFile(logDir, corruptDir, segmentName(seq), log);
     count(read);
-    if (!read.kept) continue;
-    kept.push(seq);
-    for (const frame of read.frames) {
-      if (frame.type !== FRAME_MESSAGE) live.delete(frame.id);
-      else if (!fileIds.has(frame.id) && !ended.has(frame.id)) live.set(frame.id, { id: frame.id, segment: seq, offset: frame.offset, length: frame.length });
-    }
+    if (read.kept) segments.push({ seq, frames: read.frames });
   }
+  const live = [...replayFrames(markers, segments, fileIds).values()].map(({ seq, frame }): LogResidentMessage => ({ id: frame.id, segment: seq, offset: frame.offset, length: frame.length }));
+  const kept = segments.map((s) => s.seq);
   // drop the leading segments with nothing queued in them (see the manual: a prefix only),
   // and the marker files older than every segment left
-  const liveSegments = new Set([...live.values()].map((m) => m.segment));
+  const liveSegments = new Set(live.map((m) => m.segment));
   while (kept.length > 0 && !liveSegments.has(kept[0] as number)) await fs.rm(path.join(logDir, segmentName(kept.shift() as number)), { force: true });
   const oldestKept = kept[0] ?? Infinity;
   for (const seq of doneFiles) if (seq < oldestKept) await fs.rm(path.join(logDir, segmentName(seq, 'done')), { force: true });
@@ -148,5 +144,5 @@ export async function recoverLog(
     await handle.close();
   }
   const nextSeq = Math.max(0, ...seqsOf('log'), ...seqsOf('done')) + 1;
-  return { messages: [...live.values()], segments: kept, nextSeq, discarded, corrupt };
+  return { messages: live, segments: kept, nextSeq, discarded, corrupt };
 }

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FRAME_HEADER_BYTES, FRAME_MESSAGE, ID_BYTES, scanSegment, segmentName, segmentSeq, type LogFileKind, type ScannedFrame } from './log-format.ts';
+import { decodeMessageFrame, replayFrames, scanSegment, segmentName, segmentSeq, type LogFileKind, type SegmentFrames } from './log-format.ts';
 import { isSpoolMessageId } from './message-id.ts';
 import { LIVE_QUEUE_STATES } from './queue-state.ts';
 import { decodeSpoolFile } from './record-format.ts';
@@ -37,31 +37,27 @@ function readdirOrEmpty(dir: string): string[] {
 
 /** readQueueSnapshot - every queued message (log, then incoming/ active/ deferred/ hold/). */
 export function readQueueSnapshot(spoolDir: string): QueuedMessage[] {
-  const logged = new Map<string, QueuedMessage>();
   const logDir = path.join(spoolDir, 'log');
   const names = readdirOrEmpty(logDir);
-  const read = (kind: LogFileKind): Array<{ buf: Buffer; frames: ScannedFrame[] }> =>
+  const read = (kind: LogFileKind): Array<SegmentFrames & { buf: Buffer }> =>
     names.map((n) => segmentSeq(n, kind)).filter((s): s is number => s !== null).sort((a, b) => a - b).flatMap((seq) => {
       try {
         const buf = readFileSync(path.join(logDir, segmentName(seq, kind)));
-        return [{ buf, frames: scanSegment(buf).frames }];
+        return [{ seq, buf, frames: scanSegment(buf).frames }];
       } catch (err) {
         if (isMissing(err)) return []; // deleted since the listing: nothing queued was in it
         throw err;
       }
     });
-  // markers first (they may be newer than this listing of messages: then they just end less)
-  const ended = new Set(read('done').flatMap(({ frames }) => frames.map((f) => f.id)));
-  for (const { buf, frames } of read('log')) {
-    for (const frame of frames) {
-      if (frame.type !== FRAME_MESSAGE) {
-        logged.delete(frame.id);
-        continue;
-      }
-      if (ended.has(frame.id)) continue;
-      const decoded = decodeSpoolFile(buf.subarray(frame.offset + FRAME_HEADER_BYTES + ID_BYTES, frame.offset + frame.length));
-      if (decoded.ok) logged.set(frame.id, { id: frame.id, state: 'incoming', envelope: decoded.envelope, body: decoded.body });
-    }
+  // markers first (they may be newer than this listing of messages: then they just end less);
+  // files are read after the log, so a message moved out meanwhile is found as its file
+  const markers = read('done').flatMap((f) => f.frames);
+  const segments = read('log');
+  const bufs = new Map(segments.map((s) => [s.seq, s.buf]));
+  const logged = new Map<string, QueuedMessage>();
+  for (const [id, { seq, frame }] of replayFrames(markers, segments, new Set())) {
+    const decoded = decodeMessageFrame((bufs.get(seq) as Buffer).subarray(frame.offset, frame.offset + frame.length), id);
+    if (decoded.ok) logged.set(id, { id, state: 'incoming', envelope: decoded.envelope, body: decoded.body });
   }
   const files: QueuedMessage[] = [];
   for (const state of LIVE_QUEUE_STATES) {
