@@ -295,7 +295,7 @@ export class Spool {
         if (entry === undefined) return this.#moveFile(id, from, to);
         if (entry.state !== from) throw new SpoolNotFoundError(id, from);
         if (isLogState(to)) entry.state = to; // memory only: see the manual (WHERE)
-        else await this.#moveOutOfLog(id, entry, to, FRAME_OUT);
+        else await this.#moveOutOfLog(id, entry, to);
       });
       this.#options.log({ event: 'messageMoved', id, from, to });
     });
@@ -316,7 +316,7 @@ export class Spool {
   }
 
   /** #moveOutOfLog - write the message as a file in `to`/, then end it in the log. */
-  async #moveOutOfLog(id: string, entry: LogEntry, to: QueueState, marker: typeof FRAME_OUT): Promise<void> {
+  async #moveOutOfLog(id: string, entry: LogEntry, to: QueueState): Promise<void> {
     const bytes = await this.#queueFileBytes(id, entry);
     const tmpFile = path.join(this.#paths.tmp, id);
     const finalFile = path.join(this.#paths.states[to], id);
@@ -332,7 +332,7 @@ export class Spool {
       throw new SpoolWriteError(`${id}: moving out of the commit log to ${to} failed: ${(err as Error).message}`, err);
     }
     // the file is durable and wins at recovery even if this frame is lost (log-recovery.ts)
-    await this.#endInLog(id, entry, marker);
+    await this.#endInLog(id, entry, FRAME_OUT);
   }
 
   /** #endInLog - append a D or O frame for the message, then forget it. */
@@ -508,7 +508,7 @@ export class Spool {
           const entry = this.#index.get(id);
           if (entry === undefined || entry.segment !== seq) return;
           try {
-            await this.#moveOutOfLog(id, entry, entry.state, FRAME_OUT);
+            await this.#moveOutOfLog(id, entry, entry.state);
             this.#options.log({ event: 'messageEvicted', id, state: entry.state, segment: seq });
           } catch (err) {
             this.#options.log({ event: 'logWriteFailed', message: (err as Error).message });
