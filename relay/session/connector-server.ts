@@ -19,7 +19,7 @@ import { SessionLog, type LogSink } from '../log/protocol-log.ts';
 import { runAntiSpamChecks, type DnsResolver } from './antispam.ts';
 import { DataNormalizer } from './data-normalizer.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
-import { decideAuth, decideDataEnd, decideHelo, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
+import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
 import { logonFailureDecision, tarpit, type ConnectorRateLimiter } from './rate-limits.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
 import { checkPassword, type RelayUser, type UserDirectory } from './users.ts';
@@ -259,8 +259,6 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     onMailFrom(address: SMTPServerAddress, session, callback) {
       const state = stateOf(session);
       state.log.write('<', `MAIL FROM:<${address.address}>`, '');
-      const helo = decideHelo({ connector, helo: session.hostNameAppearsAs || '' });
-      if (!helo.ok) return decide(session, helo, 'EHLO', callback);
       const rate = runtime.limiter.checkMessage({ clientAddress: session.remoteAddress, mailFrom: address.address, ...(state.user ? { user: state.user.name } : {}) });
       if (!rate.ok) return decide(session, { ...rate }, 'MAIL', callback);
       const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : undefined;
