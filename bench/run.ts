@@ -10,12 +10,15 @@
  * Receive-only: Postfix parks each message in its hold queue, the hub runs with
  * --hold-delivery so the message stays queued in its spool; both fsync before 250.
  * Each sample alternates Postfix and relay; after each one, sync(1) and a 1 s pause keep its
- * writeback out of the next. Postfix instances (bench/postfix.ts) live for the
- * whole run and are emptied between samples; the hub is started fresh, on an empty spool,
- * for every sample (bench/hub.yaml, fixed address 127.0.0.41:2525).
+ * writeback out of the next. Before each sample the server gets WARMUP messages of the same
+ * load (not counted, then emptied and settled): a hub started a second ago still runs much of
+ * its code unoptimised by the JIT, and a relay runs for days; Postfix gets the same warm-up.
+ * Postfix instances (bench/postfix.ts) live for the whole run and are emptied between
+ * samples; the hub is started fresh, on an empty spool, for every sample (bench/hub.yaml,
+ * fixed address 127.0.0.41:2525).
  *
  * Installs nothing. Needs root and the Debian package postfix (see postfixPrerequisites).
- * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=3 BENCH_DIR=$TMPDIR
+ * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=3 WARMUP=2000 BENCH_DIR=$TMPDIR
  * MICRO=1 (0 skips the micro benchmarks) OUT=docs/benchmarks.md (OUT=- writes no file).
  */
 import { spawn } from 'node:child_process';
@@ -74,12 +77,12 @@ interface Server {
   stop(): Promise<void>;
 }
 
-interface Params { load: LoadParams; samples: number; baseDir: string; micro: boolean; out: string | null }
+interface Params { load: LoadParams; samples: number; warmup: number; baseDir: string; micro: boolean; out: string | null }
 
 function paramsFrom(env: NodeJS.ProcessEnv): Params {
-  const int = (name: string, def: number): number => {
+  const int = (name: string, def: number, min = 1): number => {
     const value = Number(env[name] ?? def);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}`);
     return value;
   };
   const messages = int('MESSAGES', 5000);
@@ -88,12 +91,33 @@ function paramsFrom(env: NodeJS.ProcessEnv): Params {
     helo: 'bench.test', timeoutMs: Math.max(120_000, messages * 50),
   };
   const out = env.OUT === '-' ? null : path.resolve(ROOT, env.OUT ?? 'docs/benchmarks.md');
-  return { load, samples: int('SAMPLES', 3), baseDir: env.BENCH_DIR ?? os.tmpdir(), micro: env.MICRO !== '0', out };
+  return { load, samples: int('SAMPLES', 3), warmup: int('WARMUP', 2000, 0), baseDir: env.BENCH_DIR ?? os.tmpdir(), micro: env.MICRO !== '0', out };
 }
 
 /** what to undo on exit or signal, newest first: running servers, then the run directory */
 const cleanups: (() => Promise<void>)[] = [];
 const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`);
+
+/** warmUp - `messages` of the same load, not measured (end-to-end: until the sink has them all),
+ *  then the server is emptied and the machine settled. */
+async function warmUp(server: Server, scenario: Scenario, load: LoadParams, messages: number): Promise<void> {
+  if (messages === 0) return;
+  const sink = scenario.endToEnd ? await startSink(SINK, messages) : null;
+  try {
+    await runSmtpSource({ ...load, messages }, server.at, scenario.reuse);
+    if (sink) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`warm-up: smtp-sink got ${sink.received()} of ${messages} messages`)), Math.max(60_000, messages * 50));
+      });
+      await Promise.race([sink.done, late]).finally(() => clearTimeout(timer));
+    }
+  } finally {
+    await sink?.stop();
+  }
+  await server.reset();
+  await settle();
+}
 
 /** measure - one smtp-source run against a server; end-to-end waits for the sink's last message. */
 async function measure(server: Server, scenario: Scenario, load: LoadParams): Promise<Sample> {
@@ -221,6 +245,7 @@ async function runSmtpScenarios(params: Params, runDir: string): Promise<Results
           continue;
         }
         try {
+          await warmUp(server, scenario, params.load, params.warmup);
           const sample = await measure(server, scenario, params.load);
           const key = `${scenario.id}/${side}`;
           results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
@@ -262,7 +287,7 @@ function cpuModel(): string {
 }
 
 function commandLine(): string {
-  const shown = ['SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'BENCH_DIR', 'MICRO', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const shown = ['SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'BENCH_DIR', 'MICRO', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const viaNpm = process.env.npm_lifecycle_event === 'bench';
   return [...shown, viaNpm ? 'npm run bench' : 'node bench/run.ts'].join(' ');
 }
@@ -371,7 +396,9 @@ function renderLimits(results: Results, messages: number): string {
       + 'of each reply (including the time to fsync) caps msgs/s per session; more sessions hide it until a CPU or the disk saturates.',
     '- Load generator, servers and sink share the same cores, and the machine may run other work (the "other processes" column): '
       + 'compare the ratios of one run, not absolute figures across runs or machines.',
-    '- Each sample is short (seconds): a burst absorbed by the queue, not a sustained rate over minutes.',
+    '- Each sample is short (seconds): a burst absorbed by the queue, not a sustained rate over minutes. The warm-up before it matters for the hub: '
+      + 'V8 compiles hot JavaScript to optimised code only after it has run for a while, so a hub measured in its first seconds runs partly unoptimised '
+      + '(about a fifth fewer msgs/s with a connection per message); a relay runs for days. Postfix is C and its daemons stay up between samples.',
   ].join('\n');
 }
 
@@ -421,6 +448,7 @@ async function main(): Promise<number> {
     `machine: ${os.cpus().length} x ${cpuModel()}, ${os.type()} ${os.release()}, load average at start ${os.loadavg()[0]?.toFixed(2)}`,
     `node ${process.version}; Postfix ${await postfixVersion()} (Debian package); queues and spools on ${params.baseDir} (${fsType})`,
     `load: smtp-source -s ${load.sessions} sessions, -l ${load.size} bytes payload, -m ${load.messages} messages, ${params.samples} samples per scenario and server, Postfix and relay alternating, each sample after sync(1) and a ${SETTLE_MS / 1000} s pause`,
+    `warm-up: before each sample, ${params.warmup} messages of the same load to the same server, not counted; then the server is emptied (Postfix: postsuper -d ALL; the hub keeps them queued) and the machine settled`,
     `relay: \`node ${HUB_ARGS.join(' ')} DIR\`, fresh spool per sample; next hop \`smtp-sink${process.getuid?.() === 0 ? ' -u nobody' : ''} -c -M ${load.messages} ${SINK.host}:${SINK.port} 1000\` in end-to-end runs (Postfix relayhost and hub smart host)`,
   ];
   log(`SMTP scenarios: ${SCENARIOS.length} x ${params.samples} samples x (Postfix, relay), ${load.messages} messages each`);
