@@ -280,7 +280,7 @@ export type AcceptedDomainSpec = {
 export type AcceptedDomainStatus = {
   /** The metadata.generation this status describes. */
   observedGeneration?: number;
-  /** Ready, as metav1.Condition. */
+  /** Ready, as metav1.Condition: True (Rendered) naming the hubs of the namespace, else False with InvalidDomainName, DuplicateDomain or DuplicateDefault (naming the AcceptedDomain that wins) or NoRelayHub. */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;
@@ -356,7 +356,7 @@ export type SendConnectorSpec = {
 export type SendConnectorStatus = {
   /** The metadata.generation this status describes. */
   observedGeneration?: number;
-  /** Ready, as metav1.Condition. */
+  /** Ready, as metav1.Condition: True (Rendered) naming the hubs whose config holds the connector, else False with InvalidSpec, NoHubSelected, SecretNotFound (saying which key) or HubNotFound. */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;

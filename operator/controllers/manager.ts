@@ -1,16 +1,22 @@
 /*
- * operator/controllers/manager - the operator process: caches, two controllers, leader
- * election, health and metrics (controller-runtime's manager, small).
+ * operator/controllers/manager - the operator process: caches, four controllers (RelayHub,
+ * ReceiveConnector, AcceptedDomain, SendConnector), leader election, health and metrics
+ * (controller-runtime's manager, small).
  *
  * Every replica runs the caches and answers /healthz and /readyz (ready once caches synced);
  * only the leader (Lease relay-operator) runs the controllers, so two replicas never both
  * write. Losing the lease stops the controllers and exits 1; SIGTERM stops them, releases the
  * lease and exits 0. Watch handlers only enqueue keys:
- *   RelayHub                  -> that hub
+ *   RelayHub                  -> that hub; every ReceiveConnector, AcceptedDomain and
+ *                                SendConnector of the namespace (what they select changed)
  *   ReceiveConnector          -> the hubs it selects now and selected before, and itself
- *   AcceptedDomain, SendConnector, Secret -> every hub of the namespace
+ *   AcceptedDomain            -> every hub and every AcceptedDomain of the namespace (a
+ *                                duplicate domain or default involves the others)
+ *   SendConnector             -> every hub of the namespace, and itself
+ *   Secret                    -> every hub of the namespace, and the SendConnectors naming it
  *   owned objects             -> their controller owner (a hub)
  *   relay Pods                -> their hub (label)
+ * At start every hub and every connector and domain is enqueued.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -32,6 +38,8 @@ import { Caches } from './caches.ts';
 import { createConnectorReconciler } from './connector-controller.ts';
 import { createHubReconciler } from './hub-controller.ts';
 import { HubRenderStore } from './hub-render-store.ts';
+import { createAcceptedDomainReconciler } from './accepted-domain-controller.ts';
+import { createSendConnectorReconciler } from './send-connector-controller.ts';
 
 export interface ManagerOptions {
   kubeConfig: KubeConfig;
@@ -102,6 +110,8 @@ export class Manager {
     const renders = new HubRenderStore();
     const hubQueue = new WorkQueue({ name: 'relayhub' });
     const connectorQueue = new WorkQueue({ name: 'receiveconnector' });
+    const domainQueue = new WorkQueue({ name: 'accepteddomain' });
+    const sendQueue = new WorkQueue({ name: 'sendconnector' });
     const hubReconcile = createHubReconciler({
       caches, applier, events, renders,
       objectOptions: this.#options.objectOptions ?? { ...DEFAULT_HUB_OBJECT_OPTIONS, ...(process.env.RELAY_IMAGE ? { defaultImage: process.env.RELAY_IMAGE } : {}) },
@@ -109,14 +119,24 @@ export class Manager {
     });
     const hubController = new Controller({ name: 'relayhub', queue: hubQueue, reconcile: hubReconcile });
     const connectorController = new Controller({ name: 'receiveconnector', queue: connectorQueue, reconcile: createConnectorReconciler({ caches, applier, events, renders }) });
+    const domainController = new Controller({ name: 'accepteddomain', queue: domainQueue, reconcile: createAcceptedDomainReconciler({ caches, applier }) });
+    const sendController = new Controller({ name: 'sendconnector', queue: sendQueue, reconcile: createSendConnectorReconciler({ caches, applier }) });
 
     const hubsOfNamespace = (namespace: string | undefined): void => {
       for (const hub of caches.hubs.list(namespace)) hubQueue.add(objectKey(hub));
+    };
+    const domainsOfNamespace = (namespace: string | undefined): void => {
+      for (const domain of caches.acceptedDomains.list(namespace)) domainQueue.add(objectKey(domain));
+    };
+    const sendConnectorsOfNamespace = (namespace: string | undefined): void => {
+      for (const send of caches.sendConnectors.list(namespace)) sendQueue.add(objectKey(send));
     };
     const selectedBefore = new Map<string, string[]>();
     caches.hubs.onChange((hub) => {
       hubQueue.add(objectKey(hub));
       for (const connector of caches.receiveConnectors.list(hub.metadata?.namespace)) connectorQueue.add(objectKey(connector));
+      domainsOfNamespace(hub.metadata?.namespace);
+      sendConnectorsOfNamespace(hub.metadata?.namespace);
     });
     caches.receiveConnectors.onChange((object) => {
       const key = objectKey(object);
@@ -127,9 +147,21 @@ export class Manager {
       selectedBefore.set(key, now);
       connectorQueue.add(key);
     });
-    caches.acceptedDomains.onChange((o) => hubsOfNamespace(o.metadata?.namespace));
-    caches.sendConnectors.onChange((o) => hubsOfNamespace(o.metadata?.namespace));
-    caches.secrets.onChange((o) => hubsOfNamespace(o.metadata?.namespace));
+    caches.acceptedDomains.onChange((o) => {
+      hubsOfNamespace(o.metadata?.namespace);
+      domainsOfNamespace(o.metadata?.namespace);
+    });
+    caches.sendConnectors.onChange((o) => {
+      hubsOfNamespace(o.metadata?.namespace);
+      sendQueue.add(objectKey(o));
+    });
+    caches.secrets.onChange((o) => {
+      hubsOfNamespace(o.metadata?.namespace);
+      // the send connector status reads only the Secret its spec names
+      for (const send of caches.sendConnectors.list(o.metadata?.namespace)) {
+        if (send.spec.authentication?.secretName === o.metadata?.name) sendQueue.add(objectKey(send));
+      }
+    });
     caches.pods.onChange((pod) => {
       const hub = pod.metadata?.labels?.[LABEL_HUB];
       if (hub && pod.metadata?.namespace) hubQueue.add(`${pod.metadata.namespace}/${hub}`);
@@ -142,7 +174,9 @@ export class Manager {
     }
     hubsOfNamespace(this.#options.namespace);
     for (const connector of caches.receiveConnectors.list(this.#options.namespace)) connectorQueue.add(objectKey(connector));
-    this.#controllers = [hubController, connectorController];
+    domainsOfNamespace(this.#options.namespace);
+    sendConnectorsOfNamespace(this.#options.namespace);
+    this.#controllers = [hubController, connectorController, domainController, sendController];
     for (const controller of this.#controllers) controller.start();
   }
 

@@ -37,6 +37,18 @@ export const ConditionReason = {
   NoConflict: 'NoConflict',
   Disabled: 'Disabled',
   AsExpected: 'AsExpected',
+  /** AcceptedDomain, SendConnector: in the rendered config of the hubs the message names. */
+  Rendered: 'Rendered',
+  /** A connector's spec.hubs/spec.hubSelector match no RelayHub of its namespace. */
+  NoHubSelected: 'NoHubSelected',
+  /** AcceptedDomain: its namespace has no RelayHub to accept mail for it. */
+  NoRelayHub: 'NoRelayHub',
+  /** AcceptedDomain: an earlier one declares the same domain and decides how it is treated. */
+  DuplicateDomain: 'DuplicateDomain',
+  /** AcceptedDomain: default: true, but an earlier one is the namespace's default. */
+  DuplicateDefault: 'DuplicateDefault',
+  /** AcceptedDomain: domainName is no host name the relay can match. */
+  InvalidDomainName: 'InvalidDomainName',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
 
@@ -57,6 +69,9 @@ export interface ConditionInput {
   reason: string;
   message: string;
 }
+
+/** ReadyVerdict - what a pure status decision returns: the Ready condition without its type. */
+export type ReadyVerdict = Omit<ConditionInput, 'type'> & { status: 'True' | 'False' };
 
 const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 const TYPE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;

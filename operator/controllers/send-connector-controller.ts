@@ -1,0 +1,119 @@
+/*
+ * operator/controllers/send-connector-controller - the Ready condition of one SendConnector:
+ * which hubs deliver through it and, if none or not as its spec says, why.
+ *
+ * The same rules as render.ts (sendConnectorConfigs), so the status says what the hubs'
+ * configs hold: a SendConnector with neither spec.hubs nor spec.hubSelector is on every hub of
+ * its namespace, else on the hubs selectsHub picks (as a ReceiveConnector); a hub leaves it out
+ * when its authentication Secret or one of that Secret's keys (username, password) is missing.
+ *
+ * Ready=True, Rendered: in the config of the hubs the message names. Whether their pods run
+ * that config yet is each RelayHub's Ready: the render store records receive connectors per
+ * hub, not send connectors, so this status does not claim it.
+ * Ready=False, reasons a person can act on (the first applies, the message lists all):
+ *   InvalidSpec     spec.maxMessageSize is no quantity: the hubs selecting it cannot render
+ *   NoHubSelected   no RelayHub of the namespace matches spec.hubs/spec.hubSelector
+ *   SecretNotFound  spec.authentication.secretName names a Secret that is missing or lacks
+ *                   username or password (the message says which): left out of every hub
+ *   HubNotFound     spec.hubs names a RelayHub that does not exist (it is on the others)
+ */
+import { API_GROUP_VERSION } from '../api/crds.ts';
+import { SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT } from '../api/defaults.ts';
+import type { RelayHub, SendConnector } from '../api/types.generated.ts';
+import { parseQuantity } from '../api/units.ts';
+import { secretValue, type SecretObject } from '../render/inputs.ts';
+import { byPrecedence, selectsHub } from '../render/selection.ts';
+import type { Applier } from '../runtime/apply.ts';
+import { ConditionReason, ConditionType, setCondition, type ReadyVerdict } from '../runtime/conditions.ts';
+import type { ReconcileResult } from '../runtime/controller.ts';
+import { splitKey, type KubeObject } from '../runtime/objects.ts';
+import type { Caches } from './caches.ts';
+
+export interface SendConnectorControllerDeps {
+  caches: Caches;
+  applier: Applier;
+}
+
+export interface SendConnectorStatusInputs {
+  namespace: string;
+  connector: SendConnector;
+  /** The RelayHubs of the namespace (not being deleted). */
+  hubs: readonly RelayHub[];
+  /** The Secrets of the namespace. */
+  secrets: readonly SecretObject[];
+}
+
+/** The keys render.ts requires of spec.authentication.secretName. */
+export const SEND_CONNECTOR_SECRET_KEYS = ['username', 'password'] as const;
+
+/** sendConnectorSelectsHub - render.ts's rule: no hubs and no selector = every hub. */
+export function sendConnectorSelectsHub(spec: SendConnector['spec'], hub: RelayHub): boolean {
+  const selectsEvery = (spec.hubs ?? []).length === 0 && spec.hubSelector === undefined;
+  return selectsEvery || selectsHub(spec, hub);
+}
+
+/** missingSecretProblem - why render.ts leaves the connector out for its Secret, or undefined. */
+function missingSecretProblem(namespace: string, secretName: string, secrets: readonly SecretObject[]): string | undefined {
+  if (!secrets.some((s) => s.metadata.name === secretName)) {
+    return `Secret ${secretName} (spec.authentication.secretName) not found in namespace ${namespace}`;
+  }
+  // secretValue reads only the Secrets of what it is given
+  const objects = { namespace, hubs: [], receiveConnectors: [], acceptedDomains: [], sendConnectors: [], secrets: [...secrets] };
+  const missing = SEND_CONNECTOR_SECRET_KEYS.filter((key) => secretValue(objects, secretName, key) === undefined);
+  if (missing.length === 0) return undefined;
+  return `Secret ${secretName} (spec.authentication.secretName) has no key ${missing.map((k) => `"${k}"`).join(' and no key ')}`;
+}
+
+/** decideSendConnectorStatus - the Ready condition of one SendConnector (pure). */
+export function decideSendConnectorStatus(inputs: SendConnectorStatusInputs): ReadyVerdict {
+  const { namespace, connector, hubs, secrets } = inputs;
+  const spec = connector.spec;
+  const selected = hubs.filter((h) => sendConnectorSelectsHub(spec, h)).sort(byPrecedence).map((h) => h.metadata.name ?? '');
+  const unknownHubs = (spec.hubs ?? []).filter((name) => !hubs.some((h) => h.metadata.name === name));
+  const unknownText = unknownHubs.length > 0 ? `spec.hubs names RelayHub ${unknownHubs.join(', ')}, not found in namespace ${namespace}` : '';
+  const problems: Array<{ reason: ConditionReason; message: string }> = [];
+
+  try {
+    parseQuantity(spec.maxMessageSize ?? SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT);
+  } catch (error) {
+    const blocked = selected.length > 0 ? `: RelayHub ${selected.join(', ')} cannot render a config until it is fixed` : '';
+    problems.push({ reason: ConditionReason.InvalidSpec, message: `spec.maxMessageSize: ${(error as Error).message}${blocked}` });
+  }
+  if (selected.length === 0) {
+    const why = (spec.hubs ?? []).length === 0 && spec.hubSelector === undefined
+      ? `no RelayHub in namespace ${namespace} (without spec.hubs and spec.hubSelector it goes to every hub there)`
+      : `no RelayHub in namespace ${namespace} matches spec.hubs/spec.hubSelector${unknownText ? ` (${unknownText})` : ''}`;
+    problems.push({ reason: ConditionReason.NoHubSelected, message: why });
+  }
+  const secretName = spec.authentication?.secretName;
+  const secretProblem = secretName ? missingSecretProblem(namespace, secretName, secrets) : undefined;
+  if (secretProblem) {
+    problems.push({ reason: ConditionReason.SecretNotFound, message: `${secretProblem}: every hub leaves the connector out until the Secret has keys username and password` });
+  }
+  if (selected.length > 0 && unknownText) {
+    problems.push({ reason: ConditionReason.HubNotFound, message: `${unknownText}; on ${selected.join(', ')} only` });
+  }
+
+  const [first] = problems;
+  if (first) return { status: 'False', reason: first.reason, message: problems.map((p) => p.message).join('; ') };
+  return { status: 'True', reason: ConditionReason.Rendered, message: `in the config of RelayHub ${selected.join(', ')}` };
+}
+
+export function createSendConnectorReconciler(deps: SendConnectorControllerDeps): (key: string) => Promise<ReconcileResult | void> {
+  const { caches, applier } = deps;
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const connector = caches.sendConnectors.get(namespace, name);
+    if (!connector || connector.metadata.deletionTimestamp) return;
+    const generation = connector.metadata.generation ?? 0;
+    const ready = decideSendConnectorStatus({
+      namespace,
+      connector,
+      hubs: caches.hubs.list(namespace).filter((h) => !h.metadata.deletionTimestamp),
+      secrets: caches.secrets.list(namespace) as unknown as SecretObject[],
+    });
+    const conditions = setCondition(connector.status?.conditions ?? [], { type: ConditionType.Ready, ...ready }, generation);
+    const status = { observedGeneration: generation, conditions };
+    await applier.applyStatusIfChanged<KubeObject & { status?: unknown }>({ apiVersion: API_GROUP_VERSION, kind: 'SendConnector', metadata: { name, namespace }, status }, connector);
+  };
+}
