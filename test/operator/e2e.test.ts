@@ -9,7 +9,7 @@
  * test rewrites the mounted file as kubelet would): status follows the new hash, the new rule
  * is live for new sessions, and the old session completes under the old one.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,9 +18,9 @@ import { stringify } from 'yaml';
 import { hashConfig } from '../../relay/config/load.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
 import { readIncoming, SmtpClient, testMessage } from '../relay/support-certs.ts';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import type { TestCluster } from '../support/cluster.ts';
 import {
-  kubeClient, markPodReady, settleStatefulSet, startOperator, startRelayPod, until, type OperatorProcess, type RelayPod,
+  kubeClient, markPodReady, settleStatefulSet, useOperatorNamespace, startRelayPod, until, type RelayPod,
 } from '../support/operator-process.ts';
 
 const ns = `op-e2e-${randomBytes(3).toString('hex')}`;
@@ -40,7 +40,6 @@ interface HubCr { metadata: { generation?: number }; status?: { observedGenerati
 interface ConnectorCr { metadata: { generation?: number }; status?: { observedGeneration?: number; hubs?: Array<{ name: string; bindings: string[]; ready: boolean; reason?: string }>; conditions?: Condition[] } }
 
 let cluster: TestCluster;
-let operator: OperatorProcess;
 const relays = new Map<string, RelayPod>();
 const clients: SmtpClient[] = [];
 
@@ -97,20 +96,13 @@ async function allLive(expected?: Map<string, string>): Promise<void> {
   }, 30_000, async () => (await connector()).status);
 }
 
-before(async () => {
-  cluster = await testCluster();
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['create', 'namespace', ns]);
-  operator = await startOperator({ cluster, namespace: ns, waitFor: 'leader' });
-});
-
-after(async () => {
-  for (const client of clients) client.close();
-  await Promise.all([...relays.values()].map((r) => r.kill()));
-  await operator?.stop();
-  for (const relay of relays.values()) relay.remove();
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
+useOperatorNamespace(ns, {
+  ready: (c) => void (cluster = c),
+  beforeStop: async () => {
+    for (const client of clients) client.close();
+    await Promise.all([...relays.values()].map((r) => r.kill()));
+    for (const relay of relays.values()) relay.remove();
+  },
 });
 
 describe('end to end', { timeout: 90_000 }, () => {

@@ -4,12 +4,12 @@
  * while it waits), a SIGKILLed leader is replaced within about a lease duration and the new
  * leader reconciles a change, and an operator restarted with nothing changed writes nothing.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashConfig } from '../../relay/config/load.ts';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import { useTestNamespaces, type TestCluster } from '../support/cluster.ts';
 import {
   annotatePodConfigHash, applyObjects, kubeClient, RECONCILE_WRITE_RESOURCES, settleStatefulSet, startOperator, until, type KubeClient, type OperatorProcess,
 } from '../support/operator-process.ts';
@@ -73,23 +73,19 @@ async function settled(op: OperatorProcess): Promise<void> {
   }, 30_000);
 }
 
-before(async () => {
-  cluster = await testCluster();
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['create', 'namespace', ns]);
-  applyObjects(cluster, [
-    { apiVersion: GROUP, kind: 'RelayHub', metadata: { name: HUB, namespace: ns }, spec: { replicas: 1, addresses: [{ name: 'relay', ip: '192.168.7.17' }] } },
-    {
-      apiVersion: GROUP, kind: 'ReceiveConnector', metadata: { name: 'apps', namespace: ns },
-      spec: { hubs: [HUB], usage: 'Custom', bindings: ['relay:25'], remoteIPRanges: ['10.1.0.0/16'], permissionGroups: ['AnonymousUsers'] },
-    },
-  ]);
-});
-
-after(async () => {
-  await Promise.all(operators.map((op) => op.kill()));
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
+useTestNamespaces([ns], {
+  crds: true,
+  ready: (c) => {
+    cluster = c;
+    applyObjects(cluster, [
+      { apiVersion: GROUP, kind: 'RelayHub', metadata: { name: HUB, namespace: ns }, spec: { replicas: 1, addresses: [{ name: 'relay', ip: '192.168.7.17' }] } },
+      {
+        apiVersion: GROUP, kind: 'ReceiveConnector', metadata: { name: 'apps', namespace: ns },
+        spec: { hubs: [HUB], usage: 'Custom', bindings: ['relay:25'], remoteIPRanges: ['10.1.0.0/16'], permissionGroups: ['AnonymousUsers'] },
+      },
+    ]);
+  },
+  beforeStop: () => Promise.all(operators.map((op) => op.kill())).then(() => undefined),
 });
 
 describe('leader election', { timeout: 90_000 }, () => {

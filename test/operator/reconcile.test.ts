@@ -9,7 +9,7 @@
  * There is no kubelet: the test plays the relay's part by annotating pods with the config hash
  * and kubelet's by setting their Ready condition.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,9 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
 import { hashConfig } from '../../relay/config/load.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import type { TestCluster } from '../support/cluster.ts';
 import {
-  annotatePodConfigHash, applyObjects, kubeClient, settleStatefulSet, startOperator, until, type OperatorProcess,
+  annotatePodConfigHash, applyObjects, kubeClient, settleStatefulSet, useOperatorNamespace, until,
 } from '../support/operator-process.ts';
 
 const ns = `op-reconcile-${randomBytes(3).toString('hex')}`;
@@ -69,7 +69,6 @@ interface StatefulSet {
 }
 
 let cluster: TestCluster;
-let operator: OperatorProcess;
 
 const get = <T>(kind: string, name: string): Promise<T> => kubeClient(cluster).get<T>(ns, kind, name);
 const tryGetJson = <T>(kind: string, name: string): Promise<T | undefined> => kubeClient(cluster).tryGet<T>(ns, kind, name);
@@ -116,18 +115,7 @@ async function podsRunCurrentConfig(hubName: string): Promise<void> {
   await settleStatefulSet(cluster, ns, `${hubName}-relay`, { markReady: true, onPod: (pod) => annotatePodConfigHash(cluster, ns, pod, hash) });
 }
 
-before(async () => {
-  cluster = await testCluster();
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['create', 'namespace', ns]);
-  operator = await startOperator({ cluster, namespace: ns, waitFor: 'leader' });
-});
-
-after(async () => {
-  await operator?.stop();
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
-});
+useOperatorNamespace(ns, { ready: (c) => void (cluster = c) });
 
 describe('reconcile', { timeout: 90_000 }, () => {
   let hubAUid = '';

@@ -6,11 +6,11 @@
  * object names the earlier, and takes over when the earlier goes). observedGeneration follows
  * metadata.generation on the status and on the condition; `kubectl get` shows Ready.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
-import { applyObjects, kubeClient, startOperator, until, type OperatorProcess } from '../support/operator-process.ts';
+import type { TestCluster } from '../support/cluster.ts';
+import { applyObjects, kubeClient, useOperatorNamespace, until } from '../support/operator-process.ts';
 
 const ns = `op-status-${randomBytes(3).toString('hex')}`;
 const GROUP = 'relayoperator.io/v1alpha1';
@@ -20,7 +20,6 @@ interface Condition { type: string; status: string; reason: string; message: str
 interface StatusObject { metadata: { name: string; generation?: number }; status?: { observedGeneration?: number; conditions?: Condition[] } }
 
 let cluster: TestCluster;
-let operator: OperatorProcess;
 
 const get = (kind: 'accepteddomain' | 'sendconnector', name: string): Promise<StatusObject> => kubeClient(cluster).get<StatusObject>(ns, kind, name);
 const readyOf = (o: StatusObject): Condition | undefined => o.status?.conditions?.find((c) => c.type === 'Ready');
@@ -48,18 +47,7 @@ const sendConnector = (name: string, spec: Record<string, unknown> = {}): object
 const acceptedDomain = (name: string, domainName: string): object =>
   ({ apiVersion: GROUP, kind: 'AcceptedDomain', metadata: { name, namespace: ns }, spec: { domainName } });
 
-before(async () => {
-  cluster = await testCluster();
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['create', 'namespace', ns]);
-  operator = await startOperator({ cluster, namespace: ns, waitFor: 'leader' });
-});
-
-after(async () => {
-  await operator?.stop();
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
-});
+useOperatorNamespace(ns, { ready: (c) => void (cluster = c) });
 
 describe('status conditions of AcceptedDomain and SendConnector', { timeout: 90_000 }, () => {
   test('before the namespace has a hub: SendConnector NoHubSelected, AcceptedDomain NoRelayHub', async () => {

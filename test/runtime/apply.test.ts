@@ -4,13 +4,13 @@
  * we stop sending, conflicts taken back, and status applies to a custom resource's status
  * subresource under the same manager without disturbing the main-resource entry.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import { useTestNamespaces, type TestCluster } from '../support/cluster.ts';
 import { Applier, FIELD_MANAGER } from '../../operator/runtime/apply.ts';
 import { Informer, resourcePath } from '../../operator/runtime/informer.ts';
 import { ConditionReason, ConditionType, setCondition, type Condition } from '../../operator/runtime/conditions.ts';
@@ -38,20 +38,13 @@ async function writes(resource: string): Promise<number> {
   return metric?.values.filter((v) => v.labels.resource === resource).reduce((a, v) => a + v.value, 0) ?? 0;
 }
 
-before(async () => {
-  cluster = await testCluster();
-  kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/relayhubs.relayoperator.io']);
-  cluster.kubectl(['create', 'namespace', ns]);
-  registry = new Registry();
-  applier = new Applier({ kubeConfig: kc, registry });
-});
-
-after(async () => {
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
+useTestNamespaces([ns], {
+  crds: true,
+  ready: (c, k) => {
+    [cluster, kc] = [c, k];
+    registry = new Registry();
+    applier = new Applier({ kubeConfig: kc, registry });
+  },
 });
 
 const cm = (data: Record<string, string>, labels: Record<string, string> = { app: 'relay' }): ConfigMap =>

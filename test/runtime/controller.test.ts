@@ -5,13 +5,13 @@
  * convergence, GC of owned objects, /readyz after sync, and that a resync reconciles every
  * object again while sending ZERO writes when nothing changed.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import { useTestNamespaces, type TestCluster } from '../support/cluster.ts';
 import { Informer, resourcePath } from '../../operator/runtime/informer.ts';
 import { WorkQueue } from '../../operator/runtime/workqueue.ts';
 import { Controller } from '../../operator/runtime/controller.ts';
@@ -33,17 +33,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
-before(async () => {
-  cluster = await testCluster();
-  kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  cluster.kubectl(['create', 'namespace', ns]);
-});
-
-after(async () => {
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
-});
+useTestNamespaces([ns], { ready: (c, k) => void ([cluster, kc] = [c, k]) });
 
 void test('source ConfigMaps are mirrored; a resync with nothing changed writes nothing', async (t) => {
   const registry = new Registry();

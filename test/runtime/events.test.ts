@@ -3,13 +3,14 @@
  * (MicroTime, reporting fields, regarding), repeats are aggregated into one Event whose series
  * count is updated, and a different note makes a new Event.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EventsV1Api, KubeConfig, type EventsV1Event } from '@kubernetes/client-node';
+import type { KubeConfig} from '@kubernetes/client-node';
+import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import { useTestNamespaces, type TestCluster } from '../support/cluster.ts';
 import { EventRecorder } from '../../operator/runtime/events.ts';
 import type { KubeObject } from '../../operator/runtime/objects.ts';
 
@@ -17,19 +18,7 @@ let cluster: TestCluster;
 let kc: KubeConfig;
 const ns = `rt-events-${randomBytes(3).toString('hex')}`;
 
-before(async () => {
-  cluster = await testCluster();
-  kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/relayhubs.relayoperator.io']);
-  cluster.kubectl(['create', 'namespace', ns]);
-});
-
-after(async () => {
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
-});
+useTestNamespaces([ns], { crds: true, ready: (c, k) => void ([cluster, kc] = [c, k]) });
 
 async function eventsAbout(name: string): Promise<EventsV1Event[]> {
   const list = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ns });

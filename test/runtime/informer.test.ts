@@ -4,13 +4,13 @@
  * resourceVersion after a cut watch, relisted after a real 410 Gone (with deletes for objects
  * that vanished meanwhile), resynced, rescued by the watchdog, and retried with backoff.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { useTestNamespaces, type TestCluster } from '../support/cluster.ts';
 import { Informer, resourcePath } from '../../operator/runtime/informer.ts';
 import { objectKey, type KubeObject } from '../../operator/runtime/objects.ts';
 import type { ReflectorMessage } from '../../operator/runtime/diagnostics.ts';
@@ -48,20 +48,7 @@ function hub(name: string, namespace: string, labelled = true): string {
   });
 }
 
-before(async () => {
-  cluster = await testCluster();
-  kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
-  cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/relayhubs.relayoperator.io']);
-  cluster.kubectl(['create', 'namespace', ns]);
-  cluster.kubectl(['create', 'namespace', ns2]);
-});
-
-after(async () => {
-  cluster?.tryKubectl(['delete', 'namespace', ns, ns2, '--wait=false']);
-  await cluster?.stop();
-});
+useTestNamespaces([ns, ns2], { crds: true, ready: (c, k) => void ([cluster, kc] = [c, k]) });
 
 void test('ConfigMaps: the first list syncs, then create, update and delete arrive; get/list read the cache', async (t) => {
   cluster.kubectl(['-n', ns, 'create', 'configmap', 'pre', '--from-literal=k=v0']);

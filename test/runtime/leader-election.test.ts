@@ -3,17 +3,17 @@
  * time, a standby takes over about a lease duration after the leader stops renewing, at once
  * after a release, and a leader whose lease is taken steps down within the renew deadline.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, KubeConfig, V1MicroTime } from '@kubernetes/client-node';
+import type { KubeConfig} from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import { useTestNamespaces } from '../support/cluster.ts';
 import { LeaderElector, type LeaderElectorOptions } from '../../operator/runtime/leader-election.ts';
 import type { TestContext } from 'node:test';
 
-let cluster: TestCluster;
 let kc: KubeConfig;
 const ns = `rt-leader-${randomBytes(3).toString('hex')}`;
 
@@ -46,17 +46,7 @@ async function gauge(c: Candidate): Promise<number | undefined> {
   return (await c.registry.getSingleMetric('leader_election_master_status')?.get())?.values[0]?.value;
 }
 
-before(async () => {
-  cluster = await testCluster();
-  kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  cluster.kubectl(['create', 'namespace', ns]);
-});
-
-after(async () => {
-  cluster?.tryKubectl(['delete', 'namespace', ns, '--wait=false']);
-  await cluster?.stop();
-});
+useTestNamespaces([ns], { ready: (_cluster, k) => void (kc = k) });
 
 void test('one leader; the standby takes over about a lease duration after the leader stops renewing', async (t) => {
   const a = candidate(t, 'crash', 'a');

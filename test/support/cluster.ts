@@ -6,6 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
 import { startControlPlane, controlPlaneBinaries } from '../controlplane/controlplane.ts';
 
 export interface TestCluster {
@@ -36,4 +38,39 @@ export async function testCluster(): Promise<TestCluster> {
   if (shared) return wrap(shared, process.env.RELAY_TEST_BIN_DIR ?? controlPlaneBinaries(), () => Promise.resolve());
   const plane = await startControlPlane({ controllerManager: true });
   return wrap(plane.kubeconfig, plane.binDir, () => plane.stop());
+}
+
+export interface TestNamespacesOptions {
+  /** Apply crds/ and wait until every CRD is Established. */
+  crds?: boolean;
+  /** Called once the cluster and namespaces exist (assign the file's variables here). */
+  ready: (cluster: TestCluster, kubeConfig: KubeConfig) => void | Promise<void>;
+  /** Called first in the after hook, while the cluster still runs (stop processes here). */
+  beforeStop?: () => void | Promise<void>;
+}
+
+/**
+ * useTestNamespaces - the node:test hooks every integration test file on the API server needs.
+ * before: the test cluster, the CRDs (crds: true), each namespace created, then ready().
+ * after: beforeStop(), the namespaces deleted without waiting, the cluster stopped (a no-op on
+ * the shared control plane of `npm run test:integration`).
+ */
+export function useTestNamespaces(namespaces: string[], options: TestNamespacesOptions): void {
+  let cluster: TestCluster | undefined;
+  before(async () => {
+    cluster = await testCluster();
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cluster.kubeconfig);
+    if (options.crds) {
+      cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
+      cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', 'crds/']);
+    }
+    for (const namespace of namespaces) cluster.kubectl(['create', 'namespace', namespace]);
+    await options.ready(cluster, kubeConfig);
+  });
+  after(async () => {
+    await options.beforeStop?.();
+    cluster?.tryKubectl(['delete', 'namespace', ...namespaces, '--wait=false']);
+    await cluster?.stop();
+  });
 }

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { freePort } from '../controlplane/controlplane.ts';
-import type { TestCluster } from './cluster.ts';
+import { useTestNamespaces, type TestCluster } from './cluster.ts';
 import { JsonLogProcess, type LogLine } from './json-log-process.ts';
 
 export type { LogLine } from './json-log-process.ts';
@@ -206,6 +206,25 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
     throw error;
   }
   return operator;
+}
+
+/**
+ * useOperatorNamespace - useTestNamespaces with the CRDs and one namespace, plus an operator
+ * watching it and leading there; stopped after beforeStop() and before the cluster goes.
+ */
+export function useOperatorNamespace(namespace: string, options: { ready: (cluster: TestCluster) => void; beforeStop?: () => void | Promise<void> }): void {
+  let operator: OperatorProcess | undefined;
+  useTestNamespaces([namespace], {
+    crds: true,
+    ready: async (cluster) => {
+      operator = await startOperator({ cluster, namespace, waitFor: 'leader' });
+      options.ready(cluster);
+    },
+    beforeStop: async () => {
+      await options.beforeStop?.();
+      await operator?.stop();
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
