@@ -30,3 +30,16 @@ void test('concurrent first reservations share one statfs call', async () => {
   await Promise.all(Array.from({ length: 10 }, () => guard.reserve(1)));
   assert.equal(calls, 1);
 });
+
+void test('a new reserve from a reload applies to the next reservation; a bad one is refused', async () => {
+  const guard = new FreeSpaceGuard('/unused', 0, () => Promise.resolve({ bavail: 250, bsize: 4 })); // 1000 bytes free
+  await guard.reserve(600);
+  guard.release(600, false);
+  guard.setMinFreeBytes(500);
+  assert.equal(guard.minFreeBytes, 500);
+  await assert.rejects(guard.reserve(600), { code: 'RELAY_ERR_SPOOL_FULL', neededBytes: 600 });
+  await guard.reserve(500);
+  assert.throws(() => guard.setMinFreeBytes(-1), RangeError);
+  assert.throws(() => guard.setMinFreeBytes(1.5), RangeError);
+  assert.equal(guard.minFreeBytes, 500, 'a refused value leaves the reserve as it was');
+});

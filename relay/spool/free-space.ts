@@ -17,7 +17,7 @@ export type StatfsFn = (dir: string) => Promise<{ bavail: number; bsize: number 
 /** FreeSpaceGuard - reserve bytes for a write, or throw SpoolFullError. */
 export class FreeSpaceGuard {
   readonly #dir: string;
-  readonly #minFreeBytes: number;
+  #minFreeBytes: number;
   readonly #statfs: StatfsFn;
   #sampleAt = -Infinity;
   #sampleFree = 0;
@@ -29,6 +29,17 @@ export class FreeSpaceGuard {
     this.#dir = dir;
     this.#minFreeBytes = minFreeBytes;
     this.#statfs = statfs;
+  }
+
+  /** The reserve commits may not eat into (bytes). */
+  get minFreeBytes(): number {
+    return this.#minFreeBytes;
+  }
+
+  /** setMinFreeBytes - a new reserve (a config reload); applies to the next reservation. */
+  setMinFreeBytes(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`minFreeBytes must be a whole number of bytes >= 0, got ${bytes}`);
+    this.#minFreeBytes = bytes;
   }
 
   /** reserve - count `bytes` as in flight, or throw SpoolFullError. */

@@ -236,6 +236,11 @@ export class Spool {
     return { ...this.#stats };
   }
 
+  /** setMinFreeBytes - the free-space reserve below which commits get SpoolFullError (452 4.3.1), from a config reload. */
+  setMinFreeBytes(bytes: number): void {
+    this.#space.setMinFreeBytes(bytes);
+  }
+
   /** Absolute spool root. */
   get directory(): string {
     return this.#paths.root;
