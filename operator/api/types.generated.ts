@@ -66,6 +66,8 @@ export type RelayHubSpec = {
       maxBackoff?: string;
       /** Give up and bounce after this time in the queue; default 5d. */
       maxAge?: string;
+      /** After this time in the queue, tell the sender once that the message is delayed (a DSN with Action delayed, for each undelivered recipient whose NOTIFY allows it); default 4h like Exchange's DelayNotificationTimeout; `0s` turns delay notices off; ignored when not shorter than maxAge. */
+      delayNotification?: string;
     };
   };
   /** Relay container image; defaults to the operator's own image. */

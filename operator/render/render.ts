@@ -298,7 +298,12 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
       tls: hubTls,
       usersFile,
       antiSpam: { spf: hub.spec.antiSpam?.spf ?? true, dnsbl: hub.spec.antiSpam?.dnsbl ?? [] },
-      retry: { minBackoffMs: parseDuration(retry.minBackoff), maxBackoffMs: parseDuration(retry.maxBackoff), maxAgeMs: parseDuration(retry.maxAge) },
+      retry: {
+        minBackoffMs: parseDuration(retry.minBackoff),
+        maxBackoffMs: parseDuration(retry.maxBackoff),
+        maxAgeMs: parseDuration(retry.maxAge),
+        delayNotificationMs: parseDuration(retry.delayNotification),
+      },
     },
     connectors: loaded.map((c) => c.config),
     listeners: sortedListeners,

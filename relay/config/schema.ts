@@ -5,7 +5,9 @@
  * RenderedConfig per hub; the relay runs from it and knows nothing of Kubernetes. Every
  * value here is already defaulted and resolved: sizes in bytes, times in milliseconds,
  * usage presets applied, Secrets turned into file paths. The schema is versioned by
- * `apiVersion`; a relay refuses a version it does not know.
+ * `apiVersion`; a relay refuses a version it does not know. A field may join a version only
+ * when a relay reading a file without it does what the default would (the relay fills it in),
+ * as hub.retry.delayNotificationMs does; any other change needs a new apiVersion.
  */
 
 export const RENDERED_CONFIG_API_VERSION = 'relay.relayoperator.io/v1';
@@ -127,7 +129,20 @@ export interface HubSettings {
   /** htpasswd-style file: `name:bcrypt-hash[:addr,addr...]` per line. */
   usersFile: string | null;
   antiSpam: { spf: boolean; dnsbl: string[] };
-  retry: { minBackoffMs: number; maxBackoffMs: number; maxAgeMs: number };
+  retry: RetryConfig;
+}
+
+/**
+ * The queue's retry schedule (relay/queue/retry-schedule.ts). delayNotificationMs came after
+ * the first v1 relays; a file without it means the default (4 h), so it stays within v1.
+ */
+export interface RetryConfig {
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  /** Undelivered after this long: the final attempt, then a failure DSN (4.4.7). */
+  maxAgeMs: number;
+  /** Queued this long: one `delayed` DSN per recipient that allows it; 0 = never. */
+  delayNotificationMs: number;
 }
 
 export interface RenderedConfig {

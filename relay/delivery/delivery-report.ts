@@ -8,6 +8,11 @@
  *                 for a next hop that did not take the DSN parameters) as one RFC 3464 report
  *                 per action, committed to the spool before this resolves, so a crash after
  *                 it can duplicate a DSN but never lose one. Never for a null-sender message.
+ *   delay notice  a deferral while job.delayNoticeDue, for a recipient whose state is not yet
+ *                 delayNotified, is reported as `delayed` (NOTIFY permitting), with
+ *                 Will-Retry-Until = receivedAt + maxAge: one report per attempt for all such
+ *                 recipients. The queue manager then marks them delayNotified, so a recipient
+ *                 gets at most one (two only if a crash falls between this and that write).
  * The DSN comes from postmaster@<default accepted domain> (else the first Authoritative
  * domain, else the hub FQDN).
  */
@@ -15,12 +20,14 @@ import type { RenderedConfig } from '../config/schema.ts';
 import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
 import type { Spool } from '../spool/spool.ts';
+import { expiresAtMs, saneRetry } from '../queue/retry-schedule.ts';
 import { networkMessageId } from './delivery-attempt.ts';
 import { buildDsn, wantsDsn, type DsnAction, type DsnRecipientReport } from './dsn.ts';
 import type { DeliveryMetrics } from './metrics.ts';
 
 export interface ReportContext {
-  spool: Spool;
+  /** Where DSNs are committed (the only use of the spool here). */
+  spool: Pick<Spool, 'commitMessage'>;
   config: RenderedConfig;
   tracking: TrackingLog;
   metrics: DeliveryMetrics;
@@ -64,20 +71,24 @@ function logOutcomes(job: QueueJob, outcomes: readonly RecipientOutcome[], track
   }
 }
 
-function dsnAction(o: RecipientOutcome): DsnAction | null {
+function dsnAction(job: QueueJob, o: RecipientOutcome): DsnAction | null {
   if (o.result === 'failed') return 'failed';
-  if (o.result !== 'delivered') return null;
+  if (o.result === 'deferred') return job.delayNoticeDue && job.recipients[o.index]?.delayNotified !== true ? 'delayed' : null;
   if (o.nextHop === 'drop') return 'delivered';
   return o.dsnPassedOn ? null : 'relayed';
 }
 
 async function queueDsns(job: QueueJob, outcomes: readonly RecipientOutcome[], ctx: ReportContext): Promise<void> {
   const env = job.message.envelope;
+  const willRetryUntil = new Date(expiresAtMs(env.receivedAt, saneRetry(ctx.config.hub.retry))).toISOString();
   const byAction = new Map<DsnAction, DsnRecipientReport[]>();
   for (const o of outcomes) {
-    const action = dsnAction(o);
+    const action = dsnAction(job, o);
     if (!action || !wantsDsn(env, o.index, action)) continue;
-    const report: DsnRecipientReport = { index: o.index, action, status: o.dsnStatus, diagnostic: o.reply, lastAttemptAt: new Date(ctx.now()).toISOString(), ...(o.remoteMta ? { remoteMta: o.remoteMta } : {}) };
+    const report: DsnRecipientReport = {
+      index: o.index, action, status: o.dsnStatus, diagnostic: o.reply, lastAttemptAt: new Date(ctx.now()).toISOString(),
+      ...(o.remoteMta ? { remoteMta: o.remoteMta } : {}), ...(action === 'delayed' ? { willRetryUntil } : {}),
+    };
     byAction.set(action, [...(byAction.get(action) ?? []), report]);
   }
   for (const [action, recipients] of byAction) {

@@ -85,3 +85,56 @@ void test('RET=HDRS returns the header section only; success reports too', () =>
   assert.match(relayed, /Action: relayed\r\nStatus: 2\.0\.0/);
   assert.match(relayed, /text\/rfc822-headers/);
 });
+
+void test('NOTIFY for delays: no NOTIFY or DELAY asks for one; FAILURE or SUCCESS alone, NEVER and the null sender do not', () => {
+  const env = (notify?: SpoolEnvelope['rcptTo'][number]['notify'], mailFrom = 'app@corp.test'): SpoolEnvelope =>
+    envelope({ mailFrom, rcptTo: [{ address: 'x@remote.test', ...(notify ? { notify } : {}) }] });
+  assert.equal(wantsDsn(env(), 0, 'delayed'), true, 'no NOTIFY: failures and delays');
+  assert.equal(wantsDsn(env(['DELAY']), 0, 'delayed'), true);
+  assert.equal(wantsDsn(env(['SUCCESS', 'DELAY']), 0, 'delayed'), true);
+  assert.equal(wantsDsn(env(['FAILURE']), 0, 'delayed'), false);
+  assert.equal(wantsDsn(env(['SUCCESS']), 0, 'delayed'), false);
+  assert.equal(wantsDsn(env(['NEVER']), 0, 'delayed'), false);
+  assert.equal(wantsDsn(env(undefined, ''), 0, 'delayed'), false, 'never for a bounce');
+});
+
+void test('a delay DSN: Action delayed, the 4.x.x status, Will-Retry-Until, headers only even with RET=FULL', () => {
+  const dsn = buildDsn(input(envelope({ dsnRet: 'FULL' }), [{
+    index: 0, action: 'delayed', status: '4.2.1', diagnostic: '450 4.2.1 Mailbox busy', remoteMta: 'mx.remote.test',
+    lastAttemptAt: '2025-03-01T14:00:00.000Z', willRetryUntil: '2025-03-06T10:00:00.000Z',
+  }]));
+  assert.equal(dsn.envelope.mailFrom, '', 'null sender');
+  assert.deepEqual(dsn.envelope.rcptTo, [{ address: 'app@corp.test' }]);
+  const text = dsn.body.toString('latin1');
+  const { head, parts: [human, status, returned] } = parts(text);
+  assert.match(head, /^Subject: Delivery delayed: quarterly report\r$/m);
+  assert.match(head, /^Content-Type: multipart\/report; report-type=delivery-status; boundary="/m);
+  assert.match(human ?? '', /has not been delivered yet/);
+  assert.match(human ?? '', /keep trying until Thu, 06 Mar 2025 10:00:00 \+0000\./);
+  assert.match(human ?? '', /do not need to send it again/);
+  assert.match(human ?? '', /<gone@remote\.test>: delayed: 450 4\.2\.1 Mailbox busy/);
+  assert.doesNotMatch(human ?? '', /could not be delivered|returned/);
+  const perRecipient = (status ?? '').split('\r\n\r\n')[2];
+  assert.equal(perRecipient, [
+    'Original-Recipient: rfc822; Gone+Tag@remote.test',
+    'Final-Recipient: rfc822; gone@remote.test',
+    'Action: delayed',
+    'Status: 4.2.1',
+    'Remote-MTA: dns; mx.remote.test',
+    'Diagnostic-Code: smtp; 450 4.2.1 Mailbox busy',
+    'Last-Attempt-Date: Sat, 01 Mar 2025 14:00:00 +0000',
+    'Will-Retry-Until: Thu, 06 Mar 2025 10:00:00 +0000',
+  ].join('\r\n'));
+  assert.match(returned ?? '', /^\r\nContent-Type: text\/rfc822-headers\r\n\r\nFrom: <app@corp\.test>[\s\S]*Message-ID: <q1@corp\.test>\r\n\r\n$/);
+  assert.doesNotMatch(text, /line one|hidden dot/, 'no body in a delay notice');
+});
+
+void test('a report with a failure and a delay is a failure report: Undeliverable, the full message', () => {
+  const text = buildDsn(input(envelope(), [
+    { index: 0, action: 'failed', status: '5.1.1', diagnostic: '550 5.1.1 no such user' },
+    { index: 2, action: 'delayed', status: '4.4.1', diagnostic: '451 4.4.1 later', willRetryUntil: '2025-03-06T10:00:00.000Z' },
+  ])).body.toString('latin1');
+  assert.match(text, /^Subject: Undeliverable: quarterly report\r$/m);
+  assert.match(text, /Action: delayed\r\nStatus: 4\.4\.1\r\nDiagnostic-Code: smtp; 451 4\.4\.1 later\r\nWill-Retry-Until: /);
+  assert.match(text, /Content-Type: message\/rfc822\r\n/);
+});

@@ -5,10 +5,14 @@
  *           multipart/report; report-type=delivery-status from postmaster@<default accepted
  *           domain>, sent with the null sender so that it can never bounce in turn.
  * RULES     Never for a message with the null sender (never bounce a bounce). Per recipient,
- *           NOTIFY decides: failures unless NOTIFY=NEVER or a NOTIFY without FAILURE;
- *           delivered/relayed only with SUCCESS. RET=HDRS returns the header section, RET=FULL
- *           (or no RET, for failures) the whole message as message/rfc822, headers only past
- *           MAX_RETURN_BYTES; success reports return headers only. ENVID becomes
+ *           NOTIFY decides: failures unless NOTIFY=NEVER or a NOTIFY without FAILURE; delays
+ *           likewise with DELAY (no NOTIFY: both); delivered/relayed only with SUCCESS.
+ *           A report with a failure is "Undeliverable"; RET=HDRS returns the header section,
+ *           RET=FULL (or no RET) the whole message as message/rfc822, headers only past
+ *           MAX_RETURN_BYTES. Delay and success reports return headers only whatever RET says
+ *           (RET applies to failure DSNs only, RFC 3461 4.3). A delay report ("Delivery
+ *           delayed") carries Will-Retry-Until per recipient (RFC 3464 2.3.9) and says that the
+ *           hub keeps trying until then and the sender need not resend. ENVID becomes
  *           Original-Envelope-Id, ORCPT Original-Recipient (xtext decoded).
  * OUTPUT    Canonical CRLF text; the caller commits it to the spool like any message.
  */
@@ -29,6 +33,8 @@ export interface DsnRecipientReport {
   diagnostic?: string;
   remoteMta?: string;
   lastAttemptAt?: string;
+  /** For `delayed`: when the hub gives up (ISO time; receivedAt + maxAge). */
+  willRetryUntil?: string;
 }
 
 export interface DsnInput {
@@ -86,13 +92,36 @@ function recipientFields(input: DsnInput, r: DsnRecipientReport): string[] {
   if (r.remoteMta) fields.push(`Remote-MTA: dns; ${fieldText(r.remoteMta, 255)}`);
   if (r.diagnostic) fields.push(`Diagnostic-Code: ${diagnosticCode(r.diagnostic)}`);
   if (r.lastAttemptAt) fields.push(`Last-Attempt-Date: ${rfc5322Date(new Date(r.lastAttemptAt))}`);
+  if (r.willRetryUntil) fields.push(`Will-Retry-Until: ${rfc5322Date(new Date(r.willRetryUntil))}`);
   return fields;
 }
 
-function humanText(input: DsnInput, failed: boolean): string[] {
-  const lines = failed
-    ? ['This is the mail system at host ' + input.reportingMta + '.', '', 'Your message could not be delivered to one or more recipients.', 'It has been returned with this report.', '']
-    : ['This is the mail system at host ' + input.reportingMta + '.', '', 'Your message was delivered or passed on as requested.', ''];
+/** What a report is about as a whole: a failure outweighs a delay, which outweighs success. */
+type DsnKind = 'failure' | 'delay' | 'success';
+
+function dsnKind(recipients: readonly DsnRecipientReport[]): DsnKind {
+  if (recipients.some((r) => r.action === 'failed')) return 'failure';
+  return recipients.some((r) => r.action === 'delayed') ? 'delay' : 'success';
+}
+
+function delayText(input: DsnInput): string[] {
+  const until = input.recipients.flatMap((r) => (r.willRetryUntil ? [Date.parse(r.willRetryUntil)] : []));
+  return [
+    'Your message has not been delivered yet to one or more recipients.',
+    'The mail system is still trying to deliver it.',
+    until.length > 0 ? `It will keep trying until ${rfc5322Date(new Date(Math.max(...until)))}.` : 'It will keep trying.',
+    'You do not need to send it again; you will be told if delivery finally fails.',
+  ];
+}
+
+const INTRO: Record<Exclude<DsnKind, 'delay'>, string[]> = {
+  failure: ['Your message could not be delivered to one or more recipients.', 'It has been returned with this report.'],
+  success: ['Your message was delivered or passed on as requested.'],
+};
+
+function humanText(input: DsnInput, kind: DsnKind): string[] {
+  const intro = kind === 'delay' ? delayText(input) : INTRO[kind];
+  const lines = [`This is the mail system at host ${input.reportingMta}.`, '', ...intro, ''];
   for (const r of input.recipients) {
     const address = fieldText(input.envelope.rcptTo[r.index]?.address ?? '');
     lines.push(`<${address}>: ${r.action}${r.diagnostic ? `: ${fieldText(r.diagnostic, 400)}` : ''}`);
@@ -102,11 +131,12 @@ function humanText(input: DsnInput, failed: boolean): string[] {
 
 /** buildDsn - the DSN for the given recipient reports, ready for Spool.commitMessage. */
 export function buildDsn(input: DsnInput): { envelope: SpoolEnvelope; body: Buffer } {
-  const failed = input.recipients.some((r) => r.action === 'failed' || r.action === 'delayed');
+  const kind = dsnKind(input.recipients);
   const boundary = `${input.queueId}/${randomBytes(8).toString('hex')}`;
   const subject = fieldText(headerValue(input.body, 'subject') ?? '', 200);
-  const verb = failed ? 'Undeliverable' : input.recipients.every((r) => r.action === 'delivered') ? 'Delivered' : 'Relayed';
-  const full = failed && input.envelope.dsnRet !== 'HDRS' && input.body.length <= MAX_RETURN_BYTES;
+  const verb = kind === 'failure' ? 'Undeliverable' : kind === 'delay' ? 'Delivery delayed'
+    : input.recipients.every((r) => r.action === 'delivered') ? 'Delivered' : 'Relayed';
+  const full = kind === 'failure' && input.envelope.dsnRet !== 'HDRS' && input.body.length <= MAX_RETURN_BYTES;
   const original = canonicalBody(input.body);
   const returned = full ? original : headerSection(original);
   const perMessage = [`Reporting-MTA: dns; ${input.reportingMta}`, `X-Relay-Queue-ID: ${input.queueId}`];
@@ -127,7 +157,7 @@ export function buildDsn(input: DsnInput): { envelope: SpoolEnvelope; body: Buff
     `--${boundary}`,
     'Content-Type: text/plain; charset=us-ascii',
     '',
-    ...humanText(input, failed),
+    ...humanText(input, kind),
     '',
     `--${boundary}`,
     'Content-Type: message/delivery-status',

@@ -4,7 +4,7 @@
  * Job: a SendConnectorConfig and a RenderedConfig with sane defaults that each test
  * overrides in part. Trust: test-only; nothing in the relay imports this file.
  */
-import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type SendConnectorConfig } from '../config/schema.ts';
+import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type RetryConfig, type SendConnectorConfig } from '../config/schema.ts';
 
 export function sendConnector(overrides: Partial<SendConnectorConfig> & Pick<SendConnectorConfig, 'id'>): SendConnectorConfig {
   return {
@@ -20,7 +20,11 @@ export function sendConnector(overrides: Partial<SendConnectorConfig> & Pick<Sen
   };
 }
 
-export function renderedConfig(sendConnectors: SendConnectorConfig[], retry = { minBackoffMs: 50, maxBackoffMs: 200, maxAgeMs: 60_000 }): RenderedConfig {
+/** Short backoff, a minute to live, no delay notices: the tests that want them set delayNotificationMs. */
+const TEST_RETRY: RetryConfig = { minBackoffMs: 50, maxBackoffMs: 200, maxAgeMs: 60_000, delayNotificationMs: 0 };
+
+export function renderedConfig(sendConnectors: SendConnectorConfig[], overrides: Partial<RetryConfig> = {}): RenderedConfig {
+  const retry = { ...TEST_RETRY, ...overrides };
   return {
     apiVersion: RENDERED_CONFIG_API_VERSION,
     hub: {
@@ -35,4 +39,15 @@ export function renderedConfig(sendConnectors: SendConnectorConfig[], retry = { 
     ],
     sendConnectors,
   };
+}
+
+/**
+ * smartHostWithDsnDrop - everything to `smartHosts` (plaintext), except the sender's domain
+ * corp.test, which goes to a drop directory: DSNs to app@corp.test are read there as files.
+ */
+export function smartHostWithDsnDrop(smartHosts: string[], dropDir: string, retry: Partial<RetryConfig> = {}): RenderedConfig {
+  return renderedConfig([
+    sendConnector({ id: 'mail/smart', smartHosts, tls: { mode: 'None', verify: false } }),
+    sendConnector({ id: 'mail/dsn-drop', addressSpaces: [{ domain: 'corp.test', cost: 1 }], dropDirectory: dropDir }),
+  ], retry);
 }

@@ -10,7 +10,8 @@
  *                                                    `host:port` for smart hosts, `mx` or `drop`
  *                                                    (bounded: never the recipient domain)
  *   relay_delivery_latency_seconds                   arrival to delivery per recipient (histogram)
- *   relay_dsn_total{action}                          DSNs queued: failed, relayed, delivered
+ *   relay_dsn_total{action}                          DSNs queued: failed, delayed, relayed,
+ *                                                    delivered
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueState } from '../spool/spool.ts';

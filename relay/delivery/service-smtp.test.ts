@@ -9,12 +9,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../test/controlplane/controlplane.ts';
-import { renderedConfig, sendConnector } from './fixtures.ts';
+import { renderedConfig, sendConnector, smartHostWithDsnDrop } from './fixtures.ts';
 import { harness, testBodyText } from './service-harness.ts';
 import { hasSmtpSink, startCapturePeer, startSmtpSink, until } from './test-peers.ts';
 
 const skip = hasSmtpSink() ? false : 'smtp-sink (postfix) is not installed';
 const RETRY = { minBackoffMs: 60, maxBackoffMs: 200, maxAgeMs: 60_000 };
+const config = (smartHosts: string[], dropDir: string, retry = RETRY) => smartHostWithDsnDrop(smartHosts, dropDir, retry);
 
 async function dumpDir(t: TestContext): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-sink-'));
@@ -26,13 +27,6 @@ async function dumpDir(t: TestContext): Promise<string> {
 async function dumps(dir: string): Promise<string[]> {
   const names = (await fs.readdir(dir)).sort();
   return Promise.all(names.map((n) => fs.readFile(path.join(dir, n), 'latin1')));
-}
-
-function config(smartHosts: string[], dropDir: string, retry = RETRY) {
-  return renderedConfig([
-    sendConnector({ id: 'mail/smart', smartHosts, tls: { mode: 'None', verify: false } }),
-    sendConnector({ id: 'mail/dsn-drop', addressSpaces: [{ domain: 'corp.test', cost: 1 }], dropDirectory: dropDir }),
-  ], retry);
 }
 
 void test('failover: a dead first smart host, the second one gets the message', { skip }, async (t) => {

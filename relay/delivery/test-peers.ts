@@ -2,17 +2,20 @@
  * relay/delivery/test-peers - real SMTP peers for the delivery tests, on loopback only.
  *
  * startSmtpSink: Postfix's smtp-sink(1) (`-u nobody` as root; `-d` dumps each transaction;
- *   `-r`/`-f` answer 4xx/5xx to the named commands, `-Q` 421 and disconnect).
+ *   `-r`/`-f` answer 4xx/5xx to the named commands, `-Q` 421 and disconnect); smtpSinkFor
+ *   starts one on a free port for the length of a test.
  * startCapturePeer: an smtp-server that records every transaction (envelope, data bytes,
  *   TLS, AUTH user) and can require STARTTLS + AUTH or refuse chosen recipients.
  * startTap: a TCP relay in front of a peer that records the exact bytes the client sent.
  * Trust: test-only; nothing in the relay imports this file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { TestContext } from 'node:test';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { freePort } from '../../test/controlplane/controlplane.ts';
 
 export const SMTP_SINK = '/usr/sbin/smtp-sink';
 export const hasSmtpSink = (): boolean => existsSync(SMTP_SINK);
@@ -58,6 +61,13 @@ export async function startSmtpSink(port: number, args: string[] = []): Promise<
       await exited;
     },
   };
+}
+
+/** smtpSinkFor - startSmtpSink on a free loopback port, stopped when test `t` ends. */
+export async function smtpSinkFor(t: TestContext, args: string[] = []): Promise<RunningPeer> {
+  const sink = await startSmtpSink(await freePort(), args);
+  t.after(() => sink.stop());
+  return sink;
 }
 
 export interface CapturedMessage {

@@ -4,7 +4,8 @@
  * applyExpiry: every pending recipient gets an outcome (the agent may skip one: `4.3.0 not
  * attempted`), and on an expired message's final attempt every deferral becomes a failure
  * with status 4.4.7 and the last error kept in the reply. mergeOutcomes: the recipients'
- * states after the attempt (deferred -> pending; delivered and failed are final). Pure.
+ * states after the attempt (deferred -> pending; delivered and failed are final); a deferral
+ * while the job's delay notice is due sets delayNotified, for good. Pure.
  */
 import type { RecipientDeliveryState } from './delivery-state.ts';
 import type { QueueJob, RecipientOutcome } from './job.ts';
@@ -21,12 +22,17 @@ export function applyExpiry(job: Pick<QueueJob, 'pending' | 'expired'>, outcomes
 }
 
 /** mergeOutcomes - new recipient states (the input is not changed). */
-export function mergeOutcomes(recipients: readonly RecipientDeliveryState[], outcomes: readonly RecipientOutcome[], nowIso: string): RecipientDeliveryState[] {
-  const next = recipients.map((r) => ({ ...r }));
+export function mergeOutcomes(
+  job: Pick<QueueJob, 'recipients' | 'delayNoticeDue'>,
+  outcomes: readonly RecipientOutcome[],
+  nowIso: string,
+): RecipientDeliveryState[] {
+  const next = job.recipients.map((r) => ({ ...r }));
   for (const o of outcomes) {
     const r = next[o.index];
     if (!r) continue;
     r.status = o.result === 'deferred' ? 'pending' : o.result;
+    if (o.result === 'deferred' && job.delayNoticeDue) r.delayNotified = true;
     r.attempts += 1;
     r.lastAttemptAt = nowIso;
     r.dsnStatus = o.dsnStatus;

@@ -50,6 +50,23 @@ void test('an invalid or foreign state reads as not ok with a reason', async (t)
   await assert.rejects(() => s.read('../etc/passwd'), { code: 'RELAY_ERR_QUEUE_INVALID_ARGUMENT' });
 });
 
+void test('delayNotified round-trips; a sidecar written before the field existed still loads; a wrong type does not', async (t) => {
+  const { store: s } = await store(t);
+  const told = { ...state(), recipients: [{ ...state().recipients[0] as MessageDeliveryState['recipients'][number], delayNotified: true }] };
+  await s.write(told);
+  assert.deepEqual(await s.read(ID), { ok: true, state: told });
+  // an older relay's sidecar, byte for byte: no delayNotified anywhere
+  const older = '{"version":1,"id":"' + ID + '","attempts":2,"firstAttemptAt":"2025-01-01T00:00:00.000Z","lastAttemptAt":"2025-01-01T00:05:00.000Z",'
+    + '"nextAttemptAt":"2025-01-01T00:15:00.000Z","recipients":[{"address":"a@x.test","status":"pending","attempts":2,"dsnStatus":"4.4.1","reply":"451 try later"}]}\n';
+  await fs.writeFile(path.join(s.directory, `${ID}.json`), older);
+  const read = await s.read(ID);
+  assert.ok(read.ok && read.state, 'older sidecar is valid');
+  assert.equal(read.state.recipients[0]?.delayNotified, undefined);
+  const wrong = JSON.stringify({ ...state(), recipients: [{ ...state().recipients[0], delayNotified: 'yes' }] });
+  await fs.writeFile(path.join(s.directory, `${ID}.json`), wrong);
+  assert.deepEqual(await s.read(ID), { ok: false, reason: 'recipients are malformed' });
+});
+
 void test('open deletes temp files of a crashed write; prune deletes orphans only', async (t) => {
   const { dir, store: s } = await store(t);
   await s.write(state());

@@ -2,11 +2,12 @@
  * relay/queue/delivery-state - per-recipient delivery state and retry schedule, on disk.
  *
  * JOB       The spool's message file is immutable, so what changes between attempts (which
- *           recipients are done, the last reply for each, the attempt count, the next attempt
- *           time) lives in a small JSON sidecar, one per queued message:
- *           `<spool>/delivery-state/<id>.json`. It sits beside the state directories, not in
- *           them, because spool recovery quarantines any file in a state directory that is not
- *           a message. The sidecar follows its message through every state unchanged.
+ *           recipients are done, the last reply for each, whether the sender was told of a
+ *           delay, the attempt count, the next attempt time) lives in a small JSON sidecar, one
+ *           per queued message: `<spool>/delivery-state/<id>.json`. It sits beside the state
+ *           directories, not in them, because spool recovery quarantines any file in a state
+ *           directory that is not a message. The sidecar follows its message through every
+ *           state unchanged. Fields added later are optional, so older sidecars stay valid.
  * DURABILITY  write `<id>.json.<random>.tmp` -> fdatasync -> rename over `<id>.json` ->
  *           fsync the directory (batched, group-commit.ts) -> resolve. A reader sees the old
  *           or the new state, never a torn one. Order with the message file: the sidecar is
@@ -41,6 +42,9 @@ export interface RecipientDeliveryState {
   reply?: string;
   /** The host that gave the reply (`dns; mx.example.com`-style name, no prefix). */
   remoteMta?: string;
+  /** True once the recipient was deferred while a delay notice was due: the sender has been
+   *  told (or NOTIFY said not to), so no second notice. Absent in older sidecars: not yet. */
+  delayNotified?: boolean;
 }
 
 export interface MessageDeliveryState {
@@ -68,6 +72,7 @@ function checkRecipient(value: unknown): value is RecipientDeliveryState {
   if (typeof value.address !== 'string' || !(RECIPIENT_STATUSES as readonly unknown[]).includes(value.status)) return false;
   if (!Number.isSafeInteger(value.attempts) || (value.attempts as number) < 0) return false;
   if (value.lastAttemptAt !== undefined && !isTime(value.lastAttemptAt)) return false;
+  if (value.delayNotified !== undefined && typeof value.delayNotified !== 'boolean') return false;
   return ['dsnStatus', 'reply', 'remoteMta'].every((k) => value[k] === undefined || typeof value[k] === 'string');
 }
 

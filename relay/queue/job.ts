@@ -4,7 +4,8 @@
  * One QueueJob is one delivery attempt of one message over its still-pending recipients.
  * The agent answers with one RecipientOutcome per recipient it tried; the queue manager
  * merges them into the message's delivery state (delivery-state.ts), turns deferrals into
- * failures once the message has expired, and persists the result.
+ * failures once the message has expired, marks the recipients it deferred while a delay
+ * notice was due (delayNotified: told once, never again), and persists the result.
  */
 import type { SpoolMessage } from '../spool/spool.ts';
 import type { RecipientDeliveryState } from './delivery-state.ts';
@@ -42,6 +43,9 @@ export interface QueueJob {
   firstAttempt: boolean;
   /** True when this is the final attempt: what does not get through now fails. */
   expired: boolean;
+  /** True when the message is old enough for a delay notice (retry.delayNotification) and not
+   *  expired: a recipient deferred now whose state lacks delayNotified gets one. */
+  delayNoticeDue: boolean;
   /** Aborted when stop() abandons in-flight work: close connections, return quickly. */
   signal: AbortSignal;
 }

@@ -9,7 +9,7 @@ import { DeliveryStateStore } from './delivery-state.ts';
 import type { QueueJob, RecipientOutcome } from './job.ts';
 import { QueueManager, type QueueLogEvent, type QueueManagerOptions } from './queue-manager.ts';
 
-const RETRY = { minBackoffMs: 20, maxBackoffMs: 40, maxAgeMs: 60_000 };
+const RETRY = { minBackoffMs: 20, maxBackoffMs: 40, maxAgeMs: 60_000, delayNotificationMs: 0 };
 
 function envelope(size: number, rcpts = ['a@example.com', 'b@example.com'], receivedAt = new Date().toISOString()): SpoolEnvelope {
   return { mailFrom: 's@example.org', rcptTo: rcpts.map((address) => ({ address })), receivedAt, connectorId: 'ns/rc', sessionId: 's1', clientAddress: '127.0.0.1', size };
@@ -101,17 +101,61 @@ void test('expiry: the final attempt turns deferrals into failures (4.4.7) and r
   await commit(['a@example.com'], receivedAt);
   const reports: RecipientOutcome[][] = [];
   const attempts: boolean[] = [];
+  const noticeDue: boolean[] = [];
   const m = manager({
-    run: (job) => (attempts.push(job.expired), Promise.resolve(job.pending.map((i) => outcome(i, 'deferred')))),
+    retry: () => ({ ...RETRY, delayNotificationMs: 1000 }), // long past: due on every attempt but the expired one
+    run: (job) => (attempts.push(job.expired), noticeDue.push(job.delayNoticeDue), Promise.resolve(job.pending.map((i) => outcome(i, 'deferred')))),
     report: (_job, outcomes) => (reports.push([...outcomes]), Promise.resolve()),
   });
   await m.start();
   await until(async () => reports.some((r) => r[0]?.result === 'failed') && (await spool.listMessages('deferred')).length === 0 && (await spool.listMessages('active')).length === 0, 'expiry');
   assert.equal(attempts.at(-1), true);
   assert.ok(attempts.slice(0, -1).every((e) => !e));
+  assert.equal(noticeDue.at(-1), false, 'no delay notice on the final attempt: it fails instead');
+  assert.ok(noticeDue.slice(0, -1).every((d) => d), `due before expiry: ${noticeDue.join(',')}`);
   const last = reports.at(-1)?.[0];
   assert.equal(last?.dsnStatus, '4.4.7');
   assert.match(last?.reply ?? '', /expired.*deferred reply/);
+});
+
+void test('delay notice: due from delayNotification on; a deferred recipient is marked delayNotified once, on disk, across a restart', async (t) => {
+  const { spool, store, commit, manager, log } = await setup(t);
+  const DELAY_MS = 250;
+  const id = await commit(['slow@example.com', 'soon@example.com']);
+  const seen: Array<{ due: boolean; notified: Array<boolean | undefined>; pending: number[] }> = [];
+  const reported: Array<Array<boolean | undefined>> = [];
+  // slow@ is always deferred; soon@ is deferred until the notice is due, then delivered
+  const run = (job: QueueJob): Promise<RecipientOutcome[]> => {
+    seen.push({ due: job.delayNoticeDue, notified: job.recipients.map((r) => r.delayNotified), pending: [...job.pending] });
+    return Promise.resolve(job.pending.map((i) => outcome(i, i === 1 && job.delayNoticeDue ? 'delivered' : 'deferred')));
+  };
+  const first = manager({
+    retry: () => ({ ...RETRY, delayNotificationMs: DELAY_MS }),
+    run,
+    report: (job) => (reported.push(job.recipients.map((r) => r.delayNotified)), Promise.resolve()),
+  });
+  await first.start();
+  const deferredAfterDue = (): boolean => {
+    const dueAt = seen.findIndex((s) => s.due);
+    return dueAt >= 0 && log.filter((e) => e.event === 'messageDeferred').length > dueAt;
+  };
+  await until(deferredAfterDue, 'a deferral while the notice was due');
+  await first.stop(1000);
+  const dueAt = seen.findIndex((s) => s.due);
+  assert.ok(dueAt > 0, `not due at first: ${seen.map((s) => s.due).join(',')}`);
+  assert.ok(seen.slice(0, dueAt).every((s) => !s.due && s.notified.every((n) => n === undefined)), 'nothing marked before the threshold');
+  assert.deepEqual(seen[dueAt]?.notified, [undefined, undefined], 'the first due attempt finds nobody told yet');
+  assert.deepEqual(reported[dueAt], [undefined, undefined], 'the reporter sees the states before the attempt');
+  for (const later of seen.slice(dueAt + 1)) assert.deepEqual(later.notified, [true, undefined], 'marked once; a delivered recipient is not');
+  const read = await store.read(id);
+  assert.ok(read.ok && read.state);
+  assert.deepEqual(read.state.recipients.map((r) => [r.status, r.delayNotified]), [['pending', true], ['delivered', undefined]]);
+
+  const before = seen.length;
+  const second = manager({ retry: () => ({ ...RETRY, delayNotificationMs: DELAY_MS }), run: (job) => run(job).then((o) => o.map((x) => ({ ...x, result: 'delivered' as const }))) });
+  await second.start();
+  await until(async () => seen.length > before && (await spool.listMessages('deferred')).length === 0 && (await spool.listMessages('active')).length === 0, 'delivery after the restart');
+  assert.deepEqual(seen[before], { due: true, notified: [true, undefined], pending: [0] }, 'the mark survives a restart');
 });
 
 void test('recovery: active/ goes back to incoming/ or deferred/, orphan states are pruned', async (t) => {

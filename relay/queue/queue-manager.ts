@@ -8,8 +8,11 @@
  *             some still pending     -> write the delivery state (next attempt time), then
  *                                       move active/ -> deferred/ and schedule it.
  *           An expired message (older than retry.maxAge) gets one final attempt, and what it
- *           does not deliver fails (4.4.7). The reporter (DSNs) runs before anything is
- *           persisted, so a DSN is in the spool before the state that caused it moves on.
+ *           does not deliver fails (4.4.7). One older than retry.delayNotification (and not
+ *           expired) is delayNoticeDue: a recipient it defers is marked delayNotified in its
+ *           state, so the reporter's delay notice goes out once per recipient, across restarts.
+ *           The reporter (DSNs) runs before anything is persisted, so a DSN is in the spool
+ *           before the state that caused it moves on.
  * STATES    incoming -> active -> (removed) | deferred -> active ... ; hold/ and corrupt/
  *           are never touched (an administrator's); an unreadable message goes to corrupt/.
  *           Every transition is Spool.moveMessage; no message lives only in memory: the
@@ -29,7 +32,7 @@ import { QueueArgumentError } from './errors.ts';
 import { applyExpiry, mergeOutcomes } from './attempt-result.ts';
 import type { QueueJob, QueueJobReporter, QueueJobRunner, RecipientOutcome } from './job.ts';
 import { dueTime, recoverQueue, type QueueRecoveryReport } from './queue-recovery.ts';
-import { isExpired, nextAttemptAtMs, saneRetry, type RetrySettings } from './retry-schedule.ts';
+import { isDelayNoticeDue, isExpired, nextAttemptAtMs, saneRetry, type RetrySettings } from './retry-schedule.ts';
 import { queueDepth, type QueueDepth } from './queue-depth.ts';
 
 export type QueueLogEvent =
@@ -226,6 +229,7 @@ export class QueueManager {
       ? message.envelope.rcptTo.map((r) => ({ address: r.address, status: 'pending', attempts: 0 }))
       : previous.recipients.map((r) => ({ ...r }));
     const nowMs = this.#now();
+    const retry = this.#o.retry();
     const job: QueueJob = {
       id,
       message,
@@ -233,7 +237,8 @@ export class QueueManager {
       pending: recipients.flatMap((r, i) => (r.status === 'pending' ? [i] : [])),
       attempts: fresh ? 0 : previous.attempts,
       firstAttempt: previous === null,
-      expired: isExpired(message.envelope.receivedAt, nowMs, this.#o.retry()),
+      expired: isExpired(message.envelope.receivedAt, nowMs, retry),
+      delayNoticeDue: isDelayNoticeDue(message.envelope.receivedAt, nowMs, retry),
       signal: this.#abort.signal,
     };
     let outcomes: RecipientOutcome[];
@@ -266,7 +271,7 @@ export class QueueManager {
 
   async #finish(job: QueueJob, outcomes: RecipientOutcome[], firstAttemptAt: string | undefined): Promise<void> {
     const nowIso = new Date(this.#now()).toISOString();
-    const recipients = mergeOutcomes(job.recipients, outcomes, nowIso);
+    const recipients = mergeOutcomes(job, outcomes, nowIso);
     await this.#o.report?.(job, outcomes);
     const { spool, store } = this.#o;
     const pending = recipients.filter((r) => r.status === 'pending').length;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_RETRY, expiresAtMs, isExpired, nextAttemptAtMs, retryDelayMs, RETRY_JITTER, saneRetry } from './retry-schedule.ts';
+import { DEFAULT_RETRY, expiresAtMs, isDelayNoticeDue, isExpired, nextAttemptAtMs, retryDelayMs, RETRY_JITTER, saneRetry } from './retry-schedule.ts';
 
-const POSTFIX = { minBackoffMs: 300_000, maxBackoffMs: 4_000_000, maxAgeMs: 5 * 86_400_000 };
+const POSTFIX = { minBackoffMs: 300_000, maxBackoffMs: 4_000_000, maxAgeMs: 5 * 86_400_000, delayNotificationMs: 4 * 3_600_000 };
 const middle = (): number => 0.5;
 
 void test('backoff doubles from minBackoff up to maxBackoff (no jitter at the midpoint)', () => {
@@ -23,9 +23,9 @@ void test('jitter stays within the band and never exceeds maxBackoff', () => {
 });
 
 void test('tiny values work (tests run in milliseconds)', () => {
-  const tiny = { minBackoffMs: 20, maxBackoffMs: 80, maxAgeMs: 1000 };
+  const tiny = { minBackoffMs: 20, maxBackoffMs: 80, maxAgeMs: 1000, delayNotificationMs: 0 };
   assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, tiny, middle)), [20, 40, 80, 80]);
-  assert.equal(retryDelayMs(1, { minBackoffMs: 0, maxBackoffMs: 0, maxAgeMs: 1 }, middle), 1);
+  assert.equal(retryDelayMs(1, { minBackoffMs: 0, maxBackoffMs: 0, maxAgeMs: 1, delayNotificationMs: 0 }, middle), 1);
 });
 
 void test('expiry: maxAge after receivedAt, and the next attempt is clamped to it', () => {
@@ -41,6 +41,30 @@ void test('expiry: maxAge after receivedAt, and the next attempt is clamped to i
 
 void test('saneRetry replaces missing or non-positive values by the defaults', () => {
   assert.deepEqual(saneRetry(undefined), DEFAULT_RETRY);
-  assert.deepEqual(saneRetry({ minBackoffMs: 0, maxBackoffMs: Number.NaN, maxAgeMs: 10 }), { minBackoffMs: 300_000, maxBackoffMs: 4_020_000, maxAgeMs: 10 });
-  assert.deepEqual(saneRetry({ minBackoffMs: 50, maxBackoffMs: 20, maxAgeMs: 100 }), { minBackoffMs: 50, maxBackoffMs: 50, maxAgeMs: 100 });
+  assert.equal(DEFAULT_RETRY.delayNotificationMs, 4 * 3_600_000, "Exchange's DelayNotificationTimeout");
+  assert.deepEqual(saneRetry({ minBackoffMs: 0, maxBackoffMs: Number.NaN, maxAgeMs: 10 }), { minBackoffMs: 300_000, maxBackoffMs: 4_020_000, maxAgeMs: 10, delayNotificationMs: 14_400_000 });
+  assert.deepEqual(saneRetry({ minBackoffMs: 50, maxBackoffMs: 20, maxAgeMs: 100, delayNotificationMs: 70 }), { minBackoffMs: 50, maxBackoffMs: 50, maxAgeMs: 100, delayNotificationMs: 70 });
+});
+
+void test('saneRetry keeps delayNotificationMs 0 (off); a config without it gets the 4 h default', () => {
+  assert.equal(saneRetry({ ...POSTFIX, delayNotificationMs: 0 }).delayNotificationMs, 0);
+  const { delayNotificationMs: _absent, ...older } = POSTFIX;
+  assert.equal(saneRetry(older).delayNotificationMs, DEFAULT_RETRY.delayNotificationMs);
+  for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(saneRetry({ ...POSTFIX, delayNotificationMs: bad }).delayNotificationMs, DEFAULT_RETRY.delayNotificationMs, String(bad));
+});
+
+void test('a delay notice is due from delayNotification on, until the message expires', () => {
+  const receivedAt = '2025-01-01T00:00:00.000Z';
+  const t0 = Date.parse(receivedAt);
+  const delay = POSTFIX.delayNotificationMs;
+  assert.equal(isDelayNoticeDue(receivedAt, t0, POSTFIX), false);
+  assert.equal(isDelayNoticeDue(receivedAt, t0 + delay - 1, POSTFIX), false);
+  assert.equal(isDelayNoticeDue(receivedAt, t0 + delay, POSTFIX), true);
+  assert.equal(isDelayNoticeDue(receivedAt, t0 + POSTFIX.maxAgeMs - 1, POSTFIX), true);
+  assert.equal(isDelayNoticeDue(receivedAt, t0 + POSTFIX.maxAgeMs, POSTFIX), false, 'expired: the final attempt fails instead');
+  assert.equal(isDelayNoticeDue(receivedAt, t0 + delay, { ...POSTFIX, delayNotificationMs: 0 }), false, '0 turns notices off');
+  const notShorter = { ...POSTFIX, delayNotificationMs: POSTFIX.maxAgeMs };
+  for (const now of [t0, t0 + POSTFIX.maxAgeMs - 1, t0 + POSTFIX.maxAgeMs, t0 + 2 * POSTFIX.maxAgeMs]) {
+    assert.equal(isDelayNoticeDue(receivedAt, now, notShorter), false, 'not shorter than maxAge: never due');
+  }
 });

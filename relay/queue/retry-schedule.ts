@@ -8,6 +8,10 @@
  * A message older than maxAge (5 days) is expired: it gets one final attempt at its expiry
  * time, and whatever is still undelivered then fails with a DSN. The next attempt is never
  * scheduled after the expiry time, so expiry happens on time even with a long backoff.
+ * A message queued delayNotification (4 hours, Exchange's DelayNotificationTimeout) or longer
+ * and not yet expired is due a delay notice (a `delayed` DSN, sent by the delivery reporter
+ * at most once per recipient); 0 turns the notices off, and a value not shorter than maxAge
+ * never comes due, because the message expires first.
  * Pure functions; all durations come from HubSettings.retry, so tests use milliseconds.
  */
 
@@ -15,19 +19,28 @@ export interface RetrySettings {
   minBackoffMs: number;
   maxBackoffMs: number;
   maxAgeMs: number;
+  /** Age at which a delay notice is due; 0 = never. */
+  delayNotificationMs: number;
 }
 
-/** Postfix's defaults as the API states them: 5 min, 67 min, 5 days. */
-export const DEFAULT_RETRY: Readonly<RetrySettings> = Object.freeze({ minBackoffMs: 300_000, maxBackoffMs: 4_020_000, maxAgeMs: 432_000_000 });
+/** The defaults as the API states them: Postfix's 5 min, 67 min, 5 days; Exchange's 4 h. */
+export const DEFAULT_RETRY: Readonly<RetrySettings> = Object.freeze({
+  minBackoffMs: 300_000, maxBackoffMs: 4_020_000, maxAgeMs: 432_000_000, delayNotificationMs: 14_400_000,
+});
 
-/** saneRetry - each value that is not a positive finite number replaced by its default. */
+const isFiniteAtLeast = (value: unknown, min: number): value is number => typeof value === 'number' && Number.isFinite(value) && value >= min;
+
+/**
+ * saneRetry - each value that is not a positive finite number replaced by its default;
+ * delayNotificationMs may also be 0 (off), and is absent from configs rendered before it.
+ */
 export function saneRetry(retry: Partial<RetrySettings> | undefined): RetrySettings {
-  const pick = (key: keyof RetrySettings): number => {
+  const pick = (key: keyof RetrySettings, min = Number.MIN_VALUE): number => {
     const value = retry?.[key];
-    return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : DEFAULT_RETRY[key];
+    return isFiniteAtLeast(value, min) ? value : DEFAULT_RETRY[key];
   };
   const minBackoffMs = pick('minBackoffMs');
-  return { minBackoffMs, maxBackoffMs: Math.max(minBackoffMs, pick('maxBackoffMs')), maxAgeMs: pick('maxAgeMs') };
+  return { minBackoffMs, maxBackoffMs: Math.max(minBackoffMs, pick('maxBackoffMs')), maxAgeMs: pick('maxAgeMs'), delayNotificationMs: pick('delayNotificationMs', 0) };
 }
 
 /** Relative jitter applied to every backoff (0.2 = plus or minus 20 %). */
@@ -49,6 +62,12 @@ export function expiresAtMs(receivedAt: string, retry: RetrySettings): number {
 /** isExpired - true when the message is as old as maxAge or older at `nowMs`. */
 export function isExpired(receivedAt: string, nowMs: number, retry: RetrySettings): boolean {
   return nowMs >= expiresAtMs(receivedAt, retry);
+}
+
+/** isDelayNoticeDue - true when notices are on and the message is that old, but not expired, at `nowMs`. */
+export function isDelayNoticeDue(receivedAt: string, nowMs: number, retry: RetrySettings): boolean {
+  if (retry.delayNotificationMs <= 0 || isExpired(receivedAt, nowMs, retry)) return false;
+  return nowMs >= Date.parse(receivedAt) + retry.delayNotificationMs;
 }
 
 /** nextAttemptAtMs - the time of the next attempt: now + backoff, but no later than expiry. */
