@@ -5,7 +5,8 @@
  *   start   load the rendered config, recover the spool, open every listener;
  *   reload  on a new config (or a changed certificate, users or CA file) build new routes and
  *           swap them in; sessions in flight finish under the config they started with; a
- *           config that cannot be built is logged and the running one kept;
+ *           config that cannot be built is logged and the running one kept; the spool's
+ *           free-space reserve (hub.spool.minFreeBytes) takes the new value;
  *   stop    stop accepting (new connections get 421 4.3.2), let sessions finish within the
  *           grace period, close the spool.
  * The hub reports the config hash it runs in its metrics (relay_config_info) and in a status
@@ -98,7 +99,10 @@ export class Hub {
     const log = (event: { event?: string } & Record<string, unknown>): void => {
       if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
     };
-    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), log: options.spool?.log ?? log });
+    // The free-space reserve comes from the config (RelayHub.spec.queue.minFreeSpace) unless
+    // the caller fixed it; reloads apply a new one (#afterLoad).
+    const minFreeBytes = options.spool?.minFreeBytes ?? loaded.config.hub.spool?.minFreeBytes;
+    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), ...(minFreeBytes !== undefined ? { minFreeBytes } : {}), log: options.spool?.log ?? log });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     // Delivery starts before the listeners: whatever the spool held at start (recovered after
     // a crash) is on its way again before new mail arrives.
@@ -271,6 +275,8 @@ export class Hub {
   #afterLoad(loaded: LoadedConfig, built: BuiltRoutes): void {
     this.#loaded = loaded;
     this.#limits.retain(loaded.config.connectors.map((c) => c.id));
+    const minFreeBytes = loaded.config.hub.spool?.minFreeBytes;
+    if (this.#options.spool?.minFreeBytes === undefined && minFreeBytes !== undefined) this.#spool.setMinFreeBytes(minFreeBytes);
     this.metrics.configInfo.reset();
     this.metrics.configInfo.set({ hash: loaded.hash }, 1);
     this.#watch(built.watchedFiles);

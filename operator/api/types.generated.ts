@@ -49,8 +49,10 @@ export type RelayHubSpec = {
     /** DNS blocklist zones queried for the client address. */
     dnsbl?: string[];
   };
-  /** Spool storage and retry schedule. */
+  /** Spool storage, free-space reserve and retry schedule. */
   queue?: {
+    /** Free space each pod's spool volume keeps in reserve, as a quantity; default 64Mi. A message whose commit would leave less gets `452 4.3.1 Insufficient system storage` at the end of DATA and nothing of it is kept (refuse early rather than lose after 250, RFC 5321 section 6.1), like Postfix's queue_minfree and Exchange's back pressure. A change applies at the next config reload, without a restart. */
+    minFreeSpace?: number | string;
     /** Persistent volume for each pod's spool. */
     storage?: {
       /** Volume size, as a quantity; default 1Gi. */

@@ -7,7 +7,7 @@
  * usage presets applied, Secrets turned into file paths. The schema is versioned by
  * `apiVersion`; a relay refuses a version it does not know. A field may join a version only
  * when a relay reading a file without it does what the default would (the relay fills it in),
- * as hub.retry.delayNotificationMs does; any other change needs a new apiVersion.
+ * as hub.retry.delayNotificationMs and hub.spool do; any other change needs a new apiVersion.
  */
 
 export const RENDERED_CONFIG_API_VERSION = 'relay.relayoperator.io/v1';
@@ -130,6 +130,14 @@ export interface HubSettings {
   usersFile: string | null;
   antiSpam: { spf: boolean; dnsbl: string[] };
   retry: RetryConfig;
+  /** Came after the first v1 relays; a file without it means the spool's defaults. */
+  spool?: SpoolConfig;
+}
+
+/** The spool's settings that an administrator sets (relay/spool/options.ts has the rest). */
+export interface SpoolConfig {
+  /** Free space kept in reserve: a commit that would leave less is refused with 452 4.3.1. */
+  minFreeBytes: number;
 }
 
 /**
