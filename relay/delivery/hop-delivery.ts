@@ -5,7 +5,8 @@
  *           a per-destination slot (DestinationLimiter), then try the hosts in order: reuse
  *           a pooled session or open one, send the recipients still open, and ask
  *           failure-policy.ts what each failure means: delivered, bounce, defer, or move on
- *           to the next host (failover between smart hosts and MX hosts).
+ *           to the next host (failover between smart hosts and MX hosts). A host that could
+ *           not be reached is skipped while host-health.ts remembers it down.
  * BATCHES   Recipients with different NOTIFY/ORCPT go in separate transactions on the same
  *           session (nodemailer carries DSN parameters per transaction).
  * FAILURES  Over the connector's maxMessageSize -> bounce 5.3.4. Nothing here throws for a
@@ -16,7 +17,8 @@ import type { SpoolRecipient } from '../spool/spool.ts';
 import type { RecipientOutcome } from '../queue/job.ts';
 import { writeDropFile } from './drop-directory.ts';
 import { DeliveryStoppedError } from './errors.ts';
-import { decideFailure } from './failure-policy.ts';
+import { decideFailure, isPermanentCode } from './failure-policy.ts';
+import { skippedFailure, type HostHealth } from './host-health.ts';
 import { decodeXtext } from './message-headers.ts';
 import { resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver, type NextHopHost } from './next-hop.ts';
 import type { RouteGroup } from './routing.ts';
@@ -32,6 +34,12 @@ export interface HopContext {
   ca?: string | Buffer | Array<string | Buffer>;
   random: () => number;
   signal: AbortSignal;
+  /** Hosts that could not be reached lately (shared by every attempt of the hub). */
+  health: HostHealth;
+  /** How long a host that could not be reached is skipped (the queue's minBackoff). */
+  hostDownMs: number;
+  /** A host was marked down (it was up before) or came back (it was down). */
+  onHostHealth?: (host: string, change: { down: true; untilMs: number; reason: string } | { down: false }) => void;
 }
 
 export interface HopMessage {
@@ -77,10 +85,21 @@ function batchesOf(message: HopMessage, open: Open[]): Array<{ recipients: Open[
 async function session(ctx: HopContext, group: RouteGroup, host: NextHopHost, key: string): Promise<{ ok: true; pooled: PooledSmtp; reused: boolean } | { ok: false; failure: StepFailure }> {
   const reused = ctx.pool.take(key);
   if (reused) return { ok: true, pooled: reused, reused: true };
+  const hostKey = `${host.address}:${host.port}`;
+  const down = ctx.health.down(hostKey);
+  if (down) return { ok: false, failure: skippedFailure(`${host.name}:${host.port}`, down) };
   const input = { connector: group.connector, host, key, timeouts: ctx.timeouts, ...(ctx.ca ? { ca: ctx.ca } : {}) };
   let opened = await openSmtp(input);
   if (!opened.ok && opened.failure.phase === 'tls' && group.connector.tls.mode === 'Opportunistic') opened = await openSmtp({ ...input, plaintext: true });
-  if (!opened.ok) return opened;
+  if (!opened.ok) {
+    // only a soft failure to get a session marks the host: a 5xx greeting bounces each message on its own
+    const { failure } = opened;
+    if (failure.phase === 'connect' && !isPermanentCode(failure.code) && ctx.health.markDown(hostKey, failure, ctx.hostDownMs)) {
+      ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: true, untilMs: (ctx.health.down(hostKey) as { untilMs: number }).untilMs, reason: failure.reply });
+    }
+    return opened;
+  }
+  if (ctx.health.markUp(hostKey)) ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: false });
   ctx.pool.watch(opened.pooled);
   return { ok: true, pooled: opened.pooled, reused: false };
 }

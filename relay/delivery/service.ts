@@ -3,7 +3,8 @@
  *
  * JOB       DeliveryService ties the queue manager (relay/queue) to the agent: routing by
  *           address space, SMTP through nodemailer's SMTPConnection with pooled sessions per
- *           next hop, drop directories, DSNs, the tracking log and metrics. The hub creates
+ *           next hop, next hops that could not be reached skipped for minBackoff
+ *           (host-health.ts), drop directories, DSNs, the tracking log and metrics. The hub creates
  *           one per spool: `new DeliveryService({ spool, config })`, `await start()`,
  *           `kick()` after each commit (commits on the spool's `relay:spool:committed`
  *           channel kick it too), `updateConfig(config)` on reload, `await stop(graceMs)`
@@ -33,6 +34,7 @@ import { reportAttempt } from './delivery-report.ts';
 import { DeliveryStoppedError } from './errors.ts';
 import { NO_DELIVERY_METRICS, type DeliveryMetrics } from './metrics.ts';
 import { dnsResolverFor, type DeliveryDnsResolver } from './next-hop.ts';
+import { HostHealth } from './host-health.ts';
 import { DestinationLimiter, SmtpConnectionPool } from './smtp-pool.ts';
 import { resolveDeliveryTuning, type DeliveryTuning, type DeliveryTuningOptions } from './tuning.ts';
 
@@ -65,6 +67,7 @@ export class DeliveryService {
   readonly #tracking: TrackingLog;
   readonly #pool: SmtpConnectionPool;
   readonly #limiter = new DestinationLimiter();
+  readonly #health: HostHealth;
   readonly #onCommitted = (): void => this.kick();
   #config: RenderedConfig;
   #store: DeliveryStateStore | null = null;
@@ -81,6 +84,7 @@ export class DeliveryService {
     this.#metrics = options.metrics ?? NO_DELIVERY_METRICS;
     this.#logSink = options.logSink;
     this.#tracking = new TrackingLog(options.logSink, this.#now);
+    this.#health = new HostHealth(this.#now);
     this.#pool = new SmtpConnectionPool({ idleMs: this.#tuning.connectionIdleMs, maxMessages: this.#tuning.maxMessagesPerConnection });
   }
 
@@ -155,6 +159,12 @@ export class DeliveryService {
       timeouts: { connectTimeoutMs: t.connectTimeoutMs, greetingTimeoutMs: t.greetingTimeoutMs, socketTimeoutMs: t.socketTimeoutMs },
       ...(t.tlsCa.length > 0 ? { ca: [...t.tlsCa] } : {}),
       random: this.#random,
+      health: this.#health,
+      hostDownMs: this.#config.hub.retry.minBackoffMs,
+      onHostHealth: (host, change) => {
+        if (change.down) appLog('warn', `next hop ${host} marked down until ${new Date(change.untilMs).toISOString()}: other messages skip it until then`, { host, reason: change.reason }, this.#logSink);
+        else appLog('info', `next hop ${host} is reachable again`, { host }, this.#logSink);
+      },
     });
   }
 
