@@ -113,6 +113,7 @@ export class Hub {
       ...(options.resolver ? { resolver: options.resolver } : {}),
       metrics: createDeliveryMetrics(hub.metrics.registry),
       ...(options.delivery ? { tuning: options.delivery } : {}),
+      ...(options.bindAddress ? { selfAddresses: [options.bindAddress] } : {}),
     });
     if (hub.#delivery) {
       const recovered = await hub.#delivery.start();

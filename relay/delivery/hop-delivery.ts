@@ -20,7 +20,7 @@ import { DeliveryStoppedError } from './errors.ts';
 import { decideFailure, isPermanentCode } from './failure-policy.ts';
 import { skippedFailure, type HostHealth } from './host-health.ts';
 import { decodeXtext } from './message-headers.ts';
-import { resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver, type NextHopHost } from './next-hop.ts';
+import { resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver, type NextHopHost, type SelfCheck } from './next-hop.ts';
 import type { RouteGroup } from './routing.ts';
 import type { DestinationLimiter, PooledSmtp, SmtpConnectionPool } from './smtp-pool.ts';
 import { openSmtp, sendSmtpTransaction, type RecipientReply, type SmtpTimeouts, type StepFailure } from './smtp-transaction.ts';
@@ -34,6 +34,8 @@ export interface HopContext {
   ca?: string | Buffer | Array<string | Buffer>;
   random: () => number;
   signal: AbortSignal;
+  /** The hub's own listening addresses: an MX host among them is a loop (next-hop.ts). */
+  isSelf?: SelfCheck;
   /** Hosts that could not be reached lately (shared by every attempt of the hub). */
   health: HostHealth;
   /** How long a host that could not be reached is skipped (the queue's minBackoff). */
@@ -137,7 +139,7 @@ async function tryHost(ctx: HopContext, group: RouteGroup, host: NextHopHost, me
 
 async function deliverSmtp(ctx: HopContext, group: RouteGroup, message: HopMessage, open: Open[]): Promise<RecipientOutcome[]> {
   const resolved = group.kind === 'mx'
-    ? await resolveMxHosts(group.domain, group.connector.port, ctx.resolver, ctx.random)
+    ? await resolveMxHosts(group.domain, group.connector.port, ctx.resolver, ctx.random, ctx.isSelf)
     : await resolveSmartHosts(group.connector, ctx.resolver);
   if (!resolved.ok) {
     const result = resolved.action === 'bounce' ? 'failed' : 'deferred';

@@ -68,3 +68,40 @@ void test('smart hosts: in order, names resolved, unresolvable skipped, none -> 
   const none = await resolveSmartHosts(sendConnector({ id: 'mail/none', smartHosts: ['unknown.test'] }), resolver);
   assert.equal(!none.ok && `${none.action} ${none.reason}`, 'defer smartHostUnresolved');
 });
+
+void test('MX loops (RFC 5321 5.1): the hub and every MX it does not beat are dropped; the best MX or the domain itself -> bounce 5.4.6', async () => {
+  const records: Record<string, unknown> = {
+    'backup.test MX': [{ priority: 10, exchange: 'primary.backup.test' }, { priority: 20, exchange: 'hub.backup.test' }, { priority: 30, exchange: 'tertiary.backup.test' }],
+    'primary.backup.test A': ['127.0.0.21'],
+    'hub.backup.test A': ['127.0.0.41'],
+    'tertiary.backup.test A': ['127.0.0.23'],
+    'best.test MX': [{ priority: 10, exchange: 'hub.best.test' }, { priority: 10, exchange: 'peer.best.test' }, { priority: 20, exchange: 'other.best.test' }],
+    'hub.best.test A': ['127.0.0.41'],
+    'peer.best.test A': ['127.0.0.22'],
+    'other.best.test A': ['127.0.0.24'],
+    'self.test A': ['127.0.0.41'],
+  };
+  const resolver: DeliveryDnsResolver = (name, rrtype) => {
+    const answer = records[`${name} ${rrtype}`];
+    return answer ? Promise.resolve(answer) : Promise.reject(Object.assign(new Error('nodata'), { code: 'ENODATA' }));
+  };
+  const isSelf = (address: string, port: number): boolean => address === '127.0.0.41' && port === 25;
+
+  const backup = await resolveMxHosts('backup.test', 25, resolver, () => 0.5, isSelf);
+  assert.deepEqual(backup, { ok: true, hosts: [{ name: 'primary.backup.test', address: '127.0.0.21', port: 25 }] }, 'a backup MX hands mail to the better MX only');
+
+  // tie-breakers in answer order (hub, peer, other): the hub first, then the peer first
+  for (const ties of [[0.1, 0.9, 0.5], [0.9, 0.1, 0.5]]) {
+    const best = await resolveMxHosts('best.test', 25, resolver, () => ties.shift() ?? 0.5, isSelf);
+    assert.deepEqual(best, { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: 'mail for best.test loops back to myself: this hub is its best MX host (preference 10)' }, 'an MX of the same preference as the hub goes too, before or after it');
+  }
+  const implicit = await resolveMxHosts('self.test', 25, resolver, () => 0.5, isSelf);
+  assert.equal(!implicit.ok && `${implicit.action} ${implicit.dsnStatus} ${implicit.reply}`, 'bounce 5.4.6 mail for self.test loops back to myself: this hub is the address of the domain');
+  const literal = await resolveMxHosts('[127.0.0.41]', 25, resolver, () => 0.5, isSelf);
+  assert.equal(!literal.ok && literal.dsnStatus, '5.4.6');
+
+  const otherPort = await resolveMxHosts('best.test', 2525, resolver, () => 0, isSelf);
+  assert.ok(otherPort.ok && otherPort.hosts.length === 3, 'the same address on a port the hub does not listen on is another server');
+  const noCheck = await resolveMxHosts('backup.test', 25, resolver, () => 0.5);
+  assert.ok(noCheck.ok && noCheck.hosts.length === 3, 'without a self check every host stays');
+});

@@ -8,6 +8,11 @@
  * exchange resolved to A then AAAA. No MX records (NODATA) -> the domain itself (implicit
  * MX); a null MX (RFC 7505) -> bounce 5.1.10; NXDOMAIN -> bounce 5.1.2; SERVFAIL, timeout or
  * refusal -> defer 4.4.3. At most MAX_ADDRESSES addresses are tried per group.
+ * Loops (RFC 5321 5.1): an MX host whose address and port are the hub's own (isSelf) is
+ * dropped with every host of the same or a lower preference, so a backup MX hands mail to the
+ * primary only; when the hub is the best MX (or the implicit MX) nothing is left -> bounce
+ * 5.4.6 "loops back to myself" (Postfix's wording) instead of delivering to itself until the
+ * hop count stops it.
  * The resolver is injectable (`(name, rrtype) => Promise<unknown>`, like the session's), so
  * tests point it at a local DNS server; answers are validated, never trusted in shape.
  */
@@ -67,24 +72,34 @@ async function addressesOf(name: string, resolver: DeliveryDnsResolver): Promise
   return { addresses, temporary };
 }
 
-function shuffleEqualPreference(records: Array<{ exchange: string; priority: number }>, random: () => number): string[] {
+/** An MX name with its preference (the implicit MX has one name at preference 0). */
+interface Exchange { name: string; priority: number }
+
+function shuffleEqualPreference(records: Array<{ exchange: string; priority: number }>, random: () => number): Exchange[] {
   const keyed = records.map((r) => ({ ...r, tie: random() }));
   keyed.sort((a, b) => a.priority - b.priority || a.tie - b.tie);
-  return keyed.map((r) => r.exchange.replace(/\.$/, '').toLowerCase());
+  return keyed.map((r) => ({ name: r.exchange.replace(/\.$/, '').toLowerCase(), priority: r.priority }));
 }
 
-async function hostsFor(names: string[], port: number, resolver: DeliveryDnsResolver): Promise<{ hosts: NextHopHost[]; temporary: boolean }> {
-  const hosts: NextHopHost[] = [];
+/** isSelf - true for an address and port the hub itself listens on (a delivery there loops). */
+export type SelfCheck = (address: string, port: number) => boolean;
+
+async function hostsFor(exchanges: Exchange[], port: number, resolver: DeliveryDnsResolver, isSelf?: SelfCheck): Promise<{ hosts: NextHopHost[]; temporary: boolean; selfPriority: number | null }> {
+  const hosts: Array<NextHopHost & { priority: number }> = [];
   let temporary = false;
-  for (const name of names) {
-    if (hosts.length >= MAX_ADDRESSES) break;
-    const found = await addressesOf(name, resolver);
+  let selfPriority: number | null = null;
+  for (const exchange of exchanges) {
+    if (hosts.length >= MAX_ADDRESSES || (selfPriority !== null && exchange.priority >= selfPriority)) break;
+    const found = await addressesOf(exchange.name, resolver);
     temporary ||= found.temporary;
     for (const address of found.addresses) {
-      if (hosts.length < MAX_ADDRESSES && !hosts.some((h) => h.address === address)) hosts.push({ name, address, port });
+      if (isSelf?.(address, port)) selfPriority = Math.min(selfPriority ?? exchange.priority, exchange.priority);
+      else if (hosts.length < MAX_ADDRESSES && !hosts.some((h) => h.address === address)) hosts.push({ name: exchange.name, address, port, priority: exchange.priority });
     }
   }
-  return { hosts, temporary };
+  // the hub and everything it prefers no more than itself go; the address order stays
+  const kept = hosts.filter((h) => selfPriority === null || h.priority < selfPriority).map(({ name, address, port: p }) => ({ name, address, port: p }));
+  return { hosts: kept, temporary, selfPriority };
 }
 
 /** resolveSmartHosts - the connector's smart hosts as addresses, in order. */
@@ -93,7 +108,7 @@ export async function resolveSmartHosts(connector: SendConnectorConfig, resolver
   for (const entry of connector.smartHosts) {
     const parsed = parseSmartHost(entry, connector.port);
     if (!parsed) continue;
-    const found = await hostsFor([parsed.host], parsed.port, resolver);
+    const found = await hostsFor([{ name: parsed.host, priority: 0 }], parsed.port, resolver);
     hosts.push(...found.hosts);
   }
   if (hosts.length > 0) return { ok: true, hosts };
@@ -101,10 +116,11 @@ export async function resolveSmartHosts(connector: SendConnectorConfig, resolver
 }
 
 /** resolveMxHosts - RFC 5321 5.1 for one domain (see the manual above). */
-export async function resolveMxHosts(domain: string, port: number, resolver: DeliveryDnsResolver, random: () => number = Math.random): Promise<NextHopResult> {
+export async function resolveMxHosts(domain: string, port: number, resolver: DeliveryDnsResolver, random: () => number = Math.random, isSelf?: SelfCheck): Promise<NextHopResult> {
   const literal = /^\[(?:ipv6:)?([^\]]+)\]$/i.exec(domain)?.[1];
+  if (literal && isIP(literal) && isSelf?.(literal, port)) return { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself` };
   if (literal) return isIP(literal) ? { ok: true, hosts: [{ name: literal, address: literal, port }] } : { ok: false, action: 'bounce', dsnStatus: '5.1.2', reason: 'badAddressLiteral', reply: `bad address literal ${domain}` };
-  let names: string[];
+  let names: Exchange[];
   let implicit: boolean;
   try {
     const answer = await resolver(domain, 'MX');
@@ -115,16 +131,19 @@ export async function resolveMxHosts(domain: string, port: number, resolver: Del
       return { ok: false, action: 'bounce', dsnStatus: '5.1.10', reason: 'nullMx', reply: `${domain} does not accept mail (null MX)` };
     }
     implicit = records.length === 0;
-    names = implicit ? [domain] : shuffleEqualPreference(records, random);
+    names = implicit ? [{ name: domain, priority: 0 }] : shuffleEqualPreference(records, random);
   } catch (err) {
     const code = errCode(err);
     if (code === 'ENOTFOUND' || code === 'NOTFOUND') return { ok: false, action: 'bounce', dsnStatus: '5.1.2', reason: 'domainNotFound', reply: `domain ${domain} not found` };
     if (!PERMANENT_DNS.has(code)) return { ok: false, action: 'defer', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `MX lookup for ${domain} failed: ${code || (err as Error).message}` };
     implicit = true;
-    names = [domain];
+    names = [{ name: domain, priority: 0 }];
   }
-  const found = await hostsFor(names, port, resolver);
+  const found = await hostsFor(names, port, resolver, isSelf);
   if (found.hosts.length > 0) return { ok: true, hosts: found.hosts };
+  if (found.selfPriority !== null) {
+    return { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself: this hub is ${implicit ? 'the address of the domain' : `its best MX host (preference ${found.selfPriority})`}` };
+  }
   if (found.temporary) return { ok: false, action: 'defer', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `address lookup for the MX hosts of ${domain} failed` };
   return { ok: false, action: 'bounce', dsnStatus: implicit ? '5.1.2' : '5.4.4', reason: 'noAddress', reply: `no address found for ${implicit ? domain : `the MX hosts of ${domain}`}` };
 }

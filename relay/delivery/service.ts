@@ -33,8 +33,9 @@ import { attemptDelivery, logReceive } from './delivery-attempt.ts';
 import { reportAttempt } from './delivery-report.ts';
 import { DeliveryStoppedError } from './errors.ts';
 import { NO_DELIVERY_METRICS, type DeliveryMetrics } from './metrics.ts';
-import { dnsResolverFor, type DeliveryDnsResolver } from './next-hop.ts';
+import { dnsResolverFor, type DeliveryDnsResolver, type SelfCheck } from './next-hop.ts';
 import { HostHealth } from './host-health.ts';
+import { selfCheckFor } from './self-check.ts';
 import { DestinationLimiter, SmtpConnectionPool } from './smtp-pool.ts';
 import { resolveDeliveryTuning, type DeliveryTuning, type DeliveryTuningOptions } from './tuning.ts';
 
@@ -52,6 +53,8 @@ export interface DeliveryServiceOptions {
   /** From createDeliveryMetrics(registry); default: no metrics. */
   metrics?: DeliveryMetrics;
   tuning?: DeliveryTuningOptions;
+  /** Addresses the hub binds instead of its config's (--bind-address): its own, for MX loops. */
+  selfAddresses?: string[];
 }
 
 const WARN_EVENTS = new Set<QueueLogEvent['event']>(['messageCorrupt', 'stateUnreadable', 'attemptFailed', 'persistFailed', 'abandoned']);
@@ -68,6 +71,8 @@ export class DeliveryService {
   readonly #pool: SmtpConnectionPool;
   readonly #limiter = new DestinationLimiter();
   readonly #health: HostHealth;
+  readonly #selfAddresses: string[];
+  #isSelf: { config: RenderedConfig; check: SelfCheck } | null = null;
   readonly #onCommitted = (): void => this.kick();
   #config: RenderedConfig;
   #store: DeliveryStateStore | null = null;
@@ -85,6 +90,7 @@ export class DeliveryService {
     this.#logSink = options.logSink;
     this.#tracking = new TrackingLog(options.logSink, this.#now);
     this.#health = new HostHealth(this.#now);
+    this.#selfAddresses = options.selfAddresses ?? [];
     this.#pool = new SmtpConnectionPool({ idleMs: this.#tuning.connectionIdleMs, maxMessages: this.#tuning.maxMessagesPerConnection });
   }
 
@@ -159,6 +165,7 @@ export class DeliveryService {
       timeouts: { connectTimeoutMs: t.connectTimeoutMs, greetingTimeoutMs: t.greetingTimeoutMs, socketTimeoutMs: t.socketTimeoutMs },
       ...(t.tlsCa.length > 0 ? { ca: [...t.tlsCa] } : {}),
       random: this.#random,
+      isSelf: this.#selfCheck(),
       health: this.#health,
       hostDownMs: this.#config.hub.retry.minBackoffMs,
       onHostHealth: (host, change) => {
@@ -166,6 +173,12 @@ export class DeliveryService {
         else appLog('info', `next hop ${host} is reachable again`, { host }, this.#logSink);
       },
     });
+  }
+
+  /** The SelfCheck of the current config (built again after a reload). */
+  #selfCheck(): SelfCheck {
+    if (this.#isSelf?.config !== this.#config) this.#isSelf = { config: this.#config, check: selfCheckFor(this.#config.listeners, this.#selfAddresses) };
+    return this.#isSelf.check;
   }
 
   #report(job: QueueJob, outcomes: readonly RecipientOutcome[]): Promise<void> {
