@@ -55,6 +55,7 @@ void test('a smart host that could not be reached is skipped by later messages u
   assert.equal(busy.connections(), 1, 'no connection to a host marked down');
   assert.deepEqual(h.tracking('SEND').map((e) => e['server-hostname']), Array.from({ length: 3 }, () => `127.0.0.1:${sink.port}`));
   assert.equal(h.tracking('DEFER').length, 0, 'skipping a host is failover, not a deferral');
+  assert.match(await h.registry.metrics(), /^relay_next_hops_down 1$/m, 'the metric counts the host while it is down');
 
   await sleep(DOWN_MS - (Date.now() - started) + 100);
   await h.commit({ to: ['c@remote.test'], body: testBodyText('fourth') });
@@ -62,4 +63,6 @@ void test('a smart host that could not be reached is skipped by later messages u
   await until(delivered(4), 'a message after the down period');
   assert.equal(busy.connections(), 2, 'after minBackoff the host is tried again');
   assert.equal(downLines().length, 2, 'and marked down again, logged again');
+  await sleep(DOWN_MS + 100);
+  assert.match(await h.registry.metrics(), /^relay_next_hops_down 0$/m, 'once the period is over the host is no longer counted');
 });

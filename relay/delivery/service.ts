@@ -91,6 +91,7 @@ export class DeliveryService {
     this.#tracking = new TrackingLog(options.logSink, this.#now);
     this.#health = new HostHealth(this.#now);
     this.#selfAddresses = options.selfAddresses ?? [];
+    this.#metrics.nextHopsDownFrom(() => this.#health.downCount);
     this.#pool = new SmtpConnectionPool({ idleMs: this.#tuning.connectionIdleMs, maxMessages: this.#tuning.maxMessagesPerConnection });
   }
 
