@@ -17,7 +17,7 @@ import type { SpoolRecipient } from '../spool/spool.ts';
 import type { RecipientOutcome } from '../queue/job.ts';
 import { writeDropFile } from './drop-directory.ts';
 import { DeliveryStoppedError } from './errors.ts';
-import { decideFailure, isPermanentCode } from './failure-policy.ts';
+import { decideFailure } from './failure-policy.ts';
 import { skippedFailure, type HostHealth } from './host-health.ts';
 import { decodeXtext } from './message-headers.ts';
 import { resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver, type NextHopHost, type SelfCheck } from './next-hop.ts';
@@ -94,9 +94,8 @@ async function session(ctx: HopContext, group: RouteGroup, host: NextHopHost, ke
   let opened = await openSmtp(input);
   if (!opened.ok && opened.failure.phase === 'tls' && group.connector.tls.mode === 'Opportunistic') opened = await openSmtp({ ...input, plaintext: true });
   if (!opened.ok) {
-    // only a soft failure to get a session marks the host: a 5xx greeting bounces each message on its own
     const { failure } = opened;
-    if (failure.phase === 'connect' && !isPermanentCode(failure.code) && ctx.health.markDown(hostKey, failure, ctx.hostDownMs)) {
+    if (ctx.health.recordFailure(hostKey, failure, ctx.hostDownMs)) {
       ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: true, untilMs: (ctx.health.down(hostKey) as { untilMs: number }).untilMs, reason: failure.reply });
     }
     return opened;

@@ -1,39 +1,72 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HostHealth, skippedFailure } from './host-health.ts';
+import { FAILURES_TO_MARK, HostHealth, isHostDownFailure, skippedFailure } from './host-health.ts';
+import { stepFailureOf, type StepFailure } from './smtp-transaction.ts';
 
-const refused = { phase: 'connect' as const, code: null, reply: 'connect ECONNREFUSED 127.0.0.1:2525' };
+const refused: StepFailure = { phase: 'connect', code: null, reply: 'connect ECONNREFUSED 127.0.0.1:2525', errno: 'ECONNREFUSED' };
 
-void test('a host is down for downMs after it is marked, then may be tried again', () => {
+/** Fail `n` times in a row; the result of the last one. */
+function fail(health: HostHealth, host: string, n: number, downMs = 500, failure = refused): boolean {
+  let marked = false;
+  for (let i = 0; i < n; i += 1) marked = health.recordFailure(host, failure, downMs);
+  return marked;
+}
+
+void test(`a host is down after ${FAILURES_TO_MARK} failures in a row, for downMs, then may be tried again`, () => {
   let now = 1_000;
   const health = new HostHealth(() => now);
-  assert.equal(health.down('127.0.0.1:25'), null);
-  assert.equal(health.markDown('127.0.0.1:25', refused, 500), true, 'newly down');
-  assert.equal(health.markDown('127.0.0.1:25', refused, 500), false, 'already down: no second report');
-  assert.equal(health.down('127.0.0.1:25')?.untilMs, 1_500);
-  assert.equal(health.down('127.0.0.2:25'), null, 'another host is not affected');
+  assert.equal(fail(health, 'h:25', FAILURES_TO_MARK - 1), false, 'one failure alone is not enough');
+  assert.equal(health.down('h:25'), null);
+  assert.equal(health.recordFailure('h:25', refused, 500), true, 'this failure marks it');
+  assert.equal(health.recordFailure('h:25', refused, 500), false, 'already down: no second report');
+  assert.equal(health.down('h:25')?.untilMs, 1_500);
+  assert.equal(health.down('h:26'), null, 'another host is not affected');
   assert.equal(health.downCount, 1);
   now = 1_499;
-  assert.ok(health.down('127.0.0.1:25'));
+  assert.ok(health.down('h:25'));
   now = 1_500;
-  assert.equal(health.down('127.0.0.1:25'), null, 'the period is over');
+  assert.equal(health.down('h:25'), null, 'the period is over');
   assert.equal(health.downCount, 0);
-  assert.equal(health.markDown('127.0.0.1:25', refused, 500), true, 'down again after it expired: reported again');
+  assert.equal(fail(health, 'h:25', FAILURES_TO_MARK), true, 'a fresh count after the period: down again, reported again');
 });
 
-void test('a session opened ends the down period at once; downMs 0 never marks', () => {
+void test('a session opened in between resets the count and ends a down period at once; downMs 0 never marks', () => {
   const health = new HostHealth(() => 0);
-  health.markDown('h:25', refused, 10_000);
+  fail(health, 'h:25', FAILURES_TO_MARK - 1);
+  assert.equal(health.markUp('h:25'), false, 'was not down');
+  assert.equal(fail(health, 'h:25', FAILURES_TO_MARK - 1), false, 'the session in between reset the count');
+  assert.equal(health.recordFailure('h:25', refused, 10_000), true);
   assert.equal(health.markUp('h:25'), true);
   assert.equal(health.down('h:25'), null);
-  assert.equal(health.markUp('h:25'), false, 'was not down');
-  assert.equal(health.markDown('h:25', refused, 0), false);
-  assert.equal(health.down('h:25'), null);
+  assert.equal(fail(health, 'h:26', FAILURES_TO_MARK, 0), false);
+});
+
+void test('what counts: refused, timed out, unreachable, a 4xx before the session; not 5xx, TLS, AUTH or local errors', () => {
+  const connect = (code: number | null, errno?: string): StepFailure => ({ phase: 'connect', code, reply: 'x', ...(errno ? { errno } : {}) });
+  assert.equal(isHostDownFailure(connect(null, 'ECONNREFUSED')), true);
+  assert.equal(isHostDownFailure(connect(null, 'ETIMEDOUT')), true);
+  assert.equal(isHostDownFailure(connect(null, 'EHOSTUNREACH')), true);
+  assert.equal(isHostDownFailure(connect(421)), true, '421 greeting');
+  assert.equal(isHostDownFailure(connect(554)), false, 'a 5xx greeting bounces each message on its own');
+  assert.equal(isHostDownFailure(connect(null, 'EMFILE')), false, 'out of file descriptors here, not down there');
+  assert.equal(isHostDownFailure(connect(null, 'EADDRNOTAVAIL')), false);
+  assert.equal(isHostDownFailure(connect(null)), false, 'no code: not known to be the host');
+  assert.equal(isHostDownFailure({ phase: 'tls', code: null, reply: 'x', errno: 'ECONNRESET' }), false);
+  assert.equal(isHostDownFailure({ phase: 'auth', code: 454, reply: 'x' }), false);
+});
+
+void test('nodemailer socket errors: the code underneath is kept; certificate errors are TLS, not connect', () => {
+  const socketError = (originalCode: string): unknown => Object.assign(new Error('socket'), { code: 'ESOCKET', originalCode, command: 'CONN' });
+  assert.deepEqual(stepFailureOf(socketError('ECONNREFUSED'), 'connect'), { phase: 'connect', code: null, reply: 'socket', errno: 'ECONNREFUSED' });
+  for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER']) {
+    assert.equal(stepFailureOf(socketError(code), 'connect').phase, 'tls', code);
+  }
+  assert.equal(stepFailureOf(Object.assign(new Error('Greeting never received'), { code: 'ETIMEDOUT', command: 'CONN' }), 'connect').errno, 'ETIMEDOUT');
 });
 
 void test('the failure reported for a skipped host says why and until when, and keeps a soft class', () => {
   const health = new HostHealth(() => Date.parse('2026-01-01T00:00:00Z'));
-  health.markDown('h:25', { phase: 'connect', code: 421, reply: '421 4.3.2 too busy' }, 60_000);
+  fail(health, 'h:25', FAILURES_TO_MARK, 60_000, { phase: 'connect', code: 421, reply: '421 4.3.2 too busy' });
   const failure = skippedFailure('mx.example.test:25', health.down('h:25') as NonNullable<ReturnType<HostHealth['down']>>);
   assert.equal(failure.phase, 'connect');
   assert.equal(failure.code, 421);

@@ -5,16 +5,33 @@
  *           down, holding a destination slot while it waits. Postfix's qmgr marks such a
  *           destination dead and leaves it alone for minimal_backoff_time; Exchange puts the
  *           next-hop queue in Retry.
- * RULES     A host (address and port, whatever the connector) is down after a failure to get
- *           a session with it: refused, timed out, no greeting, a 4xx/5xx greeting, EHLO
- *           refused (phase `connect`). It stays down for `downMs` (the queue's minBackoff),
- *           unless a session is opened to it before that (another connector, the end of the
- *           period). While down, an attempt skips it as if it had failed the same way: the
- *           next host is tried, or the recipients are deferred, with a reply that says why.
- *           TLS and AUTH failures are the connector's business, not the host's: no mark.
- * MEMORY    In memory and per process; a restart forgets (the first attempt finds out again).
+ * RULES     A host (address and port, whatever the connector) is down after FAILURES_TO_MARK
+ *           failures in a row to get a session with it, with no session opened in between
+ *           (Postfix's failed cohort: one refusal among working sessions, such as a 421 "too
+ *           many connections", is not enough). What counts (isHostDownFailure): the connection
+ *           refused, timed out or unreachable, or a 4xx reply before the session was up
+ *           (greeting, EHLO). A 5xx greeting bounces each message on its own; TLS, AUTH and
+ *           local errors (out of sockets or ports) are not the host being down.
+ *           It stays down for `downMs` (the queue's minBackoff, less its jitter), unless a
+ *           session is opened to it before that. While down, an attempt skips it as if it had
+ *           failed the same way: the next host is tried, or the recipients are deferred, with
+ *           a reply that says why.
+ * MEMORY    In memory and per process; a restart forgets. Entries whose period is over are
+ *           dropped whenever a host is marked.
  */
 import type { StepFailure } from './smtp-transaction.ts';
+
+export const FAILURES_TO_MARK = 2;
+
+/** Socket errors that mean the host (or the way to it) is not there; nodemailer's timeouts too. */
+const HOST_DOWN_ERRNO = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ECONNRESET']);
+
+/** isHostDownFailure - does this failure to get a session count against the host? */
+export function isHostDownFailure(failure: StepFailure): boolean {
+  if (failure.phase !== 'connect') return false;
+  if (failure.code !== null) return failure.code >= 400 && failure.code < 500;
+  return failure.errno !== undefined && HOST_DOWN_ERRNO.has(failure.errno);
+}
 
 export interface HostDown {
   untilMs: number;
@@ -24,6 +41,7 @@ export interface HostDown {
 
 export class HostHealth {
   readonly #down = new Map<string, HostDown>();
+  readonly #failures = new Map<string, number>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -39,25 +57,33 @@ export class HostHealth {
     return null;
   }
 
-  /** markDown - after a failure to get a session; true when the host was not down already. */
-  markDown(host: string, failure: StepFailure, downMs: number): boolean {
-    if (downMs <= 0) return false;
-    const fresh = this.down(host) === null;
+  /** recordFailure - a failure to get a session; true when this one marked the host down. */
+  recordFailure(host: string, failure: StepFailure, downMs: number): boolean {
+    if (downMs <= 0 || !isHostDownFailure(failure) || this.down(host) !== null) return false;
+    const failures = (this.#failures.get(host) ?? 0) + 1;
+    this.#failures.set(host, failures);
+    if (failures < FAILURES_TO_MARK) return false;
+    this.#prune();
     this.#down.set(host, { untilMs: this.#now() + downMs, failure });
-    return fresh;
+    this.#failures.delete(host); // after the period it gets a fresh count
+    return true;
   }
 
   /** markUp - a session was opened; true when the host had been down. */
   markUp(host: string): boolean {
+    this.#failures.delete(host);
     return this.#down.delete(host);
   }
 
   /** Hosts down now. */
   get downCount(): number {
+    this.#prune();
+    return this.#down.size;
+  }
+
+  #prune(): void {
     const now = this.#now();
-    let n = 0;
-    for (const entry of this.#down.values()) if (entry.untilMs > now) n += 1;
-    return n;
+    for (const [host, entry] of this.#down) if (entry.untilMs <= now) this.#down.delete(host);
   }
 }
 

@@ -80,8 +80,13 @@ void test('MX loops (RFC 5321 5.1): the hub and every MX it does not beat are dr
     'peer.best.test A': ['127.0.0.22'],
     'other.best.test A': ['127.0.0.24'],
     'self.test A': ['127.0.0.41'],
+    'orphan.test MX': [{ priority: 10, exchange: 'gone.orphan.test' }, { priority: 20, exchange: 'hub.orphan.test' }],
+    'hub.orphan.test A': ['127.0.0.41'],
+    'flaky.test MX': [{ priority: 10, exchange: 'broken.flaky.test' }, { priority: 20, exchange: 'hub.flaky.test' }],
+    'hub.flaky.test A': ['127.0.0.41'],
   };
   const resolver: DeliveryDnsResolver = (name, rrtype) => {
+    if (name === 'broken.flaky.test') return Promise.reject(Object.assign(new Error('servfail'), { code: 'ESERVFAIL' }));
     const answer = records[`${name} ${rrtype}`];
     return answer ? Promise.resolve(answer) : Promise.reject(Object.assign(new Error('nodata'), { code: 'ENODATA' }));
   };
@@ -99,6 +104,11 @@ void test('MX loops (RFC 5321 5.1): the hub and every MX it does not beat are dr
   assert.equal(!implicit.ok && `${implicit.action} ${implicit.dsnStatus} ${implicit.reply}`, 'bounce 5.4.6 mail for self.test loops back to myself: this hub is the address of the domain');
   const literal = await resolveMxHosts('[127.0.0.41]', 25, resolver, () => 0.5, isSelf);
   assert.equal(!literal.ok && literal.dsnStatus, '5.4.6');
+
+  const orphan = await resolveMxHosts('orphan.test', 25, resolver, () => 0.5, isSelf);
+  assert.equal(!orphan.ok && `${orphan.action} ${orphan.dsnStatus} ${orphan.reason}`, 'defer 4.4.4 noPrimaryRelay', 'a backup MX whose primary has no address holds the mail');
+  const flaky = await resolveMxHosts('flaky.test', 25, resolver, () => 0.5, isSelf);
+  assert.equal(!flaky.ok && `${flaky.action} ${flaky.dsnStatus}`, 'defer 4.4.3', 'the primary\'s lookup failed: a temporary failure');
 
   const otherPort = await resolveMxHosts('best.test', 2525, resolver, () => 0, isSelf);
   assert.ok(otherPort.ok && otherPort.hosts.length === 3, 'the same address on a port the hub does not listen on is another server');

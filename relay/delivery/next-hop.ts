@@ -12,7 +12,8 @@
  * dropped with every host of the same or a lower preference, so a backup MX hands mail to the
  * primary only; when the hub is the best MX (or the implicit MX) nothing is left -> bounce
  * 5.4.6 "loops back to myself" (Postfix's wording) instead of delivering to itself until the
- * hop count stops it.
+ * hop count stops it. A backup-MX hub whose better MX hosts have no address now defers
+ * (4.4.3 when a lookup failed, else 4.4.4 "unable to find a primary relay").
  * The resolver is injectable (`(name, rrtype) => Promise<unknown>`, like the session's), so
  * tests point it at a local DNS server; answers are validated, never trusted in shape.
  */
@@ -141,8 +142,12 @@ export async function resolveMxHosts(domain: string, port: number, resolver: Del
   }
   const found = await hostsFor(names, port, resolver, isSelf);
   if (found.hosts.length > 0) return { ok: true, hosts: found.hosts };
-  if (found.selfPriority !== null) {
+  if (found.selfPriority !== null && found.selfPriority === names[0]?.priority) {
     return { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself: this hub is ${implicit ? 'the address of the domain' : `its best MX host (preference ${found.selfPriority})`}` };
+  }
+  if (found.selfPriority !== null) {
+    // a backup MX whose better MX hosts have no address now: hold the mail, as Postfix does
+    return { ok: false, action: 'defer', dsnStatus: found.temporary ? '4.4.3' : '4.4.4', reason: 'noPrimaryRelay', reply: `unable to find a primary relay for ${domain}: this hub is a backup MX (preference ${found.selfPriority}) and no better MX host has an address` };
   }
   if (found.temporary) return { ok: false, action: 'defer', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `address lookup for the MX hosts of ${domain} failed` };
   return { ok: false, action: 'bounce', dsnStatus: implicit ? '5.1.2' : '5.4.4', reason: 'noAddress', reply: `no address found for ${implicit ? domain : `the MX hosts of ${domain}`}` };

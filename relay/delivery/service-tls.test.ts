@@ -61,6 +61,8 @@ void test('an untrusted certificate under verify defers (tlsFailed), it never bo
   const [defer] = h.tracking('DEFER');
   assert.match(defer?.['recipient-status'][0] ?? '', /certificate|TLS/i);
   assert.equal(h.tracking('FAIL').length, 0);
+  const state = JSON.parse(await fs.readFile(path.join(h.dir, 'spool', 'delivery-state', `${id}.json`), 'utf8')) as { recipients: Array<{ dsnStatus: string }> };
+  assert.equal(state.recipients[0]?.dsnStatus, '4.7.5', 'a certificate failure is a TLS failure (4.7.5), not an unreachable host (4.4.1)');
 });
 
 void test('a wrong password defers with 4.7.8; Opportunistic TLS encrypts without verifying', async (t) => {

@@ -26,6 +26,8 @@ export interface StepFailure {
   phase: SmtpPhase;
   code: number | null;
   reply: string;
+  /** The system or TLS error code underneath (ECONNREFUSED, ETIMEDOUT, CERT_HAS_EXPIRED, ...). */
+  errno?: string;
 }
 
 export interface SmtpTimeouts {
@@ -49,6 +51,8 @@ export interface OpenSmtpInput {
 
 interface ErrorLike {
   code?: string;
+  /** nodemailer keeps the socket's own code here when it sets its own (ESOCKET, ...). */
+  originalCode?: string;
   command?: string;
   response?: string;
   responseCode?: number;
@@ -57,17 +61,21 @@ interface ErrorLike {
   recipient?: string;
 }
 
+/** Certificate and handshake errors, which nodemailer reports as socket errors (ESOCKET). */
+const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_CERT)/;
+
 /** stepFailureOf - a nodemailer error as a policy input. */
 export function stepFailureOf(err: unknown, fallback: SmtpPhase): StepFailure {
   const e = (err ?? {}) as ErrorLike;
+  const errno = e.originalCode ?? e.code;
   const phase: SmtpPhase =
-    e.code === 'ETLS' || e.command === 'STARTTLS' ? 'tls'
+    e.code === 'ETLS' || e.command === 'STARTTLS' || TLS_ERROR.test(errno ?? '') ? 'tls'
       : e.code === 'EAUTH' || e.code === 'ENOAUTH' || /^AUTH\b/.test(e.command ?? '') ? 'auth'
         : e.command === 'MAIL FROM' ? 'mail'
           : e.command === 'RCPT TO' ? 'rcpt'
             : e.command === 'DATA' ? 'data'
               : fallback;
-  return { phase, code: typeof e.responseCode === 'number' ? e.responseCode : null, reply: (e.response ?? e.message ?? 'unknown error').trim() };
+  return { phase, code: typeof e.responseCode === 'number' ? e.responseCode : null, reply: (e.response ?? e.message ?? 'unknown error').trim(), ...(errno ? { errno } : {}) };
 }
 
 function connectionOptions(input: OpenSmtpInput): SMTPConnectionOptions {
