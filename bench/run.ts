@@ -14,7 +14,8 @@
  * load (not counted, then emptied and settled): a hub started a second ago still runs much of
  * its code unoptimised by the JIT, and a relay runs for days; Postfix gets the same warm-up.
  * Postfix instances (bench/postfix.ts) live for the whole run and are emptied between
- * samples; the hub is started fresh, on an empty spool, for every sample (bench/hub.yaml,
+ * samples; the hub is started fresh, on an empty spool, for every sample and keeps the
+ * warm-up's messages queued while it is measured (bench/hub.yaml,
  * fixed address 127.0.0.41:2525).
  *
  * Installs nothing. Needs root and the Debian package postfix (see postfixPrerequisites).
@@ -189,7 +190,7 @@ async function postfixServer(instances: Map<PostfixMode, PostfixInstance>, mode:
   return { at: instance.listen, pid: instance.masterPid, singleProcess: false, check, reset: () => instance.clear(), stop: () => Promise.resolve() };
 }
 
-/** hubServer - a fresh hub on an empty spool; rejects with the reason if it never greets. */
+/** hubServer - a fresh hub started on an empty spool; rejects with the reason if it never greets. */
 async function hubServer(runDir: string, label: string, holdDelivery: boolean): Promise<Server> {
   const spool = await fs.mkdtemp(path.join(runDir, `hub-spool-${label}-`));
   const logFile = path.join(runDir, `hub-${label}.log`);

@@ -26,6 +26,7 @@ import { createConnectorServer, type ConnectorRuntime } from './session/connecto
 import { RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
+import { DEFAULT_MIN_FREE_BYTES } from './spool/options.ts';
 import './listener/smtp-server-patch.ts';
 import { DeliveryService } from './delivery/service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';
@@ -276,8 +277,8 @@ export class Hub {
   #afterLoad(loaded: LoadedConfig, built: BuiltRoutes): void {
     this.#loaded = loaded;
     this.#limits.retain(loaded.config.connectors.map((c) => c.id));
-    const minFreeBytes = loaded.config.hub.spool?.minFreeBytes;
-    if (this.#options.spool?.minFreeBytes === undefined && minFreeBytes !== undefined) this.#spool.setMinFreeBytes(minFreeBytes);
+    // a config without hub.spool means the spool's default reserve, also after one that had it
+    if (this.#options.spool?.minFreeBytes === undefined) this.#spool.setMinFreeBytes(loaded.config.hub.spool?.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES);
     this.metrics.configInfo.reset();
     this.metrics.configInfo.set({ hash: loaded.hash }, 1);
     this.#watch(built.watchedFiles);

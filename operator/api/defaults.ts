@@ -43,9 +43,9 @@ export const LIMIT_DEFAULTS = {
   greetDelay: '0s',
 } as const;
 
-/** Postfix's backoff and lifetime; the delay notice after 4h is Exchange's DelayNotificationTimeout. */
 /** RelayHub.spec.queue.minFreeSpace default: the spool's free-space reserve. */
 export const QUEUE_MIN_FREE_SPACE_DEFAULT = '64Mi';
+/** Postfix's backoff and lifetime; the delay notice after 4h is Exchange's DelayNotificationTimeout. */
 export const RETRY_DEFAULTS = { minBackoff: '5m', maxBackoff: '67m', maxAge: '5d', delayNotification: '4h' } as const;
 export const SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT = '36Mi';
 export const DEFAULT_ADDRESS_NAME = 'default';

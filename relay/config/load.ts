@@ -46,6 +46,10 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
     if (!Array.isArray(config[field])) throw new ConfigError(`${source}: ${field} must be a list`);
   }
   if (!config.hub || typeof config.hub.fqdn !== 'string') throw new ConfigError(`${source}: hub.fqdn is required`);
+  const reserve = config.hub.spool?.minFreeBytes;
+  if (config.hub.spool !== undefined && (!Number.isSafeInteger(reserve) || (reserve as number) < 0)) {
+    throw new ConfigError(`${source}: hub.spool.minFreeBytes must be a whole number of bytes from 0 to ${Number.MAX_SAFE_INTEGER} (RelayHub spec.queue.minFreeSpace), not ${JSON.stringify(reserve)}`);
+  }
   const ids = new Set((config.connectors ?? []).map((c) => c.id));
   for (const listener of config.listeners ?? []) {
     for (const id of listener.connectorIds) {

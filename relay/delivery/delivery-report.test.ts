@@ -32,11 +32,11 @@ function job(rcptTo: SpoolRecipient[], o: { delayNoticeDue: boolean; mailFrom?: 
 const deferAll = (j: QueueJob): RecipientOutcome[] => j.pending.map((index) => ({ index, result: 'deferred', dsnStatus: '4.2.1', reply: '450 4.2.1 Mailbox busy', remoteMta: 'mx.remote.test' }));
 
 async function report(j: QueueJob, outcomes = deferAll(j)) {
-  const committed: Array<{ envelope: SpoolEnvelope; text: string }> = [];
+  const committed: Array<{ envelope: SpoolEnvelope; text: string; intoReserve: boolean }> = [];
   const tracking: TrackingEvent[] = [];
   const dsnActions: string[] = [];
   await reportAttempt(j, outcomes, {
-    spool: { commitMessage: (envelope, body) => (committed.push({ envelope, text: Buffer.concat([body].flat()).toString('latin1') }), Promise.resolve(`0190000000000009dsn${committed.length}aaaaaaa`)) },
+    spool: { commitMessage: (envelope, body, options) => (committed.push({ envelope, text: Buffer.concat([body].flat()).toString('latin1'), intoReserve: options?.intoReserve === true }), Promise.resolve(`0190000000000009dsn${committed.length}aaaaaaa`)) },
     config: renderedConfig([], { maxAgeMs: MAX_AGE_MS, delayNotificationMs: 4 * 3_600_000 }),
     tracking: new TrackingLog((line) => void tracking.push(JSON.parse(line) as TrackingEvent), () => NOW),
     metrics: { ...NO_DELIVERY_METRICS, dsn: (action) => void dsnActions.push(action) },
@@ -58,6 +58,7 @@ void test('one delayed DSN for the deferred recipients whose NOTIFY allows it an
   const { committed, tracking, dsnActions } = await report(j);
   assert.equal(committed.length, 1, 'one report per attempt');
   const [dsn] = committed;
+  assert.equal(dsn?.intoReserve, true, 'a DSN may use the spool reserve that client messages may not');
   assert.deepEqual(dsn?.envelope.rcptTo, [{ address: 'app@corp.test' }]);
   assert.equal(dsn?.envelope.mailFrom, '');
   assert.deepEqual(finalRecipients(dsn?.text ?? ''), ['plain@remote.test delayed', 'delay@remote.test delayed']);

@@ -12,7 +12,8 @@
  *                 delayNotified, is reported as `delayed` (NOTIFY permitting), with
  *                 Will-Retry-Until = receivedAt + maxAge: one report per attempt for all such
  *                 recipients. The queue manager then marks them delayNotified, so a recipient
- *                 gets at most one (two only if a crash falls between this and that write).
+ *                 gets at most one (a second only when a crash, or a failure to write the
+ *                 delivery state, falls between this and that write: repeated, never lost).
  * The DSN comes from postmaster@<default accepted domain> (else the first Authoritative
  * domain, else the hub FQDN).
  */
@@ -96,7 +97,9 @@ async function queueDsns(job: QueueJob, outcomes: readonly RecipientOutcome[], c
       queueId: job.id, envelope: env, body: job.message.body, recipients,
       reportingMta: ctx.config.hub.fqdn, postmaster: postmasterAddress(ctx.config), now: new Date(ctx.now()),
     });
-    const id = await ctx.spool.commitMessage(dsn.envelope, dsn.body);
+    // into the reserve: a refused DSN would leave the attempt unrecorded and its delivered
+    // recipients delivered again at every retry
+    const id = await ctx.spool.commitMessage(dsn.envelope, dsn.body, { intoReserve: true });
     ctx.metrics.dsn(action);
     ctx.tracking.write({
       'event-id': 'DSN', source: 'DSN', 'connector-id': 'dsn', 'internal-message-id': id,

@@ -110,7 +110,7 @@ function delayText(input: DsnInput): string[] {
     'Your message has not been delivered yet to one or more recipients.',
     'The mail system is still trying to deliver it.',
     until.length > 0 ? `It will keep trying until ${rfc5322Date(new Date(Math.max(...until)))}.` : 'It will keep trying.',
-    'You do not need to send it again; you will be told if delivery finally fails.',
+    'You do not need to send it again.',
   ];
 }
 

@@ -43,3 +43,11 @@ void test('a new reserve from a reload applies to the next reservation; a bad on
   assert.throws(() => guard.setMinFreeBytes(1.5), RangeError);
   assert.equal(guard.minFreeBytes, 500, 'a refused value leaves the reserve as it was');
 });
+
+void test('a write into the reserve (the hub\'s own DSNs) only needs the bytes themselves', async () => {
+  const guard = new FreeSpaceGuard('/unused', 800, () => Promise.resolve({ bavail: 250, bsize: 4 })); // 1000 free, 800 kept
+  await assert.rejects(guard.reserve(300), { code: 'RELAY_ERR_SPOOL_FULL' }, 'a client message may not eat into the reserve');
+  await guard.reserve(300, true);
+  await guard.reserve(700, true);
+  await assert.rejects(guard.reserve(1, true), { code: 'RELAY_ERR_SPOOL_FULL' }, 'but not past the free space there is');
+});

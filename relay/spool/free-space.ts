@@ -42,11 +42,16 @@ export class FreeSpaceGuard {
     this.#minFreeBytes = bytes;
   }
 
-  /** reserve - count `bytes` as in flight, or throw SpoolFullError. */
-  async reserve(bytes: number): Promise<void> {
+  /**
+   * reserve - count `bytes` as in flight, or throw SpoolFullError. `intoReserve` lets a write
+   * use the reserve itself (it still needs the bytes): the hub's own DSNs, which must not be
+   * refused for the same reason clients are (Postfix applies queue_minfree to smtpd only).
+   */
+  async reserve(bytes: number, intoReserve = false): Promise<void> {
     const sampled = await this.#freeBytes();
     const free = sampled - this.#inFlight - this.#writtenSinceSample;
-    if (free - bytes < this.#minFreeBytes) throw new SpoolFullError(Math.max(0, free), bytes, this.#minFreeBytes);
+    const keep = intoReserve ? 0 : this.#minFreeBytes;
+    if (free - bytes < keep) throw new SpoolFullError(Math.max(0, free), bytes, keep);
     this.#inFlight += bytes;
   }
 

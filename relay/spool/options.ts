@@ -41,8 +41,11 @@ interface NumericSetting {
   unit: string;
 }
 
+/** The free-space reserve without a setting (RelayHub spec.queue.minFreeSpace's default, 64Mi). */
+export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
+
 export const SPOOL_SETTINGS: readonly NumericSetting[] = [
-  { name: 'minFreeBytes', default: 64 * 1024 * 1024, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
+  { name: 'minFreeBytes', default: DEFAULT_MIN_FREE_BYTES, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
   { name: 'groupCommitWindowMs', default: 0, min: 0, max: 1000, unit: 'ms' },
   { name: 'segmentBytes', default: 64 * 1024 * 1024, min: 4096, max: 1024 * 1024 * 1024, unit: 'bytes' },
   { name: 'maxSegments', default: 4, min: 2, max: 1000, unit: 'segments' },

@@ -246,12 +246,16 @@ export class Spool {
     return this.#paths.root;
   }
 
-  /** commitMessage - store one message durably; resolves with its queue id (then say 250). */
-  commitMessage(envelope: SpoolEnvelope, body: Buffer | Buffer[]): Promise<string> {
-    return this.#track(() => this.#commit(envelope, Array.isArray(body) ? body : [body]));
+  /**
+   * commitMessage - store one message durably; resolves with its queue id (then say 250).
+   * `intoReserve`: the hub's own messages (DSNs) may use the free-space reserve that client
+   * messages may not (free-space.ts).
+   */
+  commitMessage(envelope: SpoolEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean } = {}): Promise<string> {
+    return this.#track(() => this.#commit(envelope, Array.isArray(body) ? body : [body], options.intoReserve ?? false));
   }
 
-  async #commit(input: SpoolEnvelope, body: Buffer[]): Promise<string> {
+  async #commit(input: SpoolEnvelope, body: Buffer[], intoReserve: boolean): Promise<string> {
     const started = performance.now();
     if (!body.every((c) => Buffer.isBuffer(c))) throw new SpoolArgumentError('body must be a Buffer or an array of Buffers');
     const checked = checkSpoolEnvelope(input);
@@ -266,7 +270,7 @@ export class Spool {
     const file = encodeSpoolFile(checked.envelope, body);
     const payloadBytes = ID_BYTES + file.bytes;
     const frameBytes = FRAME_HEADER_BYTES + payloadBytes;
-    await this.#space.reserve(frameBytes);
+    await this.#space.reserve(frameBytes, intoReserve);
     let kept = false;
     try {
       const placed = await (this.#appender as LogAppender).append([frameHeader(FRAME_MESSAGE, id, payloadBytes), ...file.buffers], frameBytes);

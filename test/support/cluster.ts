@@ -69,8 +69,12 @@ export function useTestNamespaces(namespaces: string[], options: TestNamespacesO
     await options.ready(cluster, kubeConfig);
   });
   after(async () => {
-    await options.beforeStop?.();
-    cluster?.tryKubectl(['delete', 'namespace', ...namespaces, '--wait=false']);
-    await cluster?.stop();
+    try {
+      await options.beforeStop?.();
+    } finally {
+      // whatever beforeStop did, the namespaces and the control plane go
+      cluster?.tryKubectl(['delete', 'namespace', ...namespaces, '--wait=false']);
+      await cluster?.stop();
+    }
   });
 }

@@ -212,17 +212,20 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
  * useOperatorNamespace - useTestNamespaces with the CRDs and one namespace, plus an operator
  * watching it and leading there; stopped after beforeStop() and before the cluster goes.
  */
-export function useOperatorNamespace(namespace: string, options: { ready: (cluster: TestCluster) => void; beforeStop?: () => void | Promise<void> }): void {
+export function useOperatorNamespace(namespace: string, options: { ready: (cluster: TestCluster) => void | Promise<void>; beforeStop?: () => void | Promise<void> }): void {
   let operator: OperatorProcess | undefined;
   useTestNamespaces([namespace], {
     crds: true,
     ready: async (cluster) => {
       operator = await startOperator({ cluster, namespace, waitFor: 'leader' });
-      options.ready(cluster);
+      await options.ready(cluster);
     },
     beforeStop: async () => {
-      await options.beforeStop?.();
-      await operator?.stop();
+      try {
+        await options.beforeStop?.();
+      } finally {
+        await operator?.stop();
+      }
     },
   });
 }

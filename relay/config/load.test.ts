@@ -1,0 +1,15 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseRenderedConfig } from './load.ts';
+import { RENDERED_CONFIG_API_VERSION } from './schema.ts';
+
+const config = (hub: Record<string, unknown>): string =>
+  JSON.stringify({ apiVersion: RENDERED_CONFIG_API_VERSION, hub: { fqdn: 'hub.example.test', ...hub }, connectors: [], listeners: [], acceptedDomains: [], sendConnectors: [] });
+
+void test('hub.spool is optional; when present its reserve must be a whole number of bytes, named in the error', () => {
+  assert.equal(parseRenderedConfig(config({}), 'a.json').config.hub.spool, undefined, 'older configs have none: the default applies');
+  assert.equal(parseRenderedConfig(config({ spool: { minFreeBytes: 0 } }), 'b.json').config.hub.spool?.minFreeBytes, 0);
+  for (const bad of [-1, 1.5, 2 ** 60, '64Mi', null]) {
+    assert.throws(() => parseRenderedConfig(config({ spool: { minFreeBytes: bad } }), 'c.json'), /c\.json: hub\.spool\.minFreeBytes must be a whole number of bytes .*minFreeSpace/, String(bad));
+  }
+});
