@@ -7,8 +7,9 @@
  * only the leader (Lease relay-operator) runs the controllers, so two replicas never both
  * write. Losing the lease stops the controllers and exits 1; SIGTERM stops them, releases the
  * lease and exits 0. Watch handlers only enqueue keys:
- *   RelayHub                  -> that hub; every ReceiveConnector, AcceptedDomain and
- *                                SendConnector of the namespace (what they select changed)
+ *   RelayHub                  -> that hub and every ReceiveConnector of the namespace; the
+ *                                namespace's AcceptedDomains and SendConnectors when a hub
+ *                                comes, goes or changes its labels
  *   ReceiveConnector          -> the hubs it selects now and selected before, and itself
  *   AcceptedDomain            -> every hub and every AcceptedDomain of the namespace (a
  *                                duplicate domain or default involves the others)
@@ -132,9 +133,18 @@ export class Manager {
       for (const send of caches.sendConnectors.list(namespace)) sendQueue.add(objectKey(send));
     };
     const selectedBefore = new Map<string, string[]>();
+    // what domain and send connector statuses read of a hub: that it exists, and its labels
+    // (hubSelector); its own status writes change neither, so they do not re-enqueue them
+    const hubSeenAs = new Map<string, string>();
     caches.hubs.onChange((hub) => {
-      hubQueue.add(objectKey(hub));
+      const key = objectKey(hub);
+      hubQueue.add(key);
       for (const connector of caches.receiveConnectors.list(hub.metadata?.namespace)) connectorQueue.add(objectKey(connector));
+      const [namespace, name] = [hub.metadata?.namespace ?? '', hub.metadata?.name ?? ''];
+      const seenAs = caches.hubs.get(namespace, name) ? JSON.stringify(hub.metadata?.labels ?? {}) : 'gone';
+      if (hubSeenAs.get(key) === seenAs) return;
+      if (seenAs === 'gone') hubSeenAs.delete(key);
+      else hubSeenAs.set(key, seenAs);
       domainsOfNamespace(hub.metadata?.namespace);
       sendConnectorsOfNamespace(hub.metadata?.namespace);
     });
