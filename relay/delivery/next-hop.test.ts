@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sendConnector } from './fixtures.ts';
-import { dnsResolverFor, parseSmartHost, resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver } from './next-hop.ts';
+import { dnsResolverFor, MAX_ADDRESSES, parseSmartHost, resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver } from './next-hop.ts';
 import { startTestDnsServer } from './test-dns-server.ts';
 
 void test('parseSmartHost: name, port, brackets, IPv6', () => {
@@ -109,6 +109,17 @@ void test('MX loops (RFC 5321 5.1): the hub and every MX it does not beat are dr
   assert.equal(!orphan.ok && `${orphan.action} ${orphan.dsnStatus} ${orphan.reason}`, 'defer 4.4.4 noPrimaryRelay', 'a backup MX whose primary has no address holds the mail');
   const flaky = await resolveMxHosts('flaky.test', 25, resolver, () => 0.5, isSelf);
   assert.equal(!flaky.ok && `${flaky.action} ${flaky.dsnStatus}`, 'defer 4.4.3', 'the primary\'s lookup failed: a temporary failure');
+
+  const crowd: Record<string, unknown> = { 'crowd.test MX': Array.from({ length: 12 }, (_, i) => ({ priority: 10, exchange: `mx${i}.crowd.test` })) };
+  for (let i = 0; i < 12; i += 1) crowd[`mx${i}.crowd.test A`] = [i === 11 ? '127.0.0.41' : `127.0.1.${i}`];
+  const crowdResolver: DeliveryDnsResolver = (name, rrtype) => {
+    const answer = crowd[`${name} ${rrtype}`];
+    return answer ? Promise.resolve(answer) : Promise.reject(Object.assign(new Error('nodata'), { code: 'ENODATA' }));
+  };
+  const crowded = await resolveMxHosts('crowd.test', 25, crowdResolver, () => 0.5, isSelf);
+  assert.equal(!crowded.ok && crowded.dsnStatus, '5.4.6', 'the hub past the address limit, at the best preference, is still a loop');
+  const crowdedNoSelf = await resolveMxHosts('crowd.test', 25, crowdResolver, () => 0.5);
+  assert.ok(crowdedNoSelf.ok && crowdedNoSelf.hosts.length === MAX_ADDRESSES);
 
   const otherPort = await resolveMxHosts('best.test', 2525, resolver, () => 0, isSelf);
   assert.ok(otherPort.ok && otherPort.hosts.length === 3, 'the same address on a port the hub does not listen on is another server');

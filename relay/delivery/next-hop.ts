@@ -90,7 +90,10 @@ async function hostsFor(exchanges: Exchange[], port: number, resolver: DeliveryD
   let temporary = false;
   let selfPriority: number | null = null;
   for (const exchange of exchanges) {
-    if (hosts.length >= MAX_ADDRESSES || (selfPriority !== null && exchange.priority >= selfPriority)) break;
+    if (selfPriority !== null && exchange.priority >= selfPriority) break;
+    // past the address limit, only the rest of the same preference is still looked at: if the
+    // hub is among them, every host of that preference goes (a loop hides behind the cut)
+    if (hosts.length >= MAX_ADDRESSES && (!isSelf || exchange.priority !== hosts.at(-1)?.priority)) break;
     const found = await addressesOf(exchange.name, resolver);
     temporary ||= found.temporary;
     for (const address of found.addresses) {
