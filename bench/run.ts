@@ -35,7 +35,7 @@ import type { PostfixInstance, PostfixMode } from './postfix.ts';
 import {
   freePort, kernelThreadsCpuSeconds, machineBusyCpuSeconds, portIsFree, runSmtpSource, smtpSourceArgs, startSink, threadCpuSeconds, treeCpuSeconds, waitForGreeting,
 } from './smtp-load.ts';
-import type { Endpoint, LoadParams } from './smtp-load.ts';
+import type { Endpoint, LoadParams, Sink } from './smtp-load.ts';
 import { main as rangeMatcherMain } from './range-matcher.ts';
 import { main as spoolMain } from './spool.ts';
 import { main as operatorMain } from './operator.ts';
@@ -101,6 +101,26 @@ function paramsFrom(env: NodeJS.ProcessEnv): Params {
 const cleanups: (() => Promise<void>)[] = [];
 const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`);
 
+/**
+ * sinkFinished - when the sink had its last message (performance.now()); rejects when it has
+ * had no new message for STALL_MS, or 5x the source's time (at least 30 s) after the load ended.
+ */
+async function sinkFinished(sink: Sink, messages: number, t0: number, sourceSeconds: number, what = ''): Promise<number> {
+  const deadline = performance.now() + Math.max(30_000, 5 * sourceSeconds * 1000);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    let seen = -1;
+    let since = performance.now();
+    timer = setInterval(() => {
+      const now = performance.now();
+      if (sink.received() !== seen) [seen, since] = [sink.received(), now];
+      if (now - since < STALL_MS && now < deadline) return;
+      reject(new Error(`${what}smtp-sink got ${seen} of ${messages} messages (${((now - t0) / 1000).toFixed(0)} s after the load started, the last ${((now - since) / 1000).toFixed(0)} s without a new one)`));
+    }, 500);
+  });
+  return Promise.race([sink.done, late]).finally(() => clearInterval(timer));
+}
+
 /** warmUp - `messages` of the same load, not measured (end-to-end: until the sink has them all),
  *  then the server is emptied and the machine settled. Returns the warm-up's own msgs/s: the
  *  cold figure, reported beside the measured one. */
@@ -112,13 +132,7 @@ async function warmUp(server: Server, scenario: Scenario, load: LoadParams, mess
     const t0 = performance.now();
     const source = await runSmtpSource({ ...load, messages }, server.at, scenario.reuse);
     seconds = source.seconds;
-    if (sink) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`warm-up: smtp-sink got ${sink.received()} of ${messages} messages`)), Math.max(60_000, messages * 50));
-      });
-      seconds = ((await Promise.race([sink.done, late]).finally(() => clearTimeout(timer))) - t0) / 1000;
-    }
+    if (sink) seconds = ((await sinkFinished(sink, messages, t0, source.seconds, 'warm-up: ')) - t0) / 1000;
   } finally {
     await sink?.stop();
   }
@@ -137,23 +151,7 @@ async function measure(server: Server, scenario: Scenario, load: LoadParams): Pr
     const machine0 = machineBusyCpuSeconds();
     const t0 = performance.now();
     const source = await runSmtpSource(load, server.at, scenario.reuse);
-    let end = t0 + source.seconds * 1000;
-    if (sink) {
-      // give up when the sink has had no new message for STALL_MS, or after 5x the source's time
-      const deadline = performance.now() + Math.max(30_000, 5 * source.seconds * 1000);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        let seen = -1;
-        let since = performance.now();
-        timer = setInterval(() => {
-          const now = performance.now();
-          if (sink.received() !== seen) [seen, since] = [sink.received(), now];
-          if (now - since < STALL_MS && now < deadline) return;
-          reject(new Error(`smtp-sink got ${seen} of ${load.messages} messages (${((now - t0) / 1000).toFixed(0)} s after the load started, the last ${((now - since) / 1000).toFixed(0)} s without a new one)`));
-        }, 500);
-      });
-      end = await Promise.race([sink.done, late]).finally(() => clearInterval(timer));
-    }
+    const end = sink ? await sinkFinished(sink, load.messages, t0, source.seconds) : t0 + source.seconds * 1000;
     const seconds = (end - t0) / 1000;
     const sample = {
       msgsPerSec: load.messages / seconds, seconds,

@@ -64,6 +64,15 @@ interface BuiltRoutes {
 
 const listenerKey = (l: ListenerConfig): string => `${l.bindAddress}|${l.port}`;
 
+/**
+ * spoolReserve - the spool's free-space reserve: the caller's fixed value, else the config's
+ * (RelayHub.spec.queue.minFreeSpace), else the default; a config without hub.spool means the
+ * default also after one that had it.
+ */
+function spoolReserve(options: HubOptions, config: RenderedConfig): number {
+  return options.spool?.minFreeBytes ?? config.hub.spool?.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+}
+
 function proxyMatcher(entries: string[]): (address: string) => boolean {
   const ranges = entries.map((entry) => parseRemoteIPRange(entry));
   return (address) => {
@@ -100,10 +109,8 @@ export class Hub {
     const log = (event: { event?: string } & Record<string, unknown>): void => {
       if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
     };
-    // The free-space reserve comes from the config (RelayHub.spec.queue.minFreeSpace) unless
-    // the caller fixed it; reloads apply a new one (#afterLoad).
-    const minFreeBytes = options.spool?.minFreeBytes ?? loaded.config.hub.spool?.minFreeBytes;
-    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), ...(minFreeBytes !== undefined ? { minFreeBytes } : {}), log: options.spool?.log ?? log });
+    // reloads apply a new reserve (#afterLoad); this one holds until the first of them
+    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     // Delivery starts before the listeners: whatever the spool held at start (recovered after
     // a crash) is on its way again before new mail arrives.
@@ -277,8 +284,7 @@ export class Hub {
   #afterLoad(loaded: LoadedConfig, built: BuiltRoutes): void {
     this.#loaded = loaded;
     this.#limits.retain(loaded.config.connectors.map((c) => c.id));
-    // a config without hub.spool means the spool's default reserve, also after one that had it
-    if (this.#options.spool?.minFreeBytes === undefined) this.#spool.setMinFreeBytes(loaded.config.hub.spool?.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES);
+    this.#spool.setMinFreeBytes(spoolReserve(this.#options, loaded.config));
     this.metrics.configInfo.reset();
     this.metrics.configInfo.set({ hash: loaded.hash }, 1);
     this.#watch(built.watchedFiles);

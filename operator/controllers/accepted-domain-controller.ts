@@ -17,15 +17,15 @@
  *   DuplicateDefault   default: true, but an earlier AcceptedDomain (named) is the default
  *   NoRelayHub         the namespace has no RelayHub
  */
-import { API_GROUP_VERSION } from '../api/crds.ts';
 import type { AcceptedDomain, RelayHub } from '../api/types.generated.ts';
 import { byPrecedence } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
-import { ConditionReason, ConditionType, setCondition, type ReadyVerdict } from '../runtime/conditions.ts';
+import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/conditions.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
-import { splitKey, type KubeObject } from '../runtime/objects.ts';
+import { splitKey } from '../runtime/objects.ts';
 import { normalizeDomain } from '../../relay/session/domains.ts';
 import type { Caches } from './caches.ts';
+import { applyReadyStatus } from './ready-status.ts';
 
 export interface AcceptedDomainControllerDeps {
   caches: Caches;
@@ -100,10 +100,8 @@ export function decideAcceptedDomainStatus(inputs: AcceptedDomainStatusInputs): 
     problems.push({ reason: ConditionReason.NoRelayHub, message: `no RelayHub in namespace ${namespace}: an AcceptedDomain applies to every hub of its namespace` });
   }
 
-  const [first] = problems;
-  if (first) return { status: 'False', reason: first.reason, message: problems.map((p) => p.message).join('; ') };
   const also = shadowed.length > 0 ? `; also declared by AcceptedDomain ${shadowed.map((d) => d.metadata.name ?? '').join(', ')}, which this one takes precedence over` : '';
-  return { status: 'True', reason: ConditionReason.Rendered, message: `in the config of RelayHub ${hubNames.join(', ')} (every hub of namespace ${namespace})${also}` };
+  return readyVerdict(problems, { reason: ConditionReason.Rendered, message: `in the config of RelayHub ${hubNames.join(', ')} (every hub of namespace ${namespace})${also}` });
 }
 
 export function createAcceptedDomainReconciler(deps: AcceptedDomainControllerDeps): (key: string) => Promise<ReconcileResult | void> {
@@ -112,7 +110,6 @@ export function createAcceptedDomainReconciler(deps: AcceptedDomainControllerDep
     const { namespace, name } = splitKey(key);
     const domain = caches.acceptedDomains.get(namespace, name);
     if (!domain || domain.metadata.deletionTimestamp) return;
-    const generation = domain.metadata.generation ?? 0;
     const ready = decideAcceptedDomainStatus({
       namespace,
       domain,
@@ -120,8 +117,6 @@ export function createAcceptedDomainReconciler(deps: AcceptedDomainControllerDep
       domains: caches.acceptedDomains.list(namespace),
       hubs: caches.hubs.list(namespace).filter((h) => !h.metadata.deletionTimestamp),
     });
-    const conditions = setCondition(domain.status?.conditions ?? [], { type: ConditionType.Ready, ...ready }, generation);
-    const status = { observedGeneration: generation, conditions };
-    await applier.applyStatusIfChanged<KubeObject & { status?: unknown }>({ apiVersion: API_GROUP_VERSION, kind: 'AcceptedDomain', metadata: { name, namespace }, status }, domain);
+    await applyReadyStatus(applier, 'AcceptedDomain', { namespace, name }, domain, ready);
   };
 }

@@ -17,17 +17,17 @@
  *                   username or password (the message says which): left out of every hub
  *   HubNotFound     spec.hubs names a RelayHub that does not exist (it is on the others)
  */
-import { API_GROUP_VERSION } from '../api/crds.ts';
 import { SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT } from '../api/defaults.ts';
 import type { RelayHub, SendConnector } from '../api/types.generated.ts';
 import { parseQuantity } from '../api/units.ts';
 import { secretValue, type SecretObject } from '../render/inputs.ts';
 import { byPrecedence, selectsHub } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
-import { ConditionReason, ConditionType, setCondition, type ReadyVerdict } from '../runtime/conditions.ts';
+import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/conditions.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
-import { splitKey, type KubeObject } from '../runtime/objects.ts';
+import { splitKey } from '../runtime/objects.ts';
 import type { Caches } from './caches.ts';
+import { applyReadyStatus } from './ready-status.ts';
 
 export interface SendConnectorControllerDeps {
   caches: Caches;
@@ -94,9 +94,7 @@ export function decideSendConnectorStatus(inputs: SendConnectorStatusInputs): Re
     problems.push({ reason: ConditionReason.HubNotFound, message: `${unknownText}; on ${selected.join(', ')} only` });
   }
 
-  const [first] = problems;
-  if (first) return { status: 'False', reason: first.reason, message: problems.map((p) => p.message).join('; ') };
-  return { status: 'True', reason: ConditionReason.Rendered, message: `in the config of RelayHub ${selected.join(', ')}` };
+  return readyVerdict(problems, { reason: ConditionReason.Rendered, message: `in the config of RelayHub ${selected.join(', ')}` });
 }
 
 export function createSendConnectorReconciler(deps: SendConnectorControllerDeps): (key: string) => Promise<ReconcileResult | void> {
@@ -105,15 +103,12 @@ export function createSendConnectorReconciler(deps: SendConnectorControllerDeps)
     const { namespace, name } = splitKey(key);
     const connector = caches.sendConnectors.get(namespace, name);
     if (!connector || connector.metadata.deletionTimestamp) return;
-    const generation = connector.metadata.generation ?? 0;
     const ready = decideSendConnectorStatus({
       namespace,
       connector,
       hubs: caches.hubs.list(namespace).filter((h) => !h.metadata.deletionTimestamp),
       secrets: caches.secrets.list(namespace) as unknown as SecretObject[],
     });
-    const conditions = setCondition(connector.status?.conditions ?? [], { type: ConditionType.Ready, ...ready }, generation);
-    const status = { observedGeneration: generation, conditions };
-    await applier.applyStatusIfChanged<KubeObject & { status?: unknown }>({ apiVersion: API_GROUP_VERSION, kind: 'SendConnector', metadata: { name, namespace }, status }, connector);
+    await applyReadyStatus(applier, 'SendConnector', { namespace, name }, connector, ready);
   };
 }

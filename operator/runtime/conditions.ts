@@ -73,6 +73,13 @@ export interface ConditionInput {
 /** ReadyVerdict - what a pure status decision returns: the Ready condition without its type. */
 export type ReadyVerdict = Omit<ConditionInput, 'type'> & { status: 'True' | 'False' };
 
+/** readyVerdict - False with the first problem's reason and every message, else True as `ok` says. */
+export function readyVerdict(problems: ReadonlyArray<{ reason: string; message: string }>, ok: { reason: string; message: string }): ReadyVerdict {
+  const [first] = problems;
+  if (first) return { status: 'False', reason: first.reason, message: problems.map((p) => p.message).join('; ') };
+  return { status: 'True', ...ok };
+}
+
 const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 const TYPE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 const MAX_MESSAGE = 32768;

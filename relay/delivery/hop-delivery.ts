@@ -94,10 +94,8 @@ async function session(ctx: HopContext, group: RouteGroup, host: NextHopHost, ke
   let opened = await openSmtp(input);
   if (!opened.ok && opened.failure.phase === 'tls' && group.connector.tls.mode === 'Opportunistic') opened = await openSmtp({ ...input, plaintext: true });
   if (!opened.ok) {
-    const { failure } = opened;
-    if (ctx.health.recordFailure(hostKey, failure, ctx.hostDownMs)) {
-      ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: true, untilMs: (ctx.health.down(hostKey) as { untilMs: number }).untilMs, reason: failure.reply });
-    }
+    const marked = ctx.health.recordFailure(hostKey, opened.failure, ctx.hostDownMs);
+    if (marked) ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: true, untilMs: marked.untilMs, reason: marked.failure.reply });
     return opened;
   }
   if (ctx.health.markUp(hostKey)) ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: false });

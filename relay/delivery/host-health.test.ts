@@ -8,7 +8,7 @@ const refused: StepFailure = { phase: 'connect', code: null, reply: 'connect ECO
 /** Fail `n` times in a row; the result of the last one. */
 function fail(health: HostHealth, host: string, n: number, downMs = 500, failure = refused): boolean {
   let marked = false;
-  for (let i = 0; i < n; i += 1) marked = health.recordFailure(host, failure, downMs);
+  for (let i = 0; i < n; i += 1) marked = health.recordFailure(host, failure, downMs) !== null;
   return marked;
 }
 
@@ -17,8 +17,8 @@ void test(`a host is down after ${FAILURES_TO_MARK} failures in a row, for downM
   const health = new HostHealth(() => now);
   assert.equal(fail(health, 'h:25', FAILURES_TO_MARK - 1), false, 'one failure alone is not enough');
   assert.equal(health.down('h:25'), null);
-  assert.equal(health.recordFailure('h:25', refused, 500), true, 'this failure marks it');
-  assert.equal(health.recordFailure('h:25', refused, 500), false, 'already down: no second report');
+  assert.deepEqual(health.recordFailure('h:25', refused, 500), { untilMs: 1_500, failure: refused }, 'this failure marks it, until now + downMs');
+  assert.equal(health.recordFailure('h:25', refused, 500), null, 'already down: no second report');
   assert.equal(health.down('h:25')?.untilMs, 1_500);
   assert.equal(health.down('h:26'), null, 'another host is not affected');
   assert.equal(health.downCount, 1);
@@ -35,7 +35,7 @@ void test('a session opened in between resets the count and ends a down period a
   fail(health, 'h:25', FAILURES_TO_MARK - 1);
   assert.equal(health.markUp('h:25'), false, 'was not down');
   assert.equal(fail(health, 'h:25', FAILURES_TO_MARK - 1), false, 'the session in between reset the count');
-  assert.equal(health.recordFailure('h:25', refused, 10_000), true);
+  assert.notEqual(health.recordFailure('h:25', refused, 10_000), null);
   assert.equal(health.markUp('h:25'), true);
   assert.equal(health.down('h:25'), null);
   assert.equal(fail(health, 'h:26', FAILURES_TO_MARK, 0), false);

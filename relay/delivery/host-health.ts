@@ -57,16 +57,17 @@ export class HostHealth {
     return null;
   }
 
-  /** recordFailure - a failure to get a session; true when this one marked the host down. */
-  recordFailure(host: string, failure: StepFailure, downMs: number): boolean {
-    if (downMs <= 0 || !isHostDownFailure(failure) || this.down(host) !== null) return false;
+  /** recordFailure - a failure to get a session; the new entry when this one marked the host down, else null. */
+  recordFailure(host: string, failure: StepFailure, downMs: number): HostDown | null {
+    if (downMs <= 0 || !isHostDownFailure(failure) || this.down(host) !== null) return null;
     const failures = (this.#failures.get(host) ?? 0) + 1;
     this.#failures.set(host, failures);
-    if (failures < FAILURES_TO_MARK) return false;
+    if (failures < FAILURES_TO_MARK) return null;
     this.#prune();
-    this.#down.set(host, { untilMs: this.#now() + downMs, failure });
+    const entry = { untilMs: this.#now() + downMs, failure };
+    this.#down.set(host, entry);
     this.#failures.delete(host); // after the period it gets a fresh count
-    return true;
+    return entry;
   }
 
   /** markUp - a session was opened; true when the host had been down. */

@@ -73,7 +73,8 @@ export class DeliveryService {
   readonly #limiter = new DestinationLimiter();
   readonly #health: HostHealth;
   readonly #selfAddresses: string[];
-  #isSelf: { config: RenderedConfig; check: SelfCheck } | null = null;
+  /** The hub's own listeners in the current config (MX loops); rebuilt by updateConfig. */
+  #isSelf: SelfCheck;
   readonly #onCommitted = (): void => this.kick();
   #config: RenderedConfig;
   #store: DeliveryStateStore | null = null;
@@ -92,6 +93,7 @@ export class DeliveryService {
     this.#tracking = new TrackingLog(options.logSink, this.#now);
     this.#health = new HostHealth(this.#now);
     this.#selfAddresses = options.selfAddresses ?? [];
+    this.#isSelf = selfCheckFor(this.#config.listeners, this.#selfAddresses);
     this.#metrics.nextHopsDownFrom(() => this.#health.downCount);
     this.#pool = new SmtpConnectionPool({ idleMs: this.#tuning.connectionIdleMs, maxMessages: this.#tuning.maxMessagesPerConnection });
   }
@@ -140,6 +142,7 @@ export class DeliveryService {
   /** updateConfig - deliveries started from now on use `config` (hot reload). */
   updateConfig(config: RenderedConfig): void {
     this.#config = config;
+    this.#isSelf = selfCheckFor(config.listeners, this.#selfAddresses);
     this.#pool.closeIdle();
     this.kick();
   }
@@ -167,7 +170,7 @@ export class DeliveryService {
       timeouts: { connectTimeoutMs: t.connectTimeoutMs, greetingTimeoutMs: t.greetingTimeoutMs, socketTimeoutMs: t.socketTimeoutMs },
       ...(t.tlsCa.length > 0 ? { ca: [...t.tlsCa] } : {}),
       random: this.#random,
-      isSelf: this.#selfCheck(),
+      isSelf: this.#isSelf,
       health: this.#health,
       // shorter than the first retry of a deferred message, which is jittered down to this
       hostDownMs: saneRetry(this.#config.hub.retry).minBackoffMs * (1 - RETRY_JITTER),
@@ -176,12 +179,6 @@ export class DeliveryService {
         else appLog('info', `next hop ${host} is reachable again`, { host }, this.#logSink);
       },
     });
-  }
-
-  /** The SelfCheck of the current config (built again after a reload). */
-  #selfCheck(): SelfCheck {
-    if (this.#isSelf?.config !== this.#config) this.#isSelf = { config: this.#config, check: selfCheckFor(this.#config.listeners, this.#selfAddresses) };
-    return this.#isSelf.check;
   }
 
   #report(job: QueueJob, outcomes: readonly RecipientOutcome[]): Promise<void> {
