@@ -10,12 +10,13 @@ import { FlagError, parseFlags, parseHostPort, withFlagErrors } from './flags.ts
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-function ownNamespace(): string {
+/** podNamespace - the namespace the operator's pod runs in; undefined outside a pod. */
+function podNamespace(): string | undefined {
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
   try {
-    return readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim();
+    return readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim() || undefined;
   } catch {
-    return 'default';
+    return undefined;
   }
 }
 
@@ -41,7 +42,9 @@ export function runOperator(args: string[]): Promise<number> {
     const manager = new Manager({
       kubeConfig,
       ...(values.namespace ? { namespace: values.namespace } : {}),
-      leaseNamespace: values['leader-election-namespace'] ?? values.namespace ?? ownNamespace(),
+      // In a pod, the Lease is in the operator's own namespace (the chart's leader-election Role
+      // is there): not in the watched namespace, whose users could otherwise depose the leader.
+      leaseNamespace: values['leader-election-namespace'] ?? podNamespace() ?? values.namespace ?? 'default',
       ...(values.identity ? { identity: values.identity } : {}),
       metricsHost: address.host,
       metricsPort: address.port,

@@ -4,7 +4,8 @@
  *
  * Custom resources, Secrets and relay Pods are watched in the operator's namespace (or all);
  * owned kinds only with the managed-by label, so the caches hold what the operator wrote
- * and applyIfChanged can compare against them.
+ * and applyIfChanged can compare against them. Secrets are cached without their values
+ * (secretKeysOnly): render and the status controllers only ask whether a key exists.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '../api/crds.ts';
@@ -34,6 +35,49 @@ export const OWNED_KINDS: OwnedKind[] = [
 
 type Cr<T> = T & KubeObject;
 
+/** A Secret as the API sends it, with the parts secretKeysOnly reads. */
+interface SecretLike extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+/**
+ * secretKeysOnly - the Secret the operator keeps: name, namespace, resourceVersion, uid,
+ * labels, type and the key names of data, each mapped to ''. No value, and no annotations
+ * (kubectl's last-applied-configuration annotation holds the whole Secret, values included)
+ * and no managedFields.
+ *
+ * Why key names and not a metadata-only informer: render (requireSecretKeys) and the
+ * SendConnector status say "Secret X has no key Y", which PartialObjectMetadata cannot tell;
+ * secretValue() of a kept key is an empty Buffer, so "present" still reads as present. Why
+ * not a GET per referenced name: the operator would then need a watch per name to notice a
+ * Secret appearing, and list/watch RBAC is needed for the informer anyway. The LIST and watch
+ * responses still carry the values over the wire (RBAC cannot grant list without data); this
+ * transform runs on each object as it is parsed, before it is stored, so no value outlives the
+ * response that carried it. The relay pods read the values from their mounted volumes.
+ */
+export function secretKeysOnly(obj: KubeObject): KubeObject {
+  const secret = obj as SecretLike;
+  const meta = secret.metadata ?? {};
+  const keys = [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})];
+  const kept: SecretLike = {
+    apiVersion: secret.apiVersion ?? 'v1',
+    kind: secret.kind ?? 'Secret',
+    metadata: {
+      ...(meta.name !== undefined ? { name: meta.name } : {}),
+      ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}),
+      ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+      ...(meta.resourceVersion !== undefined ? { resourceVersion: meta.resourceVersion } : {}),
+      ...(meta.labels !== undefined ? { labels: meta.labels } : {}),
+      ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: meta.deletionTimestamp } : {}),
+    },
+    ...(secret.type !== undefined ? { type: secret.type } : {}),
+    data: Object.fromEntries(keys.map((key) => [key, ''])),
+  };
+  return kept;
+}
+
 export class Caches {
   readonly hubs: Informer<Cr<RelayHub>>;
   readonly receiveConnectors: Informer<Cr<ReceiveConnector>>;
@@ -50,7 +94,7 @@ export class Caches {
     this.receiveConnectors = new Informer(custom('receiveconnectors'));
     this.acceptedDomains = new Informer(custom('accepteddomains'));
     this.sendConnectors = new Informer(custom('sendconnectors'));
-    this.secrets = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'secrets', ...ns }) });
+    this.secrets = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'secrets', ...ns }), transform: secretKeysOnly });
     this.pods = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'pods', ...ns }), labelSelector: 'app.kubernetes.io/name=relay' });
     for (const kind of OWNED_KINDS) {
       this.owned.set(kind.kind, new Informer({ kubeConfig, path: resourcePath({ group: kind.group, version: kind.version, plural: kind.plural, ...ns }), labelSelector: `${LABEL_MANAGED_BY}=${MANAGER}` }));

@@ -63,8 +63,25 @@ test('everything is owned by the hub, and the pod runs non-root with a read-only
   assert.match(sts, /"secretName":"east-tls"/);
   assert.match(sts, /"terminationGracePeriodSeconds":75/);
   assert.ok(find(list, 'PodDisruptionBudget', 'east-relay'));
-  const role = find(list, 'Role', 'east-relay') as KubeObject & { rules: unknown };
-  assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+});
+
+test('the relay Role lets a relay patch only the pods of its own StatefulSet, by name, following the replicas', () => {
+  const roleFor = (replicas: number): Array<Record<string, unknown>> => {
+    const scaled: RelayHub = { ...hub, spec: { ...hub.spec, replicas } };
+    const rendered = renderHub(scaled, { ...objects([]), hubs: [scaled] }, { mode: 'pod', secretFile: (n, k) => `${SECRETS_MOUNT}/${n}/${k}` });
+    return (find(desiredHubObjects(scaled, rendered.config), 'Role', 'east-relay') as KubeObject & { rules: Array<Record<string, unknown>> }).rules;
+  };
+  // hub east, replicas 3: the StatefulSet east-relay makes pods east-relay-0..2
+  assert.deepEqual(roleFor(3), [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: ['east-relay-0', 'east-relay-1', 'east-relay-2'] }]);
+  assert.deepEqual(roleFor(5)[0]?.resourceNames, ['east-relay-0', 'east-relay-1', 'east-relay-2', 'east-relay-3', 'east-relay-4'], 're-rendered on scale');
+  // an empty resourceNames would grant every pod of the namespace
+  assert.deepEqual(roleFor(0), []);
+  for (const replicas of [0, 1, 3]) {
+    for (const rule of roleFor(replicas)) {
+      assert.ok(Array.isArray(rule.resourceNames) && rule.resourceNames.length > 0, 'no rule without resourceNames');
+      assert.deepEqual(rule.verbs, ['patch']);
+    }
+  }
 });
 
 test('a connector change updates the ConfigMap but not the pod template; a new listener does', () => {

@@ -57,6 +57,22 @@ export function referencedSecrets(config: RenderedConfig): string[] {
   return [...names].sort();
 }
 
+/**
+ * relayPodRules - what a relay pod may do with the API: merge-patch its own pod (the
+ * config-hash annotation, operator/cli/relay-command.ts), nothing else. A ServiceAccount is
+ * shared by the hub's pods, so "its own pod" is the StatefulSet's pod names, <sts>-0 ..
+ * <sts>-(replicas-1) (ordinals start at 0: the StatefulSet sets no spec.ordinals); the Role is
+ * re-applied with the hub, so a scale-up names the new pods before the StatefulSet (applied
+ * after the Role) creates them. Without resourceNames a relay - the Internet-facing process -
+ * could patch any pod of the namespace: relabel it into another Service, or change its image.
+ * No replicas, no rule: an empty resourceNames would mean every pod.
+ */
+export function relayPodRules(statefulSet: string, replicas: number): Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }> {
+  if (replicas <= 0) return [];
+  const pods = Array.from({ length: replicas }, (_, ordinal) => `${statefulSet}-${ordinal}`);
+  return [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: pods }];
+}
+
 export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options: HubObjectOptions = DEFAULT_HUB_OBJECT_OPTIONS): KubeObject[] {
   const name = hub.metadata.name ?? '';
   const namespace = hub.metadata.namespace ?? 'default';
@@ -169,8 +185,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
   const serviceAccount: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(names.serviceAccount), automountServiceAccountToken: true };
   const role: KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(names.role),
-    // The relay only reports the config hash it runs, on its own pod.
-    rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }],
+    rules: relayPodRules(names.statefulSet, hub.spec.replicas ?? 2),
   };
   const roleBinding: KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(names.role),

@@ -24,6 +24,8 @@ export interface InformerOptions {
   watchdogMs?: number;
   backoff?: ReflectorOptions<KubeObject>['backoff'];
   pageSize?: number;
+  /** See ReflectorOptions.transform: applied before an object is cached. */
+  transform?: ReflectorOptions<KubeObject>['transform'];
 }
 
 export type ChangeHandler<T> = (obj: T) => void;
@@ -54,6 +56,8 @@ export class Informer<T extends KubeObject> {
       watchdogMs: options.watchdogMs,
       backoff: options.backoff,
       pageSize: options.pageSize,
+      // the transform keeps the kind it is given (the informer's T) while dropping fields of it
+      ...(options.transform ? { transform: ((transform) => (obj: T): T => transform(obj) as T)(options.transform) } : {}),
       onDelta: (_type, obj) => this.#deliver(obj),
       onSynced: () => this.#markSynced(),
     });

@@ -34,6 +34,12 @@ export interface ReflectorOptions<T extends KubeObject> {
   backoff?: { initialMs?: number; maxMs?: number };
   /** LIST page size (default 500). */
   pageSize?: number;
+  /**
+   * Applied to every object as it arrives (LIST item or watch event), before it is frozen and
+   * stored: what it drops is never kept (client-go's TransformFunc). Must keep metadata.name,
+   * namespace and resourceVersion, which the store and the relist diff read.
+   */
+  transform?: (obj: T) => T;
   onDelta: (type: DeltaType, obj: T) => void;
   onSynced?: () => void;
 }
@@ -125,7 +131,8 @@ export class Reflector<T extends KubeObject> {
       for (const item of page.items ?? []) {
         item.apiVersion ??= page.apiVersion;
         item.kind ??= kind;
-        items.set(objectKey(item), deepFreeze(item));
+        const kept = this.#transform(item);
+        items.set(objectKey(kept), deepFreeze(kept));
       }
       rv = page.metadata?.resourceVersion ?? '';
       next = page.metadata?.continue || undefined;
@@ -191,7 +198,7 @@ export class Reflector<T extends KubeObject> {
         }
         const object = obj as T;
         const rv = object.metadata?.resourceVersion;
-        if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') this.#applyEvent(type, deepFreeze(object));
+        if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') this.#applyEvent(type, deepFreeze(this.#transform(object)));
         if (rv) this.#rv = rv;
       }, (error: unknown) => {
         if (settled) return;
@@ -207,6 +214,10 @@ export class Reflector<T extends KubeObject> {
         if (settled) c.abort();
       }, (error: unknown) => finish(() => reject(asError(error))));
     });
+  }
+
+  #transform(obj: T): T {
+    return this.#o.transform ? this.#o.transform(obj) : obj;
   }
 
   #applyEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {

@@ -200,7 +200,8 @@ describe('reconcile', { timeout: 90_000 }, () => {
       assert.equal(object.metadata.labels?.['app.kubernetes.io/managed-by'], 'relay-operator', `${kind}/${name} label`);
     }
     const role = await get<{ rules: unknown }>('role', `${HUB_A}-relay`);
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+    // a relay may patch only its own StatefulSet's pods (issue 17, item 5)
+    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] }]);
 
     // The StatefulSet controller made the pods (Pending: there is no kubelet)
     await until('two pods per hub', async () => (await pods(HUB_A)).length === 2 && (await pods(HUB_B)).length === 2);
