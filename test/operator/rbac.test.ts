@@ -1,0 +1,202 @@
+/*
+ * test/operator/rbac - the operator with nothing but the chart's own RBAC (issue 17, items 4
+ * and 5), on the real API server.
+ *
+ * The chart is rendered with helm (watchNamespace set) and its RBAC applied; the operator runs
+ * with a token of the chart's ServiceAccount (TokenRequest, `kubectl create token`), not the
+ * admin token the other tests use. It must reconcile a hub in the watched namespace (status,
+ * StatefulSet, the relay's Role and RoleBinding, which RBAC lets it create only if it holds
+ * what they grant) and be refused everything outside it. Its Secret cache, built with the
+ * same token, holds key names and no value. The relay's own ServiceAccount may annotate its
+ * hub's pods, and no other pod of the namespace.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { Caches } from '../../operator/controllers/caches.ts';
+import type { TestCluster } from '../support/cluster.ts';
+import { useTestNamespaces } from '../support/cluster.ts';
+import {
+  KubeClient, applyObjects, kubeClient, markPodReady, startOperator, until, type OperatorProcess,
+} from '../support/operator-process.ts';
+
+const suffix = randomBytes(3).toString('hex');
+const SYSTEM = `rbac-sys-${suffix}`;
+const WATCHED = `rbac-mail-${suffix}`;
+const OTHER = `rbac-other-${suffix}`;
+const RELEASE = 'rel';
+const OPERATOR_SA = 'relay-operator';
+const HUB = 'hub-east';
+const TLS_VALUE = `tls-key-material-${suffix}`;
+const OTHER_VALUE = `other-namespace-secret-${suffix}`;
+
+interface Doc { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; rules?: Array<Record<string, unknown>>; roleRef?: { kind: string } }
+interface Condition { type: string; status: string; reason: string }
+interface HubView { status?: { configHash?: string; podsCurrent?: number; conditions?: Condition[] } }
+
+let cluster: TestCluster;
+let operator: OperatorProcess | undefined;
+let dir = '';
+let operatorClient: KubeClient;
+let operatorKubeconfig = '';
+
+const helm = (args: string[]): Doc[] => {
+  const text = execFileSync(join(cluster.binDir, 'helm'), ['template', RELEASE, 'charts/relay-operator', '--namespace', SYSTEM, ...args], { encoding: 'utf8' });
+  return parseAllDocuments(text).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
+};
+
+/** A kubeconfig like the admin's, but authenticated by a token of a ServiceAccount. */
+function serviceAccountKubeconfig(namespace: string, serviceAccount: string): string {
+  const token = cluster.kubectl(['-n', namespace, 'create', 'token', serviceAccount, '--duration=1h']).trim();
+  const config = parse(readFileSync(cluster.kubeconfig, 'utf8')) as { users: Array<{ name: string; user: Record<string, unknown> }> };
+  config.users = config.users.map((u) => ({ name: u.name, user: { token } }));
+  const file = join(dir, `${namespace}-${serviceAccount}.kubeconfig`);
+  writeFileSync(file, stringify(config), { mode: 0o600 });
+  return file;
+}
+
+const status = async (client: KubeClient, method: string, path: string, body?: object): Promise<number> =>
+  (await client.request(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/merge-patch+json')).status;
+const condition = (hub: HubView, type: string): Condition | undefined => hub.status?.conditions?.find((c) => c.type === type);
+
+useTestNamespaces([SYSTEM, WATCHED, OTHER], {
+  crds: true,
+  ready: (c) => {
+    cluster = c;
+    dir = mkdtempSync(join(tmpdir(), 'relay-rbac-'));
+  },
+  beforeStop: async () => {
+    await operator?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  },
+});
+
+describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
+  test('the chart renders no cluster-scoped RBAC with watchNamespace set; cluster-wide mode is the only one with a ClusterRole', () => {
+    const namespaced = helm(['--set', `watchNamespace=${WATCHED}`, '--show-only', 'templates/rbac.yaml']);
+    const kinds = namespaced.map((d) => `${d.kind} ${d.metadata.namespace ?? '(cluster)'}/${d.metadata.name}`).sort();
+    assert.deepEqual(kinds, [
+      `Role ${SYSTEM}/${RELEASE}-relay-operator-leader-election`,
+      `Role ${WATCHED}/${RELEASE}-relay-operator`,
+      `RoleBinding ${SYSTEM}/${RELEASE}-relay-operator-leader-election`,
+      `RoleBinding ${WATCHED}/${RELEASE}-relay-operator`,
+      `ServiceAccount ${SYSTEM}/${OPERATOR_SA}`,
+    ]);
+    for (const doc of namespaced.filter((d) => d.rules)) {
+      for (const rule of doc.rules ?? []) {
+        const resources = rule.resources as string[];
+        if (resources.includes('leases')) assert.equal(doc.metadata.namespace, SYSTEM, 'the Lease is in the release namespace only');
+      }
+    }
+    const clusterWide = helm(['--show-only', 'templates/rbac.yaml']).map((d) => d.kind).sort();
+    assert.deepEqual(clusterWide, ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount']);
+    // the rules themselves are the same in both modes, leases aside
+    const rulesOf = (docs: Doc[], kind: string): string => JSON.stringify(docs.find((d) => d.kind === kind && !d.metadata.name.endsWith('leader-election'))?.rules);
+    assert.equal(rulesOf(namespaced, 'Role'), rulesOf(helm(['--show-only', 'templates/rbac.yaml']), 'ClusterRole'));
+  });
+
+  test('with only the chart\'s RBAC and its ServiceAccount token, the operator reconciles a hub in the watched namespace', async () => {
+    const rbac = helm(['--set', `watchNamespace=${WATCHED}`, '--show-only', 'templates/rbac.yaml']);
+    applyObjects(cluster, rbac);
+    operatorKubeconfig = serviceAccountKubeconfig(SYSTEM, OPERATOR_SA);
+    operatorClient = new KubeClient(operatorKubeconfig);
+    // kubectl apply (client-side) keeps the whole Secret, values too, in an annotation
+    applyObjects(cluster, [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hub-tls', namespace: WATCHED }, stringData: { 'tls.crt': TLS_VALUE, 'tls.key': TLS_VALUE } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'elsewhere', namespace: OTHER }, stringData: { password: OTHER_VALUE } },
+    ]);
+    operator = await startOperator({ cluster: { ...cluster, kubeconfig: operatorKubeconfig }, namespace: WATCHED, leaseNamespace: SYSTEM, waitFor: 'leader' });
+    applyObjects(cluster, [
+      { apiVersion: 'relayoperator.io/v1alpha1', kind: 'RelayHub', metadata: { name: HUB, namespace: WATCHED }, spec: { replicas: 2, fqdn: 'hub-east.example.com', addresses: [{ name: 'relay' }], tls: { secretName: 'hub-tls' } } },
+      {
+        apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'copiers', namespace: WATCHED },
+        spec: { hubs: [HUB], bindings: ['relay:25'], remoteIPRanges: ['192.168.1.0/24'], permissionGroups: ['AnonymousUsers'] },
+      },
+    ]);
+    const admin = kubeClient(cluster);
+    // the connector needs the TLS Secret's keys: loaded means the key-names-only cache answered
+    const hub = await until('hub status written: config rendered with the connector loaded', async () => {
+      const h = await admin.get<HubView>(WATCHED, 'relayhub', HUB);
+      return h.status?.configHash && condition(h, 'Degraded')?.reason === 'AllConnectorsLoaded' ? h : undefined;
+    }, 40_000, async () => ({ hub: (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status, logs: operator?.logs.filter((l) => l.level !== 'info').slice(-10) }));
+    const role = await admin.get<Doc>(WATCHED, 'role', `${HUB}-relay`);
+    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: [`${HUB}-relay-0`, `${HUB}-relay-1`] }]);
+    assert.ok(await admin.get(WATCHED, 'rolebinding', `${HUB}-relay`));
+    assert.ok(await admin.get(WATCHED, 'statefulset', `${HUB}-relay`));
+    const lease = await admin.get<{ spec: { holderIdentity?: string } }>(SYSTEM, 'lease', 'relay-operator');
+    assert.equal(lease.spec.holderIdentity, operator.identity, 'the Lease is in the release namespace');
+
+    // the pods report the hash with the relay's own ServiceAccount, then the hub is Ready
+    const relayClient = new KubeClient(serviceAccountKubeconfig(WATCHED, `${HUB}-relay`));
+    const pods = await until('two StatefulSet pods', async () => {
+      const list = await admin.list<{ metadata: { name: string } }>(WATCHED, 'pod', `relayoperator.io/hub=${HUB}`);
+      return list.length === 2 ? list.map((p) => p.metadata.name).sort() : undefined;
+    });
+    for (const pod of pods) {
+      assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', pod), { metadata: { annotations: { 'relayoperator.io/config-hash': hub.status?.configHash } } }), 200, `the relay annotates its own pod ${pod}`);
+      await markPodReady(cluster, WATCHED, pod);
+    }
+    await until('hub Ready with both pods current', async () => {
+      const h = await admin.get<HubView>(WATCHED, 'relayhub', HUB);
+      return condition(h, 'Ready')?.status === 'True' && h.status?.podsCurrent === 2;
+    }, 30_000, async () => (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status);
+  });
+
+  test('the operator\'s ServiceAccount is refused Secrets, pods and workloads outside the watched namespace', async () => {
+    assert.ok(operatorClient, 'the previous test made the token');
+    const refused: Array<[string, string, object?]> = [
+      ['GET', `/api/v1/namespaces/${OTHER}/secrets`],
+      ['GET', `/api/v1/namespaces/${OTHER}/secrets/elsewhere`],
+      ['GET', '/api/v1/secrets'],
+      ['GET', '/api/v1/pods'],
+      ['GET', `/apis/apps/v1/namespaces/${OTHER}/statefulsets`],
+      ['GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${OTHER}/roles`],
+      ['GET', `/apis/relayoperator.io/v1alpha1/namespaces/${OTHER}/relayhubs`],
+      ['GET', '/apis/relayoperator.io/v1alpha1/relayhubs'],
+      ['GET', `/apis/coordination.k8s.io/v1/namespaces/${WATCHED}/leases`],
+      ['PATCH', `/api/v1/namespaces/${SYSTEM}/pods/anything`, { metadata: { annotations: { x: 'y' } } }],
+    ];
+    for (const [method, path, body] of refused) assert.equal(await status(operatorClient, method, path, body), 403, `${method} ${path}`);
+    // and what it needs in the watched namespace it has (the same token, so a 403 above is RBAC)
+    assert.equal(await status(operatorClient, 'GET', `/api/v1/namespaces/${WATCHED}/secrets`), 200);
+  });
+
+  test('the operator\'s Secret cache holds key names, no value (built with the same token)', async () => {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(operatorKubeconfig);
+    const caches = new Caches(kubeConfig, WATCHED);
+    try {
+      await caches.start();
+      const cached = caches.secrets.get(WATCHED, 'hub-tls') as { data?: Record<string, string> } | undefined;
+      assert.ok(cached, 'the Secret is in the cache');
+      assert.deepEqual(Object.keys(cached.data ?? {}).sort(), ['tls.crt', 'tls.key']);
+      const text = JSON.stringify(caches.secrets.list());
+      const encoded = Buffer.from(TLS_VALUE).toString('base64');
+      assert.ok(!text.includes(TLS_VALUE) && !text.includes(encoded), `the cache holds a Secret value: ${text.slice(0, 600)}`);
+    } finally {
+      caches.stop();
+    }
+  });
+
+  test('a relay\'s ServiceAccount may patch its hub\'s pods and no other pod of its namespace', async () => {
+    const admin = kubeClient(cluster);
+    applyObjects(cluster, [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bystander', namespace: WATCHED, labels: { app: 'bystander' } }, spec: { containers: [{ name: 'c', image: 'example.invalid/bystander' }] } }]);
+    const relayClient = new KubeClient(serviceAccountKubeconfig(WATCHED, `${HUB}-relay`));
+    const relabel = { metadata: { labels: { 'relayoperator.io/hub': HUB, 'app.kubernetes.io/name': 'relay' } } };
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', 'bystander'), relabel), 403, 'another pod of the namespace');
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', `${HUB}-relay-2`), relabel), 403, 'a pod past the replicas');
+    assert.equal(await status(relayClient, 'GET', `/api/v1/namespaces/${WATCHED}/secrets/hub-tls`), 403, 'Secrets: only mounted');
+    assert.equal((await admin.get<{ metadata: { labels?: Record<string, string> } }>(WATCHED, 'pod', 'bystander')).metadata.labels?.['relayoperator.io/hub'], undefined);
+    // scaling the hub re-renders the Role with the new pod names
+    cluster.kubectl(['-n', WATCHED, 'patch', 'relayhub', HUB, '--type=merge', '-p', '{"spec":{"replicas":3}}']);
+    await until('Role names pod 2', async () => ((await admin.get<Doc>(WATCHED, 'role', `${HUB}-relay`)).rules?.[0]?.resourceNames as string[] | undefined)?.includes(`${HUB}-relay-2`));
+    await until('pod 2 exists', () => admin.tryGet(WATCHED, 'pod', `${HUB}-relay-2`));
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', `${HUB}-relay-2`), { metadata: { annotations: { 'relayoperator.io/config-hash': 'x' } } }), 200);
+  });
+});
