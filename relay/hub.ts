@@ -22,6 +22,7 @@ import { buildListenerIndex, parseRemoteIPRange } from './listener/range-index.t
 import { appLog, type LogSink } from './log/protocol-log.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
+import { DnsCache, sourceOfResolver, systemDnsSource } from './session/dns-cache.ts';
 import { createConnectorServer, type ConnectorRuntime } from './session/connector-server.ts';
 import { RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
@@ -88,6 +89,8 @@ export class Hub {
   readonly #spool: Spool;
   #delivery: DeliveryService | null = null;
   readonly #limits = new RateLimitRegistry();
+  /** One DNS answer cache for the anti-spam checks of every connector, kept across reloads. */
+  readonly #dnsCache: DnsCache;
   readonly #listeners = new Map<string, Listener>();
   #loaded: LoadedConfig;
   #watched: string[] = [];
@@ -99,6 +102,7 @@ export class Hub {
     this.#spool = spool;
     this.#loaded = loaded;
     this.metrics = metrics;
+    this.#dnsCache = new DnsCache(options.resolver ? sourceOfResolver(options.resolver) : systemDnsSource());
   }
 
   /** start - a running hub, or an error naming what is wrong (config, spool, a port in use). */
@@ -259,6 +263,7 @@ export class Hub {
         metrics: this.metrics,
         ...(this.#options.logSink ? { logSink: this.#options.logSink } : {}),
         ...(this.#options.resolver ? { resolver: this.#options.resolver } : {}),
+        dnsCache: this.#dnsCache,
       };
       servers.set(connector.id, { server: createConnectorServer(runtime), runtime });
     }

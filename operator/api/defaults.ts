@@ -41,6 +41,7 @@ export const LIMIT_DEFAULTS = {
   maxProtocolErrors: 5,
   maxLogonFailures: 3,
   greetDelay: '0s',
+  dnsLookupTimeout: '5s',
 } as const;
 
 /** RelayHub.spec.queue.minFreeSpace default: the spool's free-space reserve. */

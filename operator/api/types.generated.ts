@@ -213,6 +213,8 @@ export type ReceiveConnectorSpec = {
     maxLogonFailures?: number;
     /** Pause before the 220 greeting; a client that talks first is refused (early-talker check). Default 0s. */
     greetDelay?: string;
+    /** Longest wait for the anti-spam DNS lookups (SPF, DNSBL) of one message, counted from MAIL FROM; default 5s. A check still without an answer then ends as temperror and the message is accepted with that verdict in its X-Relay-Antispam header, so a slow or dead resolver never holds the reply to DATA longer than this. */
+    dnsLookupTimeout?: string;
   };
   /** STARTTLS and client-certificate settings of the connector. */
   tls?: {

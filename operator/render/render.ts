@@ -82,6 +82,7 @@ function limitsOf(spec: ReceiveConnector['spec']): ConnectorConfig['limits'] {
     maxProtocolErrors: l.maxProtocolErrors,
     maxLogonFailures: l.maxLogonFailures,
     greetDelayMs: parseDuration(l.greetDelay),
+    dnsLookupTimeoutMs: parseDuration(l.dnsLookupTimeout),
   };
 }
 

@@ -59,6 +59,8 @@ export interface ConnectorLimits {
   maxProtocolErrors: number;
   maxLogonFailures: number;
   greetDelayMs: number;
+  /** Longest wait for the anti-spam DNS lookups of one message (spec.limits.dnsLookupTimeout). */
+  dnsLookupTimeoutMs: number;
 }
 
 /** PEM files as mounted in the pod (or written by standalone mode). */

@@ -8,18 +8,43 @@
  * Trust: HELO and MAIL FROM are client input and are reduced to safe characters before they
  * enter a header; DNS answers are untrusted (a DNSBL answer outside 127.0.0.0/8, or in
  * 127.255.255.0/24, the Spamhaus error range, is not a listing but a temperror).
- * Failure modes: DNS is injectable (`resolver`) and every lookup races one deadline (default
- * 3 s): a hung or failing resolver yields 'temperror', never a stuck session or a throw.
+ *
+ * DNS on the accept path (issue 14 item 7). Every lookup goes through the hub's DNS cache
+ * (./dns-cache.ts: positive, negative and failure answers by TTL, LRU-bounded, one query in
+ * flight per question, stale answers served while refreshed), and the checks of one message
+ * together race one deadline: the connector's `limits.dnsLookupTimeout` (default 5 s). When
+ * the deadline passes, a check that has no answer yet ends as `temperror` (RFC 7208 2.6.6 for
+ * SPF; the same word for a DNSBL) and the message is accepted with that verdict in its header:
+ * a slow or dead resolver never holds the reply to DATA longer than the timeout, and never
+ * turns into a refusal (the headers inform, they do not decide).
+ *
+ * Which check runs at which stage, and why:
+ * - SPF and DNSBL start when MAIL FROM is accepted (startAntiSpamChecks from onMailFrom):
+ *   that is the first moment all of SPF's inputs (client address, HELO, MAIL FROM) and the
+ *   session's rights (BypassAntiSpam comes with AUTH, which must precede MAIL) are known. Their
+ *   DNS round trips then overlap the RCPT commands and the whole DATA transfer instead of
+ *   following them.
+ * - Not at connect, though DNSBL needs only the client address: a session that is refused, or
+ *   authenticates and bypasses the checks, or never sends MAIL, would still cost DNS queries
+ *   (a connection flood becoming a DNS flood); and a refused MAIL FROM starts nothing, for the
+ *   same reason.
+ * - The result is awaited at the end of DATA (finishData), before the spool commit: the
+ *   headers are part of the message that is fsynced before 250, so they must be known then;
+ *   writing them after the 250 would need a second write and fsync per message.
+ * - The deadline runs from MAIL FROM, so the wait at end of DATA is what is left of it: at
+ *   most the timeout, and nothing when the transfer took longer. A resolver that answers
+ *   after the deadline still fills the cache for the next message.
+ * The DNS resolver is injectable (`resolver`, uncached, for unit tests; `dnsCache`, the hub's);
+ * without either the process-wide cache over the system resolver is used.
  * Non-public client addresses (private, loopback, documentation...) are not sent to DNSBLs.
  */
-import dns from 'node:dns';
 import ipaddr from 'ipaddr.js';
 import type { DNSResolver } from 'mailauth';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import { memoizeByAddress } from './address-memo.ts';
+import { DEFAULT_LOOKUP_TIMEOUT_MS, defaultDnsCache, type DnsCache, type DnsResolver } from './dns-cache.ts';
 
-/** `dns.promises.resolve`-shaped: (name, 'TXT' | 'A' | 'AAAA' | 'MX' | ...) => records. */
-export type DnsResolver = (name: string, rrtype: string) => Promise<unknown>;
+export type { DnsResolver };
 
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 export interface DnsblResult {
@@ -36,8 +61,11 @@ export interface AntiSpamInput {
   hubFqdn: string;
   spf: boolean;
   dnsbl: string[];
+  /** Uncached resolver (unit tests); ignored when dnsCache is given. */
   resolver?: DnsResolver;
-  /** Cap for all checks together; default 3000 ms. */
+  /** The hub's shared cache; default: the process-wide cache over the system resolver. */
+  dnsCache?: DnsCache;
+  /** Cap for all checks together, and for each upstream query; default 5000 ms. */
   timeoutMs?: number;
 }
 export interface AntiSpamResult {
@@ -48,14 +76,7 @@ export interface AntiSpamResult {
 }
 
 export const ANTISPAM_HEADER = 'X-Relay-Antispam';
-const DEFAULT_TIMEOUT_MS = 3000;
 const SPF_RESULTS: ReadonlySet<string> = new Set(['pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror']);
-
-let systemResolver: dns.promises.Resolver | undefined;
-const defaultResolver: DnsResolver = (name, rrtype) => {
-  systemResolver ??= new dns.promises.Resolver({ timeout: 1000, tries: 2 });
-  return systemResolver.resolve(name, rrtype);
-};
 
 function timeoutError(): Error {
   return Object.assign(new Error('DNS deadline exceeded'), { code: 'ETIMEOUT' });
@@ -125,13 +146,33 @@ async function checkDnsbl(address: string, zone: string, resolver: DnsResolver):
 /** The client-ip value of the headers: the canonical address (IPv4-mapped shown as IPv4). */
 const clientIpToken = memoizeByAddress((address: string): string => (ipaddr.isValid(address) ? ipaddr.process(address).toString() : token(address, 64)));
 
+/**
+ * startAntiSpamChecks - runAntiSpamChecks started now (at MAIL FROM) and awaited later (at the
+ * end of DATA); the promise never rejects, so a session that ends before DATA leaves no
+ * unhandled rejection behind.
+ */
+export function startAntiSpamChecks(input: AntiSpamInput): Promise<AntiSpamResult> {
+  return runAntiSpamChecks(input).catch(() => temperrorResult(input));
+}
+
+/** What every check concludes when nothing could be asked: all temperror. */
+function temperrorResult(input: AntiSpamInput): AntiSpamResult {
+  return render(input, input.spf ? 'temperror' : null, input.dnsbl.map((zone) => ({ zone, result: 'temperror', codes: [] })));
+}
+
 export async function runAntiSpamChecks(input: AntiSpamInput): Promise<AntiSpamResult> {
-  const deadline = Date.now() + (input.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const resolver = withDeadline(input.resolver ?? defaultResolver, deadline);
+  const timeoutMs = input.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  const upstream = input.dnsCache ? input.dnsCache.resolverFor(timeoutMs) : (input.resolver ?? defaultDnsCache().resolverFor(timeoutMs));
+  const resolver = withDeadline(upstream, deadline);
   const [spfResult, dnsbl] = await Promise.all([
     input.spf ? checkSpf(input, resolver, deadline) : Promise.resolve(null),
     Promise.all(input.dnsbl.map((zone) => checkDnsbl(input.clientAddress, zone, resolver))),
   ]);
+  return render(input, spfResult, dnsbl);
+}
+
+function render(input: AntiSpamInput, spfResult: SpfResult | null, dnsbl: DnsblResult[]): AntiSpamResult {
   const ip = clientIpToken(input.clientAddress);
   const by = token(input.hubFqdn);
   const headers: string[] = [];

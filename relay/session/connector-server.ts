@@ -16,7 +16,8 @@ import type { AcceptedDomainConfig, ConnectorConfig, HubSettings } from '../conf
 import type { Spool } from '../spool/spool.ts';
 import type { DsnNotify } from '../spool/envelope.ts';
 import { SessionLog, type LogSink } from '../log/protocol-log.ts';
-import { runAntiSpamChecks, type DnsResolver } from './antispam.ts';
+import { runAntiSpamChecks, startAntiSpamChecks, type AntiSpamInput, type AntiSpamResult, type DnsResolver } from './antispam.ts';
+import type { DnsCache } from './dns-cache.ts';
 import { DataNormalizer } from './data-normalizer.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
 import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
@@ -38,6 +39,8 @@ export interface ConnectorRuntime {
   metrics: HubMetrics;
   logSink?: LogSink;
   resolver?: DnsResolver;
+  /** The hub's DNS answer cache for the anti-spam checks (shared by every connector). */
+  dnsCache?: DnsCache;
 }
 
 /** What the listener knows about a connection before smtp-server sees it. */
@@ -65,6 +68,8 @@ interface SessionState {
   closing: AbortController | null;
   /** The connectionTimeout timer, cleared when the session closes. */
   lifetime: NodeJS.Timeout | undefined;
+  /** Anti-spam checks of the current transaction, started at MAIL FROM (see antispam.ts). */
+  antispam: Promise<AntiSpamResult> | null;
 }
 
 type SmtpError = Error & { responseCode?: number };
@@ -167,6 +172,20 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     void refuse(session, decision, verb, callback);
   };
 
+  const antiSpamInput = (session: SMTPServerSession, mailFrom: string): AntiSpamInput => ({
+    clientAddress: session.remoteAddress,
+    helo: session.hostNameAppearsAs || '',
+    mailFrom,
+    hubFqdn: hub.fqdn,
+    spf: hub.antiSpam.spf,
+    dnsbl: hub.antiSpam.dnsbl,
+    timeoutMs: connector.limits.dnsLookupTimeoutMs,
+    ...(runtime.dnsCache ? { dnsCache: runtime.dnsCache } : runtime.resolver ? { resolver: runtime.resolver } : {}),
+  });
+  /** The checks of a transaction whose MAIL FROM was accepted, or null when none will run. */
+  const startAntiSpam = (session: SMTPServerSession, state: SessionState, mailFrom: string): Promise<AntiSpamResult> | null =>
+    state.rights.rights.has('BypassAntiSpam') || (!hub.antiSpam.spf && hub.antiSpam.dnsbl.length === 0) ? null : startAntiSpamChecks(antiSpamInput(session, mailFrom));
+
   const server = new SMTPServer({
     name: connector.fqdn,
     disableReverseLookup: true,
@@ -204,6 +223,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         closed: false,
         closing: null,
         lifetime: undefined,
+        antispam: null,
       };
       sessions.set(session, state);
       setRights(state);
@@ -262,7 +282,10 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       const rate = runtime.limiter.checkMessage({ clientAddress: session.remoteAddress, mailFrom: address.address, ...(state.user ? { user: state.user.name } : {}) });
       if (!rate.ok) return decide(session, { ...rate }, 'MAIL', callback);
       const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : undefined;
-      decide(session, decideMailFrom({ ...policyContext(session, state), mailFrom: address.address, ...(declared !== undefined && Number.isFinite(declared) ? { declaredSize: declared } : {}) }), 'MAIL', callback);
+      const decision = decideMailFrom({ ...policyContext(session, state), mailFrom: address.address, ...(declared !== undefined && Number.isFinite(declared) ? { declaredSize: declared } : {}) });
+      // Started here so the DNS lookups overlap RCPT and DATA; awaited in finishData.
+      state.antispam = decision.ok ? startAntiSpam(session, state, address.address) : null;
+      decide(session, decision, 'MAIL', callback);
     },
 
     onRcptTo(address: SMTPServerAddress, session, callback) {
@@ -343,15 +366,8 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       added.push(`X-Relay-Antispam: checks=none client-ip=${session.remoteAddress}\r\n`);
     } else if (!state.rights.rights.has('BypassAntiSpam')) {
       const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-      const result = await runAntiSpamChecks({
-        clientAddress: session.remoteAddress,
-        helo: session.hostNameAppearsAs || '',
-        mailFrom,
-        hubFqdn: hub.fqdn,
-        spf: hub.antiSpam.spf,
-        dnsbl: hub.antiSpam.dnsbl,
-        ...(runtime.resolver ? { resolver: runtime.resolver } : {}),
-      });
+      const result = await (state.antispam ?? runAntiSpamChecks(antiSpamInput(session, mailFrom)));
+      state.antispam = null;
       added.push(...result.headers);
       if (result.headers.length === 0) added.push(`X-Relay-Antispam: checks=none client-ip=${session.remoteAddress}\r\n`);
     }

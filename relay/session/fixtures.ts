@@ -24,6 +24,7 @@ export const DEFAULT_LIMITS: ConnectorLimits = {
   maxProtocolErrors: 5,
   maxLogonFailures: 3,
   greetDelayMs: 0,
+  dnsLookupTimeoutMs: 5_000,
 };
 
 export type ConnectorOverrides = Partial<Omit<ConnectorConfig, 'limits'>> & { limits?: Partial<ConnectorLimits> };
