@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # build.sh - build the test control plane (kube-apiserver, kube-controller-manager,
-# embedded etcd, kubectl, helm) from the Go module proxy into a version-stamped cache.
+# kube-scheduler, embedded etcd, kubectl, helm) and the node (kubelet, kube-proxy, the pause
+# binary from Kubernetes' own pause.c) from the Go module proxy into a version-stamped cache.
 #
-# Output: $CACHE/<stamp>/bin/{kube-apiserver,kube-controller-manager,etcd,kubectl,helm}
+# Output: $CACHE/<stamp>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,
+# kube-proxy,pause,etcd,kubectl,helm}
 # where <stamp> hashes this script, go.mod/go.sum and the Go sources here, so the
 # binaries are rebuilt only when their inputs change. Prints the bin directory.
 set -euo pipefail
@@ -15,17 +17,31 @@ command -v go >/dev/null || { echo "build.sh: Go >= 1.26 is needed at /usr/local
 cache=${RELAY_OPERATOR_CONTROLPLANE_CACHE:-$here/../../.cache/controlplane}
 stamp=$( (echo "$K8S_VERSION $HELM_VERSION $(go env GOVERSION)"; cat "$0" "$here/go.mod" "$here/go.sum" "$here"/etcd/*.go "$here"/kubectl/*.go "$here"/helm/go.mod "$here"/helm/go.sum 2>/dev/null) | sha256sum | cut -c1-16)
 out=$cache/$stamp/bin
-bins=(kube-apiserver kube-controller-manager etcd kubectl helm)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl helm)
 complete=1
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
 if [ $complete = 1 ]; then echo "$out"; exit 0; fi
-mkdir -p "$out.tmp"
+# One build at a time per cache: a second caller waits, then finds the binaries made.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+complete=1
+for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
+if [ $complete = 1 ]; then echo "$out"; exit 0; fi
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 minor=$(echo "$K8S_VERSION" | cut -d. -f2)
 ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
 cd "$here"
 echo "build.sh: building Kubernetes $K8S_VERSION control plane into $out (cold build takes several minutes)" >&2
 go build -trimpath -ldflags "$ld" -o "$out.tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ./etcd ./kubectl >&2
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy ./etcd ./kubectl >&2
+# The pod sandbox's pause process, from the pause.c that ships in the k8s.io/kubernetes module
+# (what registry.k8s.io/pause is built from); static, so its image needs nothing else.
+pause_src=$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+command -v gcc >/dev/null || { echo "build.sh: gcc is needed for the pause binary (apt-get install gcc libc6-dev)" >&2; exit 1; }
+gcc -Os -static -DVERSION=$K8S_VERSION -o "$out.tmp/pause" "$pause_src" >&2
+strip "$out.tmp/pause"
 cd "$here/helm"
 go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$out.tmp/" helm.sh/helm/v3/cmd/helm >&2
 rm -rf "$out" && mv "$out.tmp" "$out"
