@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dnsblQueryName, runAntiSpamChecks } from './antispam.ts';
+import dns from 'node:dns';
+import { dnsblQueryName, runAntiSpamChecks, startAntiSpamChecks } from './antispam.ts';
 import type { AntiSpamInput, DnsResolver } from './antispam.ts';
+import { DnsCache, systemDnsSource } from './dns-cache.ts';
+import { startTestDnsServer } from '../delivery/test-dns-server.ts';
 
 const notFound = (name: string): Error => Object.assign(new Error(`queryA ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
 
@@ -124,4 +127,73 @@ test('hostile MAIL FROM and HELO cannot inject header lines', async () => {
   assert.equal((r.headers[0] ?? '').split('\r\n').length, 2);
   const h = await runAntiSpamChecks({ ...base, mailFrom: '', helo: 'x;(y)\nZ: 1' });
   assert.match(h.headers[0] ?? '', /smtp\.helo=x\?\?y\?\?Z:\?1 /);
+});
+
+/** A test DNS server as the system resolver of this process, and a fresh hub cache over it. */
+async function dnsFixture(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: { delayMs?: number; silent?: boolean },
+): Promise<{ server: Awaited<ReturnType<typeof startTestDnsServer>>; cache: DnsCache }> {
+  const server = await startTestDnsServer(
+    {
+      'example.org': { TXT: [['v=spf1 ip4:1.2.3.0/24 -all']], ttl: 300 },
+      '4.3.2.1.zen.example': { A: ['127.0.0.2'], ttl: 300 },
+    },
+    0,
+    options,
+  );
+  const saved = dns.getServers();
+  dns.setServers([server.address]);
+  const cache = new DnsCache(systemDnsSource());
+  dns.setServers(saved);
+  t.after(() => server.close());
+  return { server, cache };
+}
+
+test('a slow resolver (1 s) against a 200 ms timeout: temperror after 200 ms, then the late answer serves the next message', async (t) => {
+  const { server, cache } = await dnsFixture(t, { delayMs: 1000 });
+  const started = performance.now();
+  const r = await runAntiSpamChecks({ ...base, resolver: undefined, dnsCache: cache, dnsbl: ['zen.example'], timeoutMs: 200 });
+  const elapsed = performance.now() - started;
+  assert.deepEqual(r.headers, [
+    'X-Relay-Antispam: spf=temperror smtp.mailfrom=alice@example.org client-ip=1.2.3.4 by=hub-east.mail.example.com\r\n',
+    'X-Relay-Antispam: dnsbl=temperror zone=zen.example client-ip=1.2.3.4 by=hub-east.mail.example.com\r\n',
+  ]);
+  assert.ok(elapsed >= 195 && elapsed < 600, `held ${elapsed.toFixed(0)} ms`);
+  // The queries sent for the first message were not abandoned: their answers fill the cache.
+  await new Promise((r) => setTimeout(r, 1000));
+  const again = performance.now();
+  const second = await runAntiSpamChecks({ ...base, resolver: undefined, dnsCache: cache, dnsbl: ['zen.example'], timeoutMs: 200 });
+  assert.ok(performance.now() - again < 50);
+  assert.equal(second.spf, 'pass');
+  assert.deepEqual(second.dnsbl, [{ zone: 'zen.example', result: 'listed', codes: ['127.0.0.2'] }]);
+  assert.deepEqual([...server.queries].sort(), ['4.3.2.1.zen.example A', 'example.org TXT']);
+});
+
+test('a dead resolver: the first message waits the timeout once, the next ones not at all, no query repeated', async (t) => {
+  const { server, cache } = await dnsFixture(t, { silent: true });
+  const started = performance.now();
+  const first = await runAntiSpamChecks({ ...base, resolver: undefined, dnsCache: cache, dnsbl: ['zen.example'], timeoutMs: 150 });
+  const held = performance.now() - started;
+  assert.equal(first.spf, 'temperror');
+  assert.equal(first.dnsbl[0]?.result, 'temperror');
+  assert.ok(held >= 145 && held < 600, `held ${held.toFixed(0)} ms`);
+  await new Promise((r) => setTimeout(r, 20));
+  const next = performance.now();
+  for (let i = 0; i < 20; i++) {
+    const r = await runAntiSpamChecks({ ...base, resolver: undefined, dnsCache: cache, dnsbl: ['zen.example'], timeoutMs: 150 });
+    assert.equal(r.spf, 'temperror');
+  }
+  assert.ok(performance.now() - next < 100, 'cached failures answer at once');
+  assert.deepEqual([...server.queries].sort(), ['4.3.2.1.zen.example A', 'example.org TXT']);
+});
+
+test('started at MAIL FROM, awaited at end of DATA: the wait is what is left of the timeout', async (t) => {
+  const { cache } = await dnsFixture(t, { delayMs: 150 });
+  const pending = startAntiSpamChecks({ ...base, resolver: undefined, dnsCache: cache, timeoutMs: 1000 });
+  await new Promise((r) => setTimeout(r, 300)); // the DATA transfer
+  const waited = performance.now();
+  const r = await pending;
+  assert.ok(performance.now() - waited < 20, 'the answer came in during the transfer');
+  assert.equal(r.spf, 'pass');
 });

@@ -125,7 +125,7 @@ test('failures and timeouts are cached for the failure TTL; a failed refresh kee
   };
   const table_ = tableSource(table);
   const source: DnsSource = (name, rrtype) => (hang ? new Promise<DnsAnswer>(() => undefined) : table_(name, rrtype));
-  const cache = new DnsCache(source, { now: c.now, failureTtlSeconds: 30, staleSeconds: 600 });
+  const cache = new DnsCache(source, { now: c.now, failureTtlSeconds: 30, staleSeconds: 600, upstreamTimeoutMs: 40 });
   assert.equal((await rejection(cache.resolve('broken.example', 'TXT'))).code, 'ESERVFAIL');
   assert.equal((await rejection(cache.resolve('broken.example', 'TXT'))).code, 'ESERVFAIL');
   assert.equal(cache.stats.queries, 1);
@@ -142,7 +142,7 @@ test('failures and timeouts are cached for the failure TTL; a failed refresh kee
   await cache.resolve('ok.example', 'TXT');
   hang = true;
   c.advance(10_001);
-  // Stale answer served, refresh times out: the answer stays, and no new query for 30 s.
+  // Stale answer served, refresh times out (upstream 40 ms): the answer stays, and no new query for 30 s.
   assert.deepEqual(await cache.resolve('ok.example', 'TXT', 20), [['v=spf1 -all']]);
   await new Promise((r) => setTimeout(r, 60));
   assert.deepEqual(await cache.resolve('ok.example', 'TXT', 20), [['v=spf1 -all']]);
@@ -154,6 +154,21 @@ test('failures and timeouts are cached for the failure TTL; a failed refresh kee
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(await cache.resolve('ok.example', 'TXT'), [['v=spf1 +all']]);
   assert.equal(cache.stats.queries, 5);
+});
+
+test('a caller that gives up leaves the query in flight: its late answer replaces the failure', async () => {
+  let release: (a: DnsAnswer) => void = () => undefined;
+  let asked = 0;
+  const cache = new DnsCache(() => {
+    asked++;
+    return new Promise<DnsAnswer>((resolve) => (release = resolve));
+  });
+  assert.equal((await rejection(cache.resolve('slow.example', 'TXT', 30))).code, 'ETIMEOUT');
+  assert.equal((await rejection(cache.resolve('slow.example', 'TXT', 30))).code, 'ETIMEOUT', 'answered from the cache, no wait');
+  release({ records: [['v=spf1 -all']], ttlSeconds: 300 });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(await cache.resolve('slow.example', 'TXT', 30), [['v=spf1 -all']]);
+  assert.equal(asked, 1);
 });
 
 test('size bound: the least recently used entry goes first', async () => {

@@ -14,9 +14,12 @@
  *   Every TTL is capped at `maxTtlSeconds`.
  * - negative answers (NXDOMAIN, NODATA: "no SPF record", "not listed"): `negativeTtlSeconds`
  *   (RFC 2308 takes it from the SOA, which node:dns does not expose either).
- * - failures (SERVFAIL, refused, no answer within the lookup timeout): `failureTtlSeconds`
+ * - failures (SERVFAIL, refused, no answer within the caller's lookup timeout): `failureTtlSeconds`
  *   (RFC 9520: resolution failures must be cached, at least 1 s, at most 5 min), so a dead
- *   resolver costs one timeout per question per failure TTL, not one per message.
+ *   resolver costs one timeout per question per failure TTL, not one per message. A caller
+ *   that gives up does not end the query: it stays in flight up to `upstreamTimeoutMs`, and a
+ *   late answer replaces the failure, so a resolver slower than the connector's timeout still
+ *   fills the cache for the next messages.
  * - serve-stale (RFC 8767, Unbound's serve-expired): for `staleSeconds` after it expired an
  *   entry is still answered at once while one refresh runs in the background; the refresh
  *   replaces it, except that a failed refresh does not replace a real answer (the refresh is
@@ -53,6 +56,8 @@ export interface DnsCacheOptions {
   failureTtlSeconds?: number;
   /** How long after expiry an entry is still served while it is refreshed; default 60. */
   staleSeconds?: number;
+  /** How long a query stays in flight after its callers gave up (a late answer is kept); default 10000. */
+  upstreamTimeoutMs?: number;
   /** Clock in ms (tests); default Date.now. */
   now?: () => number;
 }
@@ -102,6 +107,7 @@ export class DnsCache {
   readonly #negativeTtl: number;
   readonly #failureTtl: number;
   readonly #stale: number;
+  readonly #upstreamTimeout: number;
   readonly #now: () => number;
   readonly #resolvers = new Map<number, DnsResolver>();
   #hits = 0;
@@ -117,6 +123,7 @@ export class DnsCache {
     this.#negativeTtl = options.negativeTtlSeconds ?? 60;
     this.#failureTtl = options.failureTtlSeconds ?? 30;
     this.#stale = options.staleSeconds ?? 60;
+    this.#upstreamTimeout = options.upstreamTimeoutMs ?? 10_000;
     this.#now = options.now ?? Date.now;
   }
 
@@ -125,9 +132,9 @@ export class DnsCache {
   }
 
   /**
-   * resolve - the records for (name, rrtype), from the cache or the upstream. A query sent
-   * upstream is given up after `lookupTimeoutMs` (then cached as a failure, ETIMEOUT); the
-   * caller's own wait is the caller's business (the anti-spam checks race their deadline).
+   * resolve - the records for (name, rrtype), from the cache or the upstream. A caller waits
+   * for the upstream at most `lookupTimeoutMs`; then it gets ETIMEOUT and the question is cached
+   * as a failure until the query, still in flight, brings an answer (or the failure TTL ends).
    * Rejects with an Error whose `code` is node's (ENOTFOUND, ENODATA, ETIMEOUT, ESERVFAIL...).
    */
   async resolve(name: string, rrtype: string, lookupTimeoutMs = DEFAULT_LOOKUP_TIMEOUT_MS): Promise<unknown> {
@@ -150,7 +157,20 @@ export class DnsCache {
       this.#entries.delete(key);
     }
     this.#misses++;
-    return settle(await this.#refresh(key, name, rrtype, lookupTimeoutMs));
+    return settle(await this.#wait(key, this.#refresh(key, name, rrtype, Math.max(lookupTimeoutMs, this.#upstreamTimeout)), lookupTimeoutMs, `${rrtype} ${name}`));
+  }
+
+  /** The caller's bounded wait for a query in flight; on timeout the question is cached as failed. */
+  async #wait(key: string, query: Promise<Outcome>, timeoutMs: number, question: string): Promise<Outcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'failure', code: 'ETIMEOUT', message: `DNS ${question}: no answer within ${timeoutMs} ms` }), timeoutMs);
+    });
+    const outcome = await Promise.race([query, expired]);
+    clearTimeout(timer);
+    // Still in flight: later callers get the failure at once instead of waiting too.
+    if (outcome.kind === 'failure' && outcome.code === 'ETIMEOUT' && this.#inFlight.get(key) === query) this.#store(key, outcome);
+    return outcome;
   }
 
   /** resolverFor - this cache as a DnsResolver whose upstream queries last at most timeoutMs. */
@@ -172,6 +192,8 @@ export class DnsCache {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(dnsError('ETIMEOUT', `DNS ${rrtype} ${name}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      // A query nobody waits for any more must not keep the process alive.
+      timer.unref();
     });
     const query = Promise.race([Promise.resolve().then(() => this.#source(name, rrtype)), expired])
       .then(
