@@ -9,6 +9,7 @@ import {
   receivedProtocol,
   rfc5322Date,
 } from './header-firewall.ts';
+import { BREAKS, assertNoInjectedLine, payload } from '../delivery/header-injection-cases.ts';
 
 const block = (...lines: string[]): Buffer => Buffer.from(lines.map((l) => `${l}\r\n`).join(''), 'latin1');
 const NONE = new Set<Right>();
@@ -90,9 +91,9 @@ test('header block without trailing blank line and with a last line lacking CRLF
   assert.deepEqual(r.stripped, ['Received']);
 });
 
-test('a line without a colon is kept; a leading continuation is kept', () => {
-  const raw = block(' leading', 'garbage line', 'Received: x', 'To: y');
-  assert.equal(filterHeaders(raw, NONE).headers.toString(), block(' leading', 'garbage line', 'To: y').toString());
+test('a line without a colon is kept', () => {
+  const raw = block('Subject: s', 'garbage line', 'Received: x', 'To: y');
+  assert.equal(filterHeaders(raw, NONE).headers.toString(), block('Subject: s', 'garbage line', 'To: y').toString());
 });
 
 test('bytes outside ASCII are copied verbatim', () => {
@@ -171,3 +172,70 @@ test('rfc5322Date is right across seconds (it keeps the text of the last second)
   for (const [ms, text] of cases) assert.equal(rfc5322Date(new Date(ms)), text);
   assert.equal(rfc5322Date(new Date(Number.NaN)), 'Invalid Date');
 });
+
+/** Our headers as connector-server prepends them, then the filtered client block; UTF-8 like it. */
+function stored(clientBlock: Buffer, rights: ReadonlySet<Right> = NONE): { text: string; result: ReturnType<typeof filterHeaders> } {
+  const ours = buildReceivedHeader({
+    fromHelo: 'client.example', clientAddress: '192.0.2.9', byFqdn: 'hub.example', withProtocol: 'ESMTP', id: 'ID1', date: new Date(0),
+  }) + 'X-Relay-Antispam: spf=fail smtp.mailfrom=a@b.example client-ip=192.0.2.9 by=hub.example\r\n';
+  const result = filterHeaders(clientBlock, rights);
+  return { text: Buffer.concat([Buffer.from(ours), result.headers]).toString('latin1'), result };
+}
+
+/** The unfolded fields of the first header section of a message. */
+function unfoldedFields(text: string): string[] {
+  const section = text.slice(0, text.indexOf('\r\n\r\n') + 2);
+  return section.replace(/\r\n[ \t]/g, ' ').split('\r\n').filter((l) => l !== '');
+}
+
+for (const lead of [' ', '\t', '  \t']) {
+  test(`item 9: a first line starting with ${JSON.stringify(lead)} is never folded onto our X-Relay-Antispam or Received`, () => {
+    const client = block(`${lead}X-Relay-Antispam: spf=pass forged=yes`, `${lead}more`, 'Subject: hi', 'Received: forged', '', 'body');
+    for (const rights of [NONE, new Set<Right>(['AcceptRoutingHeaders', 'AcceptOrganizationHeaders'])]) {
+      const { text, result } = stored(client, rights);
+      const fields = unfoldedFields(text);
+      // Postfix (mime_state): a non-header line at the start ends the header section; a blank
+      // line is put before it, so the client's lines become the first lines of the body
+      assert.deepEqual(fields.map((f) => f.slice(0, f.indexOf(':'))), ['Received', 'X-Relay-Antispam']);
+      assert.equal(fields[1], 'X-Relay-Antispam: spf=fail smtp.mailfrom=a@b.example client-ip=192.0.2.9 by=hub.example');
+      assert.doesNotMatch(fields.join('\n'), /forged/);
+      assert.equal(result.headers.toString('latin1'), `\r\n${client.toString('latin1')}`, 'the client bytes follow unchanged');
+      assert.deepEqual(result.stripped, [], 'nothing of it is a header, so nothing is stripped');
+      assert.equal(result.leadingWhitespace, true);
+    }
+    assert.equal(countReceivedHeaders(client), 0, 'the Received after it is body text');
+  });
+}
+
+test('item 9: a first line of whitespace only, and a block with no blank line at all, become body too', () => {
+  for (const raw of [block(' ', 'Subject: x', '', 'b'), Buffer.from(' X-Relay-Antispam: spf=pass'), Buffer.from('\t\r\n')]) {
+    const { text, result } = stored(raw);
+    assert.deepEqual(unfoldedFields(text).map((f) => f.slice(0, f.indexOf(':'))), ['Received', 'X-Relay-Antispam']);
+    assert.ok(result.headers.subarray(0, 2).equals(Buffer.from('\r\n')));
+  }
+});
+
+test('item 9: an ordinary block, an empty one and a blank-line-first one are unchanged', () => {
+  for (const raw of [block('Subject: x', ' folded', '', ' body starts with a space'), Buffer.alloc(0), block('', ' body')]) {
+    const r = filterHeaders(raw, NONE);
+    assert.equal(r.headers, raw);
+    assert.equal(r.leadingWhitespace, false);
+  }
+});
+
+for (const { name, brk } of BREAKS) {
+  test(`item 2: Received never carries an injected line: ${name} in HELO, recipient, client address`, () => {
+    const hostile = payload(brk);
+    const cases = [
+      { fromHelo: hostile, forRecipient: 'bob@contoso.com', clientAddress: '192.0.2.1' },
+      { fromHelo: 'ok.example', forRecipient: `${hostile}@evil.example`, clientAddress: '192.0.2.1' },
+      { fromHelo: 'ok.example', forRecipient: 'bob@contoso.com', clientAddress: hostile },
+    ];
+    for (const c of cases) {
+      const h = buildReceivedHeader({ ...c, byFqdn: 'hub.example', withProtocol: 'ESMTP', id: 'ID', date: new Date(0) });
+      // connector-server writes it with Buffer.from (UTF-8)
+      assertNoInjectedLine(Buffer.from(h), `${name}: ${JSON.stringify(c)}`);
+      assert.equal(h.split('\r\n').length, 4, 'three lines, ours');
+    }
+  });
+}

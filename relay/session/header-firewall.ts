@@ -11,6 +11,12 @@
  * (HELO name, recipient, id) are reduced to safe characters so no client can inject a line.
  * Failure modes: none thrown. A line without a colon is kept as is (it is not ours to fix); the
  * blank separator line and anything after it are kept unchanged.
+ * A first line starting with SP/HT (issue 17 item 9) continues no field of the client's; put
+ * after our Received and X-Relay-Antispam it would fold onto ours and forge the verdict. Like
+ * Postfix's cleanup (mime_state: a non-header line in the primary header section ends it, and
+ * one blank line is output before it), the header section is then empty: filterHeaders returns
+ * CRLF + the client's bytes unchanged, so everything the client sent is body text, nothing is
+ * stripped (nothing of it is a header) and no Received in it counts as a hop.
  */
 import ipaddr from 'ipaddr.js';
 import type { Right } from '../config/schema.ts';
@@ -20,6 +26,8 @@ export interface HeaderFirewallResult {
   headers: Buffer;
   /** Names of the stripped fields, as they appeared (for the log). */
   stripped: string[];
+  /** The block began with SP/HT: it was made body text behind an empty header section. */
+  leadingWhitespace: boolean;
 }
 
 interface Field {
@@ -32,6 +40,13 @@ interface Field {
 const LF = 0x0a;
 const COLON = 0x3a;
 
+const CRLF = Buffer.from('\r\n');
+
+/** The first line starts with SP/HT: no header section at all (see the manual above). */
+export function startsWithWhitespace(block: Buffer): boolean {
+  return block[0] === 0x20 || block[0] === 0x09;
+}
+
 function isBlankLine(block: Buffer, start: number, end: number): boolean {
   const len = end - start;
   return (len === 1 && block[start] === LF) || (len === 2 && block[start] === 0x0d && block[start + 1] === LF);
@@ -40,6 +55,7 @@ function isBlankLine(block: Buffer, start: number, end: number): boolean {
 /** Splits a header block into fields, up to the blank separator line (if any). */
 function parseFields(block: Buffer): Field[] {
   const fields: Field[] = [];
+  if (startsWithWhitespace(block)) return fields;
   let pos = 0;
   while (pos < block.length) {
     const nl = block.indexOf(LF, pos);
@@ -67,6 +83,7 @@ function requiredRight(name: string): Right | null {
 }
 
 export function filterHeaders(block: Buffer, rights: ReadonlySet<Right>): HeaderFirewallResult {
+  if (startsWithWhitespace(block)) return { headers: Buffer.concat([CRLF, block]), stripped: [], leadingWhitespace: true };
   const fields = parseFields(block);
   const kept: Buffer[] = [];
   const stripped: string[] = [];
@@ -78,9 +95,9 @@ export function filterHeaders(block: Buffer, rights: ReadonlySet<Right>): Header
     copyFrom = field.end;
     stripped.push(field.name);
   }
-  if (stripped.length === 0) return { headers: block, stripped };
+  if (stripped.length === 0) return { headers: block, stripped, leadingWhitespace: false };
   if (copyFrom < block.length) kept.push(block.subarray(copyFrom));
-  return { headers: Buffer.concat(kept), stripped };
+  return { headers: Buffer.concat(kept), stripped, leadingWhitespace: false };
 }
 
 /** Received fields in the block, for limits.maxHopCount. */
@@ -138,8 +155,9 @@ export function buildReceivedHeader(input: ReceivedHeaderInput): string {
   const id = clean(input.id, /[^A-Za-z0-9._-]/g, 64);
   let text = `Received: from ${helo} (${addressLiteral(input.clientAddress)})\r\n\tby ${by} with ${input.withProtocol} id ${id}`;
   if (input.forRecipient !== undefined) {
-    // eslint-disable-next-line no-control-regex
-    text += `\r\n\tfor <${clean(input.forRecipient, /[\x00-\x20\x7f<>]/g, 320)}>`;
+    // UTF-8 stays (an SMTPUTF8 recipient, written as UTF-8 by the caller); C0/C1 controls,
+    // DEL, lone surrogates and the Unicode line/paragraph separators never do (issue 17)
+    text += `\r\n\tfor <${clean(input.forRecipient, /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}\s<>]/gu, 320)}>`;
   }
   return `${text}; ${rfc5322Date(input.date)}\r\n`;
 }
