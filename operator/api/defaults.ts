@@ -46,6 +46,8 @@ export const LIMIT_DEFAULTS = {
 
 /** RelayHub.spec.queue.minFreeSpace default: the spool's free-space reserve. */
 export const QUEUE_MIN_FREE_SPACE_DEFAULT = '64Mi';
+/** RelayHub.spec.queue.maxDataMemory default: DATA bytes all sessions may hold in memory (relay/session/data-sink.ts). */
+export const QUEUE_MAX_DATA_MEMORY_DEFAULT = '64Mi';
 /** Postfix's backoff and lifetime; the delay notice after 4h is Exchange's DelayNotificationTimeout. */
 export const RETRY_DEFAULTS = { minBackoff: '5m', maxBackoff: '67m', maxAge: '5d', delayNotification: '4h' } as const;
 export const SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT = '36Mi';

@@ -53,6 +53,8 @@ export type RelayHubSpec = {
   queue?: {
     /** Free space each pod's spool volume keeps in reserve, as a quantity; default 64Mi. A message whose commit would leave less gets `452 4.3.1 Insufficient system storage` at the end of DATA and nothing of it is kept (refuse early rather than lose after 250, RFC 5321 section 6.1), like Postfix's queue_minfree and Exchange's back pressure. A change applies at the next config reload, without a restart. */
     minFreeSpace?: number | string;
+    /** DATA bytes all sessions of a pod may hold in memory together, as a quantity; default 64Mi. A body is kept in memory only up to 128Ki per session and then written to a temporary file in the spool as it arrives, so this bounds the header blocks, small bodies and writes in flight; a session whose next bytes would pass it gets `451 4.3.1` after the final dot and the client retries later. A change applies at the next config reload, without a restart. */
+    maxDataMemory?: number | string;
     /** Persistent volume for each pod's spool. */
     storage?: {
       /** Volume size, as a quantity; default 1Gi. */

@@ -12,7 +12,7 @@ import type {
 } from '../../relay/config/schema.ts';
 import { RENDERED_CONFIG_API_VERSION } from '../../relay/config/schema.ts';
 import type { ReceiveConnector, RelayHub } from '../api/types.generated.ts';
-import { LIMIT_DEFAULTS, QUEUE_MIN_FREE_SPACE_DEFAULT, RETRY_DEFAULTS, SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT, USAGE_PRESETS, type Usage } from '../api/defaults.ts';
+import { LIMIT_DEFAULTS, QUEUE_MAX_DATA_MEMORY_DEFAULT, QUEUE_MIN_FREE_SPACE_DEFAULT, RETRY_DEFAULTS, SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT, USAGE_PRESETS, type Usage } from '../api/defaults.ts';
 import { parseDuration, parseQuantity } from '../api/units.ts';
 import { hubAddresses, resolveBinding, type ResolvedBinding } from './bindings.ts';
 import { findListenerConflicts } from './conflicts.ts';
@@ -305,7 +305,10 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
         maxAgeMs: parseDuration(retry.maxAge),
         delayNotificationMs: parseDuration(retry.delayNotification),
       },
-      spool: { minFreeBytes: parseQuantity(hub.spec.queue?.minFreeSpace ?? QUEUE_MIN_FREE_SPACE_DEFAULT) },
+      spool: {
+        minFreeBytes: parseQuantity(hub.spec.queue?.minFreeSpace ?? QUEUE_MIN_FREE_SPACE_DEFAULT),
+        maxDataMemoryBytes: parseQuantity(hub.spec.queue?.maxDataMemory ?? QUEUE_MAX_DATA_MEMORY_DEFAULT),
+      },
     },
     connectors: loaded.map((c) => c.config),
     listeners: sortedListeners,

@@ -50,6 +50,10 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
   if (config.hub.spool !== undefined && (!Number.isSafeInteger(reserve) || (reserve as number) < 0)) {
     throw new ConfigError(`${source}: hub.spool.minFreeBytes must be a whole number of bytes from 0 to ${Number.MAX_SAFE_INTEGER} (RelayHub spec.queue.minFreeSpace), not ${JSON.stringify(reserve)}`);
   }
+  const dataMemory = config.hub.spool?.maxDataMemoryBytes;
+  if (dataMemory !== undefined && (!Number.isSafeInteger(dataMemory) || dataMemory < 1)) {
+    throw new ConfigError(`${source}: hub.spool.maxDataMemoryBytes must be a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER} (RelayHub spec.queue.maxDataMemory), not ${JSON.stringify(dataMemory)}`);
+  }
   const ids = new Set((config.connectors ?? []).map((c) => c.id));
   for (const listener of config.listeners ?? []) {
     for (const id of listener.connectorIds) {

@@ -140,6 +140,12 @@ export interface HubSettings {
 export interface SpoolConfig {
   /** Free space kept in reserve: a commit that would leave less is refused with 452 4.3.1. */
   minFreeBytes: number;
+  /**
+   * DATA bytes all sessions may hold in memory together (RelayHub spec.queue.maxDataMemory);
+   * a message that would need more gets 451 4.3.1. Came after minFreeBytes: absent means the
+   * default (relay/session/data-sink.ts).
+   */
+  maxDataMemoryBytes?: number;
 }
 
 /**

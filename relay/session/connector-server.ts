@@ -19,6 +19,8 @@ import { SessionLog, type LogSink } from '../log/protocol-log.ts';
 import { runAntiSpamChecks, startAntiSpamChecks, type AntiSpamInput, type AntiSpamResult, type DnsResolver } from './antispam.ts';
 import type { DnsCache } from './dns-cache.ts';
 import { DataNormalizer } from './data-normalizer.ts';
+import { DataSink, dataMemoryBudget, DEFAULT_MAX_DATA_MEMORY_BYTES } from './data-sink.ts';
+import { MAX_SPOOL_BODY_BYTES } from '../spool/record-format.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
 import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
 import { logonFailureDecision, tarpit, type ConnectorRateLimiter } from './rate-limits.ts';
@@ -74,6 +76,9 @@ interface SessionState {
 
 type SmtpError = Error & { responseCode?: number };
 
+/** A session without a size limit still stops at what a queue file holds, less room for the headers the hub adds. */
+const MAX_UNLIMITED_MESSAGE_BYTES = MAX_SPOOL_BODY_BYTES - 1024 * 1024;
+
 function smtpError(refusal: Pick<Refusal, 'code' | 'enhanced' | 'message'>): SmtpError {
   return Object.assign(new Error(`${refusal.enhanced} ${refusal.message}`), { responseCode: refusal.code });
 }
@@ -106,6 +111,7 @@ export function registerAcceptedConnection(socket: Socket, connection: AcceptedC
 /** createConnectorServer - the smtp-server that runs every session of one connector. */
 export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
   const { connector, hub, acceptedDomains, spool, users, metrics } = runtime;
+  const dataMemory = dataMemoryBudget(spool);
   const mechanisms = new Set(connector.authMechanisms);
   const offersTLS = mechanisms.has('TLS') && runtime.tls !== null;
   const offersAuth = mechanisms.has('BasicAuth');
@@ -297,24 +303,45 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     onData(stream: SMTPServerDataStream, session, callback) {
       const state = stateOf(session);
       const normalizer = new DataNormalizer({ bareLineFeeds: connector.bareLineFeeds, maxHeaderSize: connector.limits.maxHeaderSize });
-      const limit = state.rights.rights.has('BypassMessageSizeLimit') || connector.limits.maxMessageSize === 0 ? Infinity : connector.limits.maxMessageSize;
+      // no size limit still has one: what a queue file can hold (its length field), less room for our headers
+      const unlimited = state.rights.rights.has('BypassMessageSizeLimit') || connector.limits.maxMessageSize === 0;
+      const limit = unlimited ? MAX_UNLIMITED_MESSAGE_BYTES : connector.limits.maxMessageSize;
+      // the body is never held whole: past a small threshold it goes to a spill file in the
+      // spool as it arrives, and every byte held in memory counts in the hub's budget (data-sink.ts)
+      const sink = new DataSink({ spool, budget: dataMemory, maxMemoryBytes: hub.spool?.maxDataMemoryBytes ?? DEFAULT_MAX_DATA_MEMORY_BYTES });
       let headers: Buffer | null = null;
-      const body: Buffer[] = [];
-      let kept = 0;
-      const take = (out: { headers: Buffer | null; body: Buffer | null }): void => {
+      let ended = false;
+      const take = (out: { headers: Buffer | null; body: Buffer | null }): Promise<void> | null => {
         if (out.headers) headers = out.headers;
-        if (out.body && kept <= limit) {
-          body.push(out.body);
-          kept += out.body.length;
+        sink.headerBytes(headers ? headers.length : normalizer.headerBytesHeld);
+        if (normalizer.bytesIn > limit) {
+          sink.drop(); // refused at the final dot (552); what follows is only counted
+          return null;
         }
+        return out.body ? sink.write(out.body) : null;
       };
-      stream.on('data', (chunk: Buffer) => take(normalizer.push(chunk)));
+      stream.on('data', (chunk: Buffer) => {
+        const wait = take(normalizer.push(chunk));
+        if (wait === null) return;
+        // the spill is slower than the socket: stop reading (smtp-server then stops reading
+        // the socket) until the batch is written, so nothing piles up in memory
+        stream.pause();
+        void wait.then(() => stream.resume());
+      });
+      // the client went away before the final dot: smtp-server destroys the stream
+      stream.once('close', () => {
+        if (!ended) void sink.release();
+      });
+      stream.once('error', () => undefined);
       stream.once('end', () => {
-        take(normalizer.end());
-        void finishData(session, state, normalizer, headers ?? Buffer.alloc(0), body).then(
-          (reply) => callback(null, reply),
-          (error: SmtpError) => callback(error),
-        );
+        ended = true;
+        void take(normalizer.end()); // finishData waits for the spill writes (sink.finish)
+        void finishData(session, state, normalizer, headers ?? Buffer.alloc(0), sink, unlimited)
+          .finally(() => sink.release())
+          .then(
+            (reply) => callback(null, reply),
+            (error: SmtpError) => callback(error),
+          );
       });
     },
 
@@ -330,17 +357,32 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     },
   });
 
-  async function finishData(session: SMTPServerSession, state: SessionState, normalizer: DataNormalizer, rawHeaders: Buffer, body: Buffer[]): Promise<string> {
+  async function finishData(session: SMTPServerSession, state: SessionState, normalizer: DataNormalizer, rawHeaders: Buffer, sink: DataSink, unlimited: boolean): Promise<string> {
     const context = policyContext(session, state);
-    const decision = decideDataEnd({
-      ...context,
-      bareLineFeedRejected: normalizer.rejected,
-      headerSizeExceeded: normalizer.headerSizeExceeded,
-      size: normalizer.bytesIn,
-      receivedCount: countReceivedHeaders(rawHeaders),
-    });
+    const decision: Decision = unlimited && normalizer.bytesIn > MAX_UNLIMITED_MESSAGE_BYTES
+      ? { ok: false, code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size', reason: 'messageTooBigForSpool' }
+      : decideDataEnd({
+        ...context,
+        bareLineFeedRejected: normalizer.rejected,
+        headerSizeExceeded: normalizer.headerSizeExceeded,
+        size: normalizer.bytesIn,
+        receivedCount: countReceivedHeaders(rawHeaders),
+      });
     if (!decision.ok) {
       return new Promise((_resolve, reject) => void refuse(session, decision, 'DATA', reject));
+    }
+    const sunk = await sink.finish();
+    const failure = sink.failure;
+    if (failure) {
+      const full = failure.kind === 'spool' && (failure.error as { code?: string }).code === 'RELAY_ERR_SPOOL_FULL';
+      const reason = failure.kind === 'memory' ? 'dataMemoryFull' : full ? 'spoolFull' : 'spoolError';
+      metrics.refusals.inc({ ...labels, reason });
+      if (failure.kind === 'memory') {
+        state.log.write('*', `DATA refused: 451 4.3.1 hub DATA memory limit reached (${failure.heldBytes} of ${failure.limitBytes} bytes held)`, reason, true);
+        throw smtpError({ code: 451, enhanced: '4.3.1', message: 'Insufficient system resources, try again later' });
+      }
+      state.log.write('*', `spool ${full ? 'full' : 'error'} while receiving: ${failure.error.message}`, reason, true);
+      throw smtpError(full ? { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' } : { code: 451, enhanced: '4.3.0', message: 'Temporary failure writing the message, try again' });
     }
     const violations = Object.entries(normalizer.violations).filter(([, count]) => count > 0);
     if (violations.length > 0) {
@@ -371,8 +413,8 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
       added.push(...result.headers);
       if (result.headers.length === 0) added.push(`X-Relay-Antispam: checks=none client-ip=${session.remoteAddress}\r\n`);
     }
-    const parts = [Buffer.from(added.join('')), filtered.headers, ...body];
-    const size = parts.reduce((n, p) => n + p.length, 0);
+    const parts = [Buffer.from(added.join('')), filtered.headers, ...sunk.memory];
+    const size = parts.reduce((n, p) => n + p.length, 0) + (sunk.spill?.bytes ?? 0);
     const started = performance.now();
     try {
       const queued = await spool.commitMessage(
@@ -393,6 +435,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
           size,
         },
         parts,
+        sunk.spill ? { spill: sunk.spill } : {},
       );
       metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
       state.messages++;

@@ -80,6 +80,10 @@ export class DataNormalizer {
   get bytesOut(): number {
     return this.#bytesOut;
   }
+  /** Bytes of an unfinished header block held so far (0 once it is handed out or dropped): the session counts them in the hub's DATA memory budget. */
+  get headerBytesHeld(): number {
+    return this.#inHeaders ? this.#headerLen : 0;
+  }
   get headerSizeExceeded(): boolean {
     return this.#headerSizeExceeded;
   }

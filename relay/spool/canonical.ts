@@ -23,18 +23,35 @@ function firstBareCr(chunk: Buffer): number {
   return -1;
 }
 
+/** CanonicalScanner - findBareLineEnd over a body that arrives in pieces (a spilled body copied in chunks). */
+export class CanonicalScanner {
+  #base = 0;
+  #prevByte = -1;
+
+  /** push - body offset of the first bare CR or LF this chunk shows, or -1. */
+  push(chunk: Buffer): number {
+    if (chunk.length === 0) return -1;
+    if (this.#prevByte === CR && chunk[0] !== LF) return this.#base - 1; // CR ended the previous chunk
+    const lf = firstBareLf(chunk, this.#prevByte);
+    const cr = firstBareCr(chunk);
+    if (lf !== -1 || cr !== -1) return this.#base + (lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr));
+    this.#prevByte = chunk[chunk.length - 1] ?? -1;
+    this.#base += chunk.length;
+    return -1;
+  }
+
+  /** end - the body ended: a CR at its very end is bare. */
+  end(): number {
+    return this.#prevByte === CR ? this.#base - 1 : -1;
+  }
+}
+
 /** findBareLineEnd - offset of the first bare CR or LF in the body, or -1. */
 export function findBareLineEnd(body: readonly Buffer[]): number {
-  let base = 0;
-  let prevByte = -1;
+  const scanner = new CanonicalScanner();
   for (const chunk of body) {
-    if (chunk.length === 0) continue;
-    if (prevByte === CR && chunk[0] !== LF) return base - 1; // CR ended the previous chunk
-    const lf = firstBareLf(chunk, prevByte);
-    const cr = firstBareCr(chunk);
-    if (lf !== -1 || cr !== -1) return base + (lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr));
-    prevByte = chunk[chunk.length - 1] ?? -1;
-    base += chunk.length;
+    const bad = scanner.push(chunk);
+    if (bad !== -1) return bad;
   }
-  return prevByte === CR ? base - 1 : -1;
+  return scanner.end();
 }

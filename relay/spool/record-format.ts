@@ -46,21 +46,37 @@ function recordHeader(type: number, length: number): Buffer {
   return head;
 }
 
-/** encodeSpoolFile - the records of one queue file; the envelope must already be checked. */
-export function encodeSpoolFile(envelope: SpoolEnvelope, body: readonly Buffer[]): EncodedSpoolFile {
+/**
+ * encodeSpoolFileHead - the records before the body (header, envelope, the message record's
+ * header for `bodyBytes`): for a writer that streams the body itself (a body spilled to disk
+ * during DATA) and ends the file with encodeSpoolFileTail. The envelope must be checked.
+ */
+export function encodeSpoolFileHead(envelope: SpoolEnvelope, bodyBytes: number): Buffer {
   const header = Buffer.concat([recordHeader(REC_HEADER, MAGIC.length + 1), MAGIC, Buffer.of(SPOOL_FORMAT_VERSION)]);
   const json = Buffer.from(JSON.stringify(envelope), 'utf8');
+  if (bodyBytes > MAX_RECORD_BYTES || json.length > MAX_RECORD_BYTES) throw new RangeError('queue file record too large');
+  return Buffer.concat([header, recordHeader(REC_ENVELOPE, json.length), json, recordHeader(REC_MESSAGE, bodyBytes)]);
+}
+
+/** encodeSpoolFileTail - the END record, given the crc32 of every byte before it. */
+export function encodeSpoolFileTail(crc: number): Buffer {
+  const tail = Buffer.concat([recordHeader(REC_END, 4), Buffer.alloc(4)]);
+  tail.writeUInt32BE(crc >>> 0, RECORD_HEADER_BYTES);
+  return tail;
+}
+
+/** The largest body a queue file can hold (the message record's length is a uint32). */
+export const MAX_SPOOL_BODY_BYTES = MAX_RECORD_BYTES;
+
+/** encodeSpoolFile - the records of one queue file; the envelope must already be checked. */
+export function encodeSpoolFile(envelope: SpoolEnvelope, body: readonly Buffer[]): EncodedSpoolFile {
   let bodyBytes = 0;
   for (const chunk of body) bodyBytes += chunk.length;
-  if (bodyBytes > MAX_RECORD_BYTES || json.length > MAX_RECORD_BYTES) throw new RangeError('queue file record too large');
-  const head = Buffer.concat([header, recordHeader(REC_ENVELOPE, json.length), json, recordHeader(REC_MESSAGE, bodyBytes)]);
+  const head = encodeSpoolFileHead(envelope, bodyBytes);
   let crc = crc32(head);
   const chunks = body.filter((c) => c.length > 0);
   for (const chunk of chunks) crc = crc32(chunk, crc);
-  const end = recordHeader(REC_END, 4);
-  const endPayload = Buffer.allocUnsafe(4);
-  endPayload.writeUInt32BE(crc >>> 0, 0);
-  const tail = Buffer.concat([end, endPayload]);
+  const tail = encodeSpoolFileTail(crc);
   return { buffers: [head, ...chunks, tail], bytes: head.length + bodyBytes + tail.length };
 }
 

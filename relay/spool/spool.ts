@@ -18,6 +18,13 @@
  *           and every older one is gone (log-recovery.ts says why only a prefix).
  *           Queue files (record-format.ts) are the same bytes in a frame or a file.
  * STATES    incoming/ active/ deferred/ hold/ corrupt/ (queue-state.ts), plus tmp/ and log/.
+ * SPILLED   A body the session wrote to a spill in tmp/ while it arrived (body-spill.ts,
+ *           past the session's memory threshold) is committed as a queue file instead of a
+ *           frame: copied from the spill, fdatasynced, renamed into incoming/, directory
+ *           fsynced, then acknowledged (#commitFile). Group commit is for small messages; a
+ *           large one would hold every other session's 250 behind its copy. Such files are
+ *           listed with the log's incoming messages (loggedMessages) until moved, so the
+ *           queue manager's kick after the commit finds them without reading the directory.
  * RECOVERY  Spool.open: tmp/ and state files first (recovery.ts), then the log
  *           (log-recovery.ts); messages from the log come back as incoming.
  * FAILURES  SpoolFullError (452 4.3.1) before writing when free space - message <
@@ -26,9 +33,12 @@
  * SECURITY  message ids and states are validated before they touch a path; files are 0600,
  *           directories 0700. One process per spool directory.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { findBareLineEnd } from './canonical.ts';
+import { crc32 } from 'node:zlib';
+import { BodySpill, SPILL_PREFIX } from './body-spill.ts';
+import { CanonicalScanner, findBareLineEnd } from './canonical.ts';
 import { syncDirectory, writeSyncedFile } from './durable-file.ts';
 import { checkSpoolEnvelope } from './envelope.ts';
 import { SpoolArgumentError, SpoolBodyError, SpoolClosedError, SpoolCorruptError, SpoolEnvelopeError, SpoolNotFoundError, SpoolWriteError } from './errors.ts';
@@ -40,7 +50,7 @@ import { decodeMessageFrame, FRAME_DONE, FRAME_HEADER_BYTES, FRAME_MESSAGE, FRAM
 import { recoverLog } from './log-recovery.ts';
 import { assertSpoolMessageId, createMessageId, isSpoolMessageId } from './message-id.ts';
 import { assertQueueState, QUEUE_STATES, spoolPaths } from './queue-state.ts';
-import { decodeSpoolFile, encodeSpoolFile } from './record-format.ts';
+import { decodeSpoolFile, encodeSpoolFile, encodeSpoolFileHead, encodeSpoolFileTail, MAX_SPOOL_BODY_BYTES, RECORD_HEADER_BYTES } from './record-format.ts';
 import { recoverSpool } from './recovery.ts';
 import { resolveSpoolOptions } from './options.ts';
 import type { SpoolEnvelope } from './envelope.ts';
@@ -54,6 +64,8 @@ export type { SpoolOptions } from './options.ts';
 export type { QueueState } from './queue-state.ts';
 export type { SpoolRecoveryReport } from './recovery.ts';
 export { QUEUE_STATES } from './queue-state.ts';
+export { BodySpill } from './body-spill.ts';
+export { MAX_SPOOL_BODY_BYTES } from './record-format.ts';
 export * from './errors.ts';
 
 export interface SpoolStats {
@@ -107,6 +119,8 @@ interface SpoolParts {
 }
 
 const LOG_STATES: readonly QueueState[] = ['incoming', 'active'];
+/** Piece size when a spilled body is copied into its queue file. */
+const SPILL_COPY_BYTES = 1024 * 1024;
 const isLogState = (state: QueueState): state is LogEntry['state'] => LOG_STATES.includes(state);
 
 /** joined - the cached body as one Buffer (joined once, then kept joined). */
@@ -153,6 +167,8 @@ export class Spool {
   #deleting = false;
   #evicting = false;
   #closed = false;
+  /** Queue files this process committed into incoming/ (spilled bodies) and not yet moved. */
+  readonly #fileIncoming = new Set<string>();
 
   private constructor(parts: SpoolParts) {
     this.#paths = parts.paths;
@@ -251,8 +267,101 @@ export class Spool {
    * `intoReserve`: the hub's own messages (DSNs) may use the free-space reserve that client
    * messages may not (free-space.ts).
    */
-  commitMessage(envelope: SpoolEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean } = {}): Promise<string> {
-    return this.#track(() => this.#commit(envelope, Array.isArray(body) ? body : [body], options.intoReserve ?? false));
+  commitMessage(envelope: SpoolEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean; spill?: BodySpill } = {}): Promise<string> {
+    const chunks = Array.isArray(body) ? body : [body];
+    const intoReserve = options.intoReserve ?? false;
+    if (options.spill !== undefined && options.spill.bytes > 0) {
+      const spill = options.spill;
+      return this.#track(() => this.#commitFile(envelope, chunks, spill, intoReserve));
+    }
+    return this.#track(() => this.#commit(envelope, chunks, intoReserve));
+  }
+
+  /**
+   * createBodySpill - a new spill file in tmp/ for a body that arrives in pieces (see
+   * body-spill.ts); the caller discards it after commitMessage, or when the session ends.
+   */
+  createBodySpill(): BodySpill {
+    this.#assertOpen();
+    return new BodySpill(path.join(this.#paths.tmp, `${SPILL_PREFIX}${randomBytes(12).toString('hex')}`), this.#space);
+  }
+
+  /** #commitFile - a message whose body is `body` followed by the spill's bytes, as a queue file in incoming/. */
+  async #commitFile(input: SpoolEnvelope, body: Buffer[], spill: BodySpill, intoReserve: boolean): Promise<string> {
+    const started = performance.now();
+    if (!body.every((c) => Buffer.isBuffer(c))) throw new SpoolArgumentError('body must be a Buffer or an array of Buffers');
+    if (spill.discarded) throw new SpoolArgumentError('the body spill was discarded');
+    const checked = checkSpoolEnvelope(input);
+    if (!checked.ok) throw new SpoolEnvelopeError(checked.reason);
+    const spilled = spill.bytes;
+    const bodyBytes = body.reduce((n, c) => n + c.length, 0) + spilled;
+    if (checked.envelope.size !== bodyBytes) throw new SpoolEnvelopeError(`size ${checked.envelope.size} does not match body length ${bodyBytes}`);
+    if (bodyBytes > MAX_SPOOL_BODY_BYTES) throw new SpoolArgumentError(`body of ${bodyBytes} bytes is over the queue file limit of ${MAX_SPOOL_BODY_BYTES}`);
+    const scanner = this.#options.assertCanonical ? new CanonicalScanner() : null;
+    const id = createMessageId();
+    const head = encodeSpoolFileHead(checked.envelope, bodyBytes);
+    const fileBytes = head.length + bodyBytes + RECORD_HEADER_BYTES + 4;
+    await this.#space.reserve(fileBytes, intoReserve);
+    const tmpFile = path.join(this.#paths.tmp, id);
+    let kept = false;
+    let handle: fs.FileHandle | undefined;
+    try {
+      handle = await fs.open(tmpFile, 'wx', 0o600);
+      let crc = crc32(head);
+      const first = [head, ...body.filter((c) => c.length > 0)];
+      for (const chunk of body) {
+        crc = crc32(chunk, crc);
+        const bad = scanner?.push(chunk) ?? -1;
+        if (bad !== -1) throw new SpoolBodyError(bad);
+      }
+      let position = 0;
+      const { bytesWritten } = await handle.writev(first, 0);
+      position += bytesWritten;
+      if (position !== first.reduce((n, c) => n + c.length, 0)) throw new Error(`short write: ${position} bytes`);
+      // copied in pieces: the spill may be far larger than what a session may hold in memory
+      const buffer = Buffer.allocUnsafe(Math.min(SPILL_COPY_BYTES, spilled));
+      for (let from = 0; from < spilled; ) {
+        const read = await spill.read(buffer, from);
+        if (read <= 0) throw new Error(`body spill ended at ${from} of ${spilled} bytes`);
+        const piece = buffer.subarray(0, read);
+        crc = crc32(piece, crc);
+        const bad = scanner?.push(piece) ?? -1;
+        if (bad !== -1) throw new SpoolBodyError(bad);
+        const wrote = await handle.write(piece, 0, read, position);
+        if (wrote.bytesWritten !== read) throw new Error(`short write: ${wrote.bytesWritten} of ${read} bytes`);
+        position += read;
+        from += read;
+      }
+      const last = scanner?.end() ?? -1;
+      if (last !== -1) throw new SpoolBodyError(last);
+      const tail = encodeSpoolFileTail(crc);
+      await handle.write(tail, 0, tail.length, position);
+      await handle.datasync();
+      const closing = handle;
+      handle = undefined;
+      await closing.close();
+      this.#stats.fileSyncs += 1;
+      if (fileSyncedChannel.hasSubscribers) fileSyncedChannel.publish({ id, bytes: fileBytes, durationMs: performance.now() - started });
+      await fs.rename(tmpFile, path.join(this.#paths.states.incoming, id));
+      kept = true;
+      await this.#syncers.incoming.sync();
+    } catch (err) {
+      await handle?.close().catch(() => {});
+      if (kept) await fs.rm(path.join(this.#paths.states.incoming, id), { force: true }).catch(() => {});
+      else await fs.rm(tmpFile, { force: true }).catch(() => {});
+      kept = false;
+      if (err instanceof SpoolBodyError) throw err;
+      this.#stats.failures += 1;
+      const error = new SpoolWriteError(`${id}: queue file write failed: ${(err as Error).message}`, err);
+      this.#options.log({ event: 'commitFailed', id, code: error.code, message: error.message });
+      throw error;
+    } finally {
+      this.#space.release(fileBytes, kept);
+    }
+    this.#fileIncoming.add(id);
+    this.#stats.commits += 1;
+    if (committedChannel.hasSubscribers) committedChannel.publish({ id, bytes: fileBytes, durationMs: performance.now() - started });
+    return id;
   }
 
   async #commit(input: SpoolEnvelope, body: Buffer[], intoReserve: boolean): Promise<string> {
@@ -313,7 +422,9 @@ export class Spool {
   async #moveFile(id: string, from: QueueState, to: QueueState): Promise<void> {
     try {
       await fs.rename(path.join(this.#paths.states[from], id), path.join(this.#paths.states[to], id));
+      if (from === 'incoming') this.#fileIncoming.delete(id);
     } catch (err) {
+      if (from === 'incoming') this.#fileIncoming.delete(id);
       if (isErrno(err, 'ENOENT')) throw new SpoolNotFoundError(id, from, err);
       throw new SpoolWriteError(`${id}: rename from ${from} to ${to} failed: ${(err as Error).message}`, err);
     }
@@ -370,12 +481,14 @@ export class Spool {
     return files.length === 0 ? logged : [...new Set([...logged, ...files])];
   }
 
-  /** loggedMessages - ids of the messages in the commit log in a state, in commit order; no
-   *  disk access (the queue manager's pump after each commit; files need listMessages). */
+  /** loggedMessages - ids of the messages in the commit log in a state, in commit order, then
+   *  (incoming) the queue files this process committed there (spilled bodies); no disk access
+   *  (the queue manager's pump after each commit; other files need listMessages). */
   loggedMessages(state: 'incoming' | 'active'): string[] {
     this.#assertOpen();
     const ids: string[] = [];
     for (const [id, entry] of this.#index) if (entry.state === state) ids.push(id);
+    if (state === 'incoming') for (const id of this.#fileIncoming) ids.push(id);
     return ids;
   }
 
@@ -425,6 +538,7 @@ export class Spool {
   }
 
   async #removeFile(state: QueueState, id: string): Promise<void> {
+    if (state === 'incoming') this.#fileIncoming.delete(id);
     try {
       await fs.unlink(path.join(this.#paths.states[state], id));
     } catch (err) {
