@@ -227,12 +227,16 @@ export type ReceiveConnectorSpec = {
     /** Secret whose key ca.crt holds the CA bundle that MutualTLS client certificates are verified against. */
     clientCASecretName?: string;
   };
-  /** Verbose writes every session to the protocol log (default); None writes refusals only. */
+  /** Verbose writes every session to the protocol log (default); None writes refusals only. None is refused on a connector that grants the relay right. */
   protocolLogging?: "Verbose" | "None";
   /** Bare LF, bare CR and NUL in DATA (SMTP smuggling). Normalize turns them into CRLF (NUL removed); Reject refuses the message with 550 5.6.11. The spool always holds canonical CRLF. */
   bareLineFeeds?: "Normalize" | "Reject";
   /** Refuse EHLO/HELO without a domain or address literal. */
   requireEHLODomain?: boolean;
+  /** Lets other connectors on the same listener take clients out of this connector's remoteIPRanges with a smaller entry AND give them rights this connector does not (relay, bypassing anti-spam or size limits, ...). Without it such a narrower connector is not loaded (Ready=False NarrowerConnectorGrantsMore) and this connector keeps its clients. A narrower connector that grants no more than this one never needs it. Set it on wide connectors (usage Internet) whose owner intends internal relay or partner connectors to be carved out of them. */
+  allowNarrowerConnectors?: boolean;
+  /** Acknowledges an open relay: required when the connector lets clients relay without authenticating (ExternalAuthoritative, or a permissions entry allowing AcceptAnyRecipient to Anonymous) and a remoteIPRanges entry is wider than an IPv4 /8 or an IPv6 /32, or, with ExternalAuthoritative, holds any publicly routable address. Checked by `relay-operator validate` and the operator (Ready=False OpenRelayNotAllowed; the connector is not loaded). */
+  allowOpenRelay?: boolean;
 };
 
 export type ReceiveConnectorStatus = {
@@ -277,7 +281,7 @@ export interface ReceiveConnector {
 }
 
 export type AcceptedDomainSpec = {
-  /** The domain, or "*.domain" for the domain and all its subdomains. */
+  /** The domain, or "*.domain" for the domain and all its subdomains. It must be below a public suffix (public suffix list, ICANN and private sections): "com", "*.com", "*.co.uk" or "*.github.io" are refused, since RCPT TO in an accepted domain needs no relay right. */
   domainName: string;
   /** Authoritative (every recipient is local; senders in it need AcceptAuthoritativeDomainSender), InternalRelay (some recipients are elsewhere) or ExternalRelay (none are local). */
   domainType?: "Authoritative" | "InternalRelay" | "ExternalRelay";

@@ -13,6 +13,7 @@
  * store records connectors per hub, not domains, so this status does not claim it.
  * Ready=False, reasons a person can act on (the first applies, the message lists all):
  *   InvalidDomainName  domainName is no host name, so the relay matches nothing against it
+ *   PublicSuffixDomain domainName is (a wildcard over) a public suffix; render leaves it out
  *   DuplicateDomain    an earlier AcceptedDomain (named) declares the same domain
  *   DuplicateDefault   default: true, but an earlier AcceptedDomain (named) is the default
  *   NoRelayHub         the namespace has no RelayHub
@@ -24,6 +25,7 @@ import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/con
 import type { ReconcileResult } from '../runtime/controller.ts';
 import { splitKey } from '../runtime/objects.ts';
 import { normalizeDomain } from '../../relay/session/domains.ts';
+import { domainPublicSuffixProblem } from '../render/security.ts';
 import type { Caches } from './caches.ts';
 import { applyReadyStatus } from './ready-status.ts';
 
@@ -65,6 +67,7 @@ export function decideAcceptedDomainStatus(inputs: AcceptedDomainStatusInputs): 
   const ordered = [...domains].sort(byPrecedence);
   const problems: Array<{ reason: ConditionReason; message: string }> = [];
   const own = canonicalDomain(domain.spec.domainName);
+  const publicSuffix = own === null ? null : domainPublicSuffixProblem(own);
 
   let shadowed: AcceptedDomain[] = [];
   if (own === null) {
@@ -72,6 +75,9 @@ export function decideAcceptedDomainStatus(inputs: AcceptedDomainStatusInputs): 
       reason: ConditionReason.InvalidDomainName,
       message: `domainName "${domain.spec.domainName}" is not a host name the relay can match (labels of 1-63 letters, digits or hyphens, at most 253 characters, a top-level label not all digits): no address matches it`,
     });
+  } else if (publicSuffix) {
+    // render leaves it out of every hub: no relay to the domains under a public suffix
+    problems.push({ reason: ConditionReason.PublicSuffixDomain, message: `${publicSuffix.message}; it is in no hub's config` });
   } else {
     const sameDomain = ordered.filter((d) => canonicalDomain(d.spec.domainName) === own);
     const winner = sameDomain[0];

@@ -6,7 +6,9 @@
  * that hub runs the config containing it. Ready is True only when that holds on every
  * selected hub. Conflicted names the connector that keeps the listener. Reasons a person can
  * act on: NoHubSelected, NotLoaded (with the rule: unknownHubAddress, missingSecret, ...),
- * Propagating (pods still loading), Disabled.
+ * Propagating (pods still loading), Disabled, and the open-relay guardrails' own reasons
+ * (NarrowerConnectorGrantsMore, with Conflicted naming the wider connector; OpenRelayNotAllowed;
+ * ProtocolLoggingRequired), so `kubectl get` shows why a connector was refused.
  */
 import { API_GROUP_VERSION } from '../api/crds.ts';
 import { effectiveConnectorSpec } from '../render/render.ts';
@@ -45,6 +47,8 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
     const entries: HubEntry[] = [];
     let conflictWith: string | undefined;
     let conflictMessage = '';
+    // set when an open-relay guardrail (render/security.ts) left the connector out somewhere
+    let guardReason: string | undefined;
     let notRendered = false;
     for (const hub of hubs) {
       const observation = renders.get(`${namespace}/${hub.metadata.name ?? ''}`);
@@ -66,6 +70,7 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
         continue;
       }
       if (!onHub.loaded) {
+        guardReason ??= onHub.reason;
         if (onHub.conflictsWith) {
           conflictWith = onHub.conflictsWith;
           conflictMessage = `hub ${observation.hub}: ${onHub.message ?? ''}`;
@@ -98,13 +103,13 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
       const notLoaded = failing.find((e) => e.reason && !e.reason.startsWith('Propagating') && e.reason !== 'HubNotReconciledYet');
       ready = {
         status: 'False',
-        reason: conflictWith ? 'Conflicted' : notLoaded ? 'NotLoaded' : notRendered ? 'Pending' : 'Propagating',
+        reason: guardReason ?? (conflictWith ? 'Conflicted' : notLoaded ? 'NotLoaded' : notRendered ? 'Pending' : 'Propagating'),
         message: failing.map((e) => `${e.name}: ${e.reason ?? ''}`).join('; ').slice(0, 32_000),
       };
     }
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, generation, now);
     conditions = setCondition(conditions, conflictWith
-      ? { type: 'Conflicted', status: 'True', reason: 'ListenerConflict', message: `conflicts with ReceiveConnector ${conflictWith}: ${conflictMessage}`.slice(0, 32_000) }
+      ? { type: 'Conflicted', status: 'True', reason: guardReason ?? 'ListenerConflict', message: `conflicts with ReceiveConnector ${conflictWith}: ${conflictMessage}`.slice(0, 32_000) }
       : { type: 'Conflicted', status: 'False', reason: 'NoConflict', message: 'no conflicting connector on its listeners' }, generation, now);
     const status = {
       observedGeneration: generation,

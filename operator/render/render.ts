@@ -15,7 +15,8 @@ import type { ReceiveConnector, RelayHub } from '../api/types.generated.ts';
 import { LIMIT_DEFAULTS, QUEUE_MAX_DATA_MEMORY_DEFAULT, QUEUE_MIN_FREE_SPACE_DEFAULT, RETRY_DEFAULTS, SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT, USAGE_PRESETS, type Usage } from '../api/defaults.ts';
 import { parseDuration, parseQuantity } from '../api/units.ts';
 import { hubAddresses, resolveBinding, type ResolvedBinding } from './bindings.ts';
-import { findListenerConflicts } from './conflicts.ts';
+import { findListenerConflicts, findNarrowerConnectors } from './conflicts.ts';
+import { connectorSecurityProblems, domainPublicSuffixProblem, SecurityReason, SecurityRule } from './security.ts';
 import { objectKey, secretValue, type NamespaceObjects } from './inputs.ts';
 import { byPrecedence, selectsHub } from './selection.ts';
 
@@ -34,6 +35,12 @@ export interface ConnectorOnHub {
   message?: string;
   /** For conflicts: the connector that keeps the listener. */
   conflictsWith?: string;
+  /**
+   * CamelCase condition reason for the connector's Ready (and Conflicted) status when a
+   * security guardrail left it out (NarrowerConnectorGrantsMore, OpenRelayNotAllowed,
+   * ProtocolLoggingRequired); absent for the other rules.
+   */
+  reason?: string;
 }
 
 export interface RenderProblem {
@@ -200,7 +207,7 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
   const statuses: ConnectorOnHub[] = [];
   const hubName = hub.metadata.name ?? '';
   const hubsInOrder = [...objects.hubs].sort(byPrecedence);
-  const candidates: Array<{ config: ConnectorConfig; bindings: ResolvedBinding[] }> = [];
+  const candidates: Array<{ config: ConnectorConfig; bindings: ResolvedBinding[]; allowNarrowerConnectors: boolean }> = [];
   const generations = new Map<string, number>();
 
   for (const connector of [...objects.receiveConnectors].sort(byPrecedence)) {
@@ -209,10 +216,17 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
     const id = objectKey(objects.namespace, connector.metadata.name);
     const generation = connector.metadata.generation ?? 0;
     generations.set(id, generation);
-    const notLoaded = (rule: string, field: string, message: string): void => {
-      statuses.push({ connectorId: id, generation, hub: hubName, loaded: false, bindings: [], rule, message });
+    const notLoaded = (rule: string, field: string, message: string, reason?: string): void => {
+      statuses.push({ connectorId: id, generation, hub: hubName, loaded: false, bindings: [], rule, message, ...(reason ? { reason } : {}) });
       problems.push({ object: `ReceiveConnector ${id}`, field, rule, message: `hub ${hubName}: ${message}` });
     };
+    // Guardrails first: objects stored before the CRD's CEL rule, and standalone manifests,
+    // reach render without the API server having seen them.
+    const [guard] = connectorSecurityProblems(spec);
+    if (guard) {
+      notLoaded(guard.rule, guard.field, guard.message, guard.reason);
+      continue;
+    }
     const selectingHubs = hubsInOrder.filter((h) => selectsHub(spec, h));
     const resolved = (spec.bindings ?? []).map((b) => resolveBinding(b, hub, selectingHubs));
     const failed = resolved.find((r) => !r.ok);
@@ -225,16 +239,23 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
       notLoaded(built.rule, built.field, built.message);
       continue;
     }
-    candidates.push({ config: built.config, bindings: resolved.flatMap((r) => (r.ok ? [r.binding] : [])) });
+    candidates.push({ config: built.config, bindings: resolved.flatMap((r) => (r.ok ? [r.binding] : [])), allowNarrowerConnectors: spec.allowNarrowerConnectors === true });
   }
 
-  const conflicts = findListenerConflicts(candidates.map((c) => ({ id: c.config.id, createdAt: c.config.createdAt, ranges: c.config.remoteIPRanges, listeners: c.bindings.map((b) => `${b.addressName}:${b.port}`) })));
-  const loaded = candidates.filter((c) => !conflicts.has(c.config.id));
+  const listenerKeys = (c: { bindings: ResolvedBinding[] }): string[] => c.bindings.map((b) => `${b.addressName}:${b.port}`);
+  const conflicts = findListenerConflicts(candidates.map((c) => ({ id: c.config.id, createdAt: c.config.createdAt, ranges: c.config.remoteIPRanges, listeners: listenerKeys(c) })));
   for (const [id, conflict] of conflicts) {
     const message = `conflicts with ${conflict.conflictsWith} on listener ${conflict.listener}: ${conflict.reason}`;
     statuses.push({ connectorId: id, generation: generations.get(id) ?? 0, hub: hubName, loaded: false, bindings: [], rule: 'connectorConflict', message, conflictsWith: conflict.conflictsWith });
     problems.push({ object: `ReceiveConnector ${id}`, field: 'spec.remoteIPRanges', rule: 'connectorConflict', message: `hub ${hubName}: ${message}` });
   }
+  // Among what the listener conflicts left: a connector that narrows another to grant more.
+  const narrowers = findNarrowerConnectors(candidates.filter((c) => !conflicts.has(c.config.id)).map((c) => ({ id: c.config.id, config: c.config, allowNarrowerConnectors: c.allowNarrowerConnectors, listeners: listenerKeys(c) })));
+  for (const [id, narrower] of narrowers) {
+    statuses.push({ connectorId: id, generation: generations.get(id) ?? 0, hub: hubName, loaded: false, bindings: [], rule: SecurityRule.narrowerConnectorGrantsMore, message: narrower.message, conflictsWith: narrower.conflictsWith, reason: SecurityReason.NarrowerConnectorGrantsMore });
+    problems.push({ object: `ReceiveConnector ${id}`, field: 'spec.remoteIPRanges', rule: SecurityRule.narrowerConnectorGrantsMore, message: `hub ${hubName}: ${narrower.message}` });
+  }
+  const loaded = candidates.filter((c) => !conflicts.has(c.config.id) && !narrowers.has(c.config.id));
 
   const addresses = hubAddresses(hub);
   const listeners = new Map<string, ListenerConfig>();
@@ -269,7 +290,13 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
     statuses.push({ connectorId: config.id, generation: generations.get(config.id) ?? 0, hub: hubName, loaded: true, bindings: bindings.map((b) => listeners.get(`${b.addressName}:${b.port}`)?.endpoint ?? b.binding) });
   }
 
-  const acceptedDomains: AcceptedDomainConfig[] = [...objects.acceptedDomains].sort(byPrecedence).map((d) => ({
+  // A domain at or above a public suffix would make the hub relay to other people's domains
+  // without any relay right: it is left out (its status says PublicSuffixDomain).
+  const acceptedDomains: AcceptedDomainConfig[] = [...objects.acceptedDomains].sort(byPrecedence).filter((d) => {
+    const problem = domainPublicSuffixProblem(d.spec.domainName);
+    if (problem) problems.push({ object: `AcceptedDomain ${objectKey(objects.namespace, d.metadata.name)}`, field: problem.field, rule: problem.rule, message: problem.message });
+    return problem === null;
+  }).map((d) => ({
     domain: d.spec.domainName.toLowerCase(),
     type: d.spec.domainType ?? 'Authoritative',
     default: d.spec.default ?? false,

@@ -49,6 +49,8 @@ export const ConditionReason = {
   DuplicateDefault: 'DuplicateDefault',
   /** AcceptedDomain: domainName is no host name the relay can match. */
   InvalidDomainName: 'InvalidDomainName',
+  /** AcceptedDomain: domainName is (a wildcard over) a public suffix: left out of every hub (render/security.ts). */
+  PublicSuffixDomain: 'PublicSuffixDomain',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
 

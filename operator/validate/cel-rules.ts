@@ -6,6 +6,7 @@
  * object after the defaults the API server applies (usage: Custom), so verdicts match.
  */
 import type { Kind } from '../api/crds.ts';
+import { grantsRelayRight } from '../render/security.ts';
 import { ipFamily, isCIDR, isIP } from './ip-syntax.ts';
 import type { SchemaProblem } from './schema-check.ts';
 
@@ -80,6 +81,11 @@ function receiveConnectorProblems(spec: Json): SchemaProblem[] {
     }
     if (mechanisms.includes('MutualTLS') && !mechanisms.includes('TLS')) out.push(problem('spec.authMechanisms', 'mutualTLSNeedsTLS', 'authMechanisms MutualTLS requires TLS'));
   }
+  const permissions = (Array.isArray(spec.permissions) ? spec.permissions : []).map(asObject);
+  // protocolLogging defaults to Verbose on the API server, so only an explicit None is refused
+  if (spec.protocolLogging === 'None' && grantsRelayRight({ usage, permissionGroups: groups, permissions: permissions.map((p) => ({ allow: asStrings(p.allow) })) })) {
+    out.push(problem('spec', 'relayNeedsProtocolLogging', 'protocolLogging None is not allowed on a connector that grants the relay right AcceptAnyRecipient (groups AuthenticatedUsers or TrustedServers, usage Client or Internal, or a permissions entry allowing it)'));
+  }
   (Array.isArray(spec.permissions) ? spec.permissions : []).forEach((entry, i) => {
     const principal = asObject(entry).principal;
     if (typeof principal === 'string' && !PRINCIPALS.includes(principal) && !/^user:[A-Za-z0-9._@+-]{1,255}$/.test(principal)) {
@@ -115,12 +121,20 @@ function sendConnectorProblems(spec: Json): SchemaProblem[] {
   return [];
 }
 
+function acceptedDomainProblems(spec: Json): SchemaProblem[] {
+  if (typeof spec.domainName !== 'string') return [];
+  const name = spec.domainName.startsWith('*.') ? spec.domainName.slice(2) : spec.domainName;
+  return name.includes('.')
+    ? []
+    : [problem('spec.domainName', 'domainTopLevel', 'domainName must be below a top-level domain: a single label or *.TLD would accept mail for, and relay to, a whole top-level domain')];
+}
+
 /** The rule names implemented here; must equal the `(rule NAME)` names in crds/. */
 export const CEL_RULE_NAMES: ReadonlySet<string> = new Set([
   'hubsOrSelector', 'bindingsRequired', 'externalAuthoritativeNeedsTrustedServers', 'requireTLSNeedsTLS', 'mutualTLSNeedsClientCA',
   'bindingSyntax', 'bindingPort', 'bindingAddress', 'remoteIPRangeSyntax', 'bannerStarts220',
   'authNoneAlone', 'basicAuthRequireTLSNeedsBasicAuthAndTLS', 'externalAuthoritativeOnlyWithTLS', 'mutualTLSNeedsTLS', 'principal',
-  'addressIPUnique', 'addressIP', 'trustedProxy', 'dropDirectoryOrSmartHosts',
+  'addressIPUnique', 'addressIP', 'trustedProxy', 'dropDirectoryOrSmartHosts', 'relayNeedsProtocolLogging', 'domainTopLevel',
 ]);
 
 /** checkCelRules - the CEL verdicts of the API server for one object whose schema is valid. */
@@ -134,6 +148,6 @@ export function checkCelRules(kind: Kind, object: Json): SchemaProblem[] {
     case 'SendConnector':
       return sendConnectorProblems(spec);
     case 'AcceptedDomain':
-      return [];
+      return acceptedDomainProblems(spec);
   }
 }

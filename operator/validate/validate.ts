@@ -6,12 +6,15 @@
  * the deep checks CEL skips for cost (IPv6 range order). Per namespace: the render every hub
  * would get - unknown hubs, unknown hub address names, literal IPs on two hubs, connector
  * conflicts on a listener, Secrets - and at most one default AcceptedDomain.
+ * Open-relay guardrails the API server cannot check (the public suffix list, range widths and
+ * publicity) are checked per object here, whether or not a hub selects it, naming the entry.
  */
 import { API_GROUP_VERSION, type Kind } from '../api/crds.ts';
 import type { AcceptedDomain, ReceiveConnector, RelayHub, SendConnector } from '../api/types.generated.ts';
 import { describeObject, loadManifests, type LoadedManifest, type ManifestProblem, type ManifestSource } from '../manifests/load.ts';
 import type { NamespaceObjects, SecretObject } from '../render/inputs.ts';
-import { renderHub } from '../render/render.ts';
+import { effectiveConnectorSpec, renderHub } from '../render/render.ts';
+import { domainPublicSuffixProblem, openRelayProblem, SecurityRule } from '../render/security.ts';
 import { checkCelRules } from './cel-rules.ts';
 import { checkSchema, isKnownKind } from './schema-check.ts';
 import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
@@ -156,10 +159,23 @@ function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, Man
       severity: 'error',
     });
   }
+  // Per object, and so reported once with the exact field rather than once per hub by render.
+  const perObject = new Set<string>([SecurityRule.openRelayNeedsAllowOpenRelay, SecurityRule.domainPublicSuffix]);
+  for (const connector of objects.receiveConnectors) {
+    const problem = openRelayProblem(effectiveConnectorSpec(connector));
+    if (!problem) continue;
+    out.push({ source: sourceOf('ReceiveConnector', connector.metadata.name), object: `ReceiveConnector ${ns}/${connector.metadata.name ?? ''}`, field: problem.field, rule: problem.rule, message: problem.message, severity: 'error' });
+  }
+  for (const domain of objects.acceptedDomains) {
+    const problem = domainPublicSuffixProblem(domain.spec.domainName);
+    if (!problem) continue;
+    out.push({ source: sourceOf('AcceptedDomain', domain.metadata.name), object: `AcceptedDomain ${ns}/${domain.metadata.name ?? ''}`, field: problem.field, rule: problem.rule, message: problem.message, severity: 'error' });
+  }
   const reported = new Set<string>();
   for (const hub of renderHubs ? objects.hubs : []) {
     const result = renderHub(hub, objects, { secretFile: (name, key) => `/secrets/${name}/${key}` });
     for (const problem of result.problems) {
+      if (perObject.has(problem.rule)) continue;
       const key = `${problem.object}|${problem.rule}|${problem.message}`;
       if (reported.has(key)) continue;
       reported.add(key);
