@@ -20,10 +20,12 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { Caches } from '../../operator/controllers/caches.ts';
+import { hashConfig } from '../../relay/config/load.ts';
+import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import { useTestNamespaces } from '../support/cluster.ts';
 import {
-  KubeClient, applyObjects, kubeClient, markPodReady, startOperator, until, type OperatorProcess,
+  KubeClient, applyObjects, kubeClient, settleStatefulSet, startOperator, until, type OperatorProcess,
 } from '../support/operator-process.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -47,7 +49,7 @@ let operatorClient: KubeClient;
 let operatorKubeconfig = '';
 
 const helm = (args: string[]): Doc[] => {
-  const text = execFileSync(join(cluster.binDir, 'helm'), ['template', RELEASE, 'charts/relay-operator', '--namespace', SYSTEM, ...args], { encoding: 'utf8' });
+  const text = execFileSync(join(cluster.binDir, 'helm'), ['template', RELEASE, 'charts/relay-operator', '--namespace', SYSTEM, '--kube-version', '1.36.0', ...args], { encoding: 'utf8' });
   return parseAllDocuments(text).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
 };
 
@@ -87,7 +89,7 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
       `RoleBinding ${SYSTEM}/${RELEASE}-relay-operator-leader-election`,
       `RoleBinding ${WATCHED}/${RELEASE}-relay-operator`,
       `ServiceAccount ${SYSTEM}/${OPERATOR_SA}`,
-    ]);
+    ].sort());
     for (const doc of namespaced.filter((d) => d.rules)) {
       for (const rule of doc.rules ?? []) {
         const resources = rule.resources as string[];
@@ -121,9 +123,12 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
     ]);
     const admin = kubeClient(cluster);
     // the connector needs the TLS Secret's keys: loaded means the key-names-only cache answered
-    const hub = await until('hub status written: config rendered with the connector loaded', async () => {
+    const hub = await until('hub status written: the ConfigMap\'s config, with the connector loaded', async () => {
       const h = await admin.get<HubView>(WATCHED, 'relayhub', HUB);
-      return h.status?.configHash && condition(h, 'Degraded')?.reason === 'AllConnectorsLoaded' ? h : undefined;
+      const cm = await admin.tryGet<{ data?: Record<string, string> }>(WATCHED, 'configmap', `${HUB}-relay-config`);
+      const config = cm?.data?.['config.json'] ? JSON.parse(cm.data['config.json']) as RenderedConfig : undefined;
+      const loaded = config?.connectors.length === 1 && config.hub.tls?.certFile !== undefined && condition(h, 'Degraded')?.reason === 'AllConnectorsLoaded';
+      return loaded && h.status?.configHash === hashConfig(config) ? h : undefined;
     }, 40_000, async () => ({ hub: (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status, logs: operator?.logs.filter((l) => l.level !== 'info').slice(-10) }));
     const role = await admin.get<Doc>(WATCHED, 'role', `${HUB}-relay`);
     assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: [`${HUB}-relay-0`, `${HUB}-relay-1`] }]);
@@ -134,18 +139,19 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
 
     // the pods report the hash with the relay's own ServiceAccount, then the hub is Ready
     const relayClient = new KubeClient(serviceAccountKubeconfig(WATCHED, `${HUB}-relay`));
-    const pods = await until('two StatefulSet pods', async () => {
-      const list = await admin.list<{ metadata: { name: string } }>(WATCHED, 'pod', `relayoperator.io/hub=${HUB}`);
-      return list.length === 2 ? list.map((p) => p.metadata.name).sort() : undefined;
+    // (after the StatefulSet controller replaced any pod of an earlier template)
+    const hash = hub.status?.configHash ?? '';
+    await settleStatefulSet(cluster, WATCHED, `${HUB}-relay`, {
+      markReady: true,
+      onPod: async (pod) => {
+        const patch = { metadata: { annotations: { 'relayoperator.io/config-hash': hash } } };
+        assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', pod), patch), 200, `the relay annotates its own pod ${pod}`);
+      },
     });
-    for (const pod of pods) {
-      assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', pod), { metadata: { annotations: { 'relayoperator.io/config-hash': hub.status?.configHash } } }), 200, `the relay annotates its own pod ${pod}`);
-      await markPodReady(cluster, WATCHED, pod);
-    }
     await until('hub Ready with both pods current', async () => {
       const h = await admin.get<HubView>(WATCHED, 'relayhub', HUB);
       return condition(h, 'Ready')?.status === 'True' && h.status?.podsCurrent === 2;
-    }, 30_000, async () => (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status);
+    }, 30_000, async () => ({ hub: (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status, logs: operator?.logs.slice(-10) }));
   });
 
   test('the operator\'s ServiceAccount is refused Secrets, pods and workloads outside the watched namespace', async () => {
