@@ -76,10 +76,12 @@ before(async () => {
   if (hasIPv6Loopback) {
     ports.v6 = await freePort('::1');
     ports.v4only = await freePort('::1');
+    // anonymous relay for every address is an open relay: said so with allowOpenRelay (issue 17)
+    const openRelay = (c: ConnectorManifest): ConnectorManifest => ({ ...c, spec: { ...c.spec, allowOpenRelay: true } });
     connectors.push(
-      connector('v6-any', `[::1]:${ports.v6}`, ['::/0'], '220 v6any.selection.example.test any IPv6'),
+      openRelay(connector('v6-any', `[::1]:${ports.v6}`, ['::/0'], '220 v6any.selection.example.test any IPv6')),
       connector('v6-host', `[::1]:${ports.v6}`, ['::1'], '220 v6host.selection.example.test IPv6 loopback'),
-      connector('v4-only', `[::1]:${ports.v4only}`, ['0.0.0.0/0'], '220 v4only.selection.example.test'),
+      openRelay(connector('v4-only', `[::1]:${ports.v4only}`, ['0.0.0.0/0'], '220 v4only.selection.example.test')),
     );
   }
   hub = await startRelay({ connectors });
