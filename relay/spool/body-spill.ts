@@ -30,6 +30,7 @@ export class BodySpill {
   /** The write in progress: writes are sequential, discard waits for it. */
   #writing: Promise<void> = Promise.resolve();
   #discarded = false;
+  #discarding: Promise<void> | null = null;
 
   constructor(file: string, space: FreeSpaceGuard) {
     this.file = file;
@@ -82,9 +83,13 @@ export class BodySpill {
     return bytesRead;
   }
 
-  /** discard - close and delete the file (after a write in progress); idempotent, never throws. */
-  async discard(): Promise<void> {
-    if (this.#discarded) return;
+  /** discard - close and delete the file (after a write in progress); idempotent (every caller waits for the deletion), never throws. */
+  discard(): Promise<void> {
+    this.#discarding ??= this.#delete();
+    return this.#discarding;
+  }
+
+  async #delete(): Promise<void> {
     this.#discarded = true;
     await this.#writing;
     const handle = this.#handle;
