@@ -149,10 +149,11 @@ function encodeSubject(text: string): string {
   if (isAscii(text)) return text;
   const words: string[] = [];
   let chunk = '';
-  // 45 bytes of UTF-8 make 60 base64 characters: with =?UTF-8?B? and ?= a word is 72 long;
-  // a character is never split across words (RFC 2047 5)
+  // 39 bytes of UTF-8 make 52 base64 characters: with =?UTF-8?B? and ?= a word is 64 long and
+  // even the first line ("Subject: " + word) stays within RFC 2047's 76; a character is never
+  // split across words (RFC 2047 5)
   for (const ch of text) {
-    if (Buffer.byteLength(chunk + ch) > 45) {
+    if (Buffer.byteLength(chunk + ch) > 39) {
       words.push(chunk);
       chunk = '';
     }

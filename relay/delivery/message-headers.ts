@@ -17,6 +17,8 @@ export function headerSection(body: Buffer): Buffer {
 
 /** headerValue - the first field called `name`, unfolded and trimmed; null when absent. */
 export function headerValue(body: Buffer, name: string): string | null {
+  // latin1 as a lossless byte view for reading; whoever writes a value back into a message
+  // must re-encode and check it for its place (dsn.ts does; issue 17)
   const text = headerSection(body).subarray(0, 256 * 1024).toString('latin1');
   const lines = text.split(/\r?\n/);
   const wanted = `${name.toLowerCase()}:`;
