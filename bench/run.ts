@@ -7,6 +7,10 @@
  *   receive, new connection per message   target relay >= 2x Postfix
  *   receive, connection reuse (-d)        target relay >= 3x Postfix
  *   end-to-end to smtp-sink, reuse (-d)   no target; msgs/s until the sink has every message
+ *   DNS on the accept path, slow / dead    target relay >= 2x Postfix: receive with reuse (-d), the
+ *                                          hub running the anonymous connector of examples/ with SPF
+ *                                          on, its DNS a local server answering 200 ms late / never
+ *                                          (bench/dns-scenario.ts); Postfix as in the receive runs
  * Receive-only: Postfix parks each message in its hold queue, the hub runs with
  * --hold-delivery so the message stays queued in its spool; both fsync before 250.
  * Each sample alternates Postfix and relay; after each one, sync(1) and a 1 s pause keep its
@@ -20,7 +24,8 @@
  *
  * Installs nothing. Needs root and the Debian package postfix (see postfixPrerequisites).
  * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=3 WARMUP=2000 BENCH_DIR=$TMPDIR
- * MICRO=1 (0 skips the micro benchmarks) OUT=docs/benchmarks.md (OUT=- writes no file).
+ * MICRO=1 (0 skips the micro benchmarks) OUT=docs/benchmarks.md (OUT=- writes no file)
+ * SCENARIOS=id,id (only those SMTP scenarios; default all).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -39,6 +44,7 @@ import type { Endpoint, LoadParams, Sink } from './smtp-load.ts';
 import { main as rangeMatcherMain } from './range-matcher.ts';
 import { main as spoolMain } from './spool.ts';
 import { main as operatorMain } from './operator.ts';
+import { EXAMPLE_CONNECTOR, EXAMPLE_FILE, SLOW_DNS_MS, startDnsScenario, type DnsBehaviour } from './dns-scenario.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HUB: Endpoint = { host: '127.0.0.41', port: 2525 }; // = bench/hub.yaml bindings
@@ -49,12 +55,25 @@ const SETTLE_MS = 1000; // pause after each sample's sync (settle)
 const STALL_MS = 15_000; // end-to-end: no message reached the sink for this long = the server does not deliver
 const FS_TYPES: Record<number, string> = { 0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs', 0x794c7630: 'overlayfs' };
 
-interface Scenario { id: string; title: string; reuse: boolean; endToEnd: boolean; target: number | null }
-const SCENARIOS: Scenario[] = [
+interface Scenario { id: string; title: string; reuse: boolean; endToEnd: boolean; target: number | null; dns?: DnsBehaviour }
+const ALL_SCENARIOS: Scenario[] = [
   { id: 'receive-new', title: 'receive, new connection per message', reuse: false, endToEnd: false, target: 2 },
   { id: 'receive-reuse', title: 'receive, connection reuse (-d)', reuse: true, endToEnd: false, target: 3 },
   { id: 'relay-reuse', title: 'end-to-end to smtp-sink, reuse (-d)', reuse: true, endToEnd: true, target: null },
+  // Issue 14 item 7: the anonymous connector of examples/ with SPF on; the hub's DNS answers
+  // slowly or not at all. Postfix runs no SPF: the hub must keep 2x it all the same.
+  { id: 'dns-slow', title: `receive, reuse (-d), anti-spam on, DNS answering in ${SLOW_DNS_MS} ms`, reuse: true, endToEnd: false, target: 2, dns: 'slow' },
+  { id: 'dns-dead', title: 'receive, reuse (-d), anti-spam on, DNS never answering', reuse: true, endToEnd: false, target: 2, dns: 'dead' },
 ];
+/** SCENARIOS=id,id runs only those (e.g. SCENARIOS=dns-slow,dns-dead); unknown ids are an error. */
+function selectScenarios(value: string | undefined): Scenario[] {
+  if (!value) return ALL_SCENARIOS;
+  const ids = value.split(',').map((id) => id.trim()).filter((id) => id.length > 0);
+  const unknown = ids.filter((id) => !ALL_SCENARIOS.some((sc) => sc.id === id));
+  if (unknown.length > 0) throw new Error(`SCENARIOS: unknown ${unknown.join(', ')} (known: ${ALL_SCENARIOS.map((sc) => sc.id).join(', ')})`);
+  return ALL_SCENARIOS.filter((sc) => ids.includes(sc.id));
+}
+const SCENARIOS: Scenario[] = selectScenarios(process.env.SCENARIOS);
 type Side = 'postfix' | 'relay';
 
 interface Sample {
@@ -189,14 +208,17 @@ async function postfixServer(instances: Map<PostfixMode, PostfixInstance>, mode:
 }
 
 /** hubServer - a fresh hub started on an empty spool; rejects with the reason if it never greets. */
-async function hubServer(runDir: string, label: string, holdDelivery: boolean): Promise<Server> {
+async function hubServer(runDir: string, label: string, holdDelivery: boolean, dnsBehaviour?: DnsBehaviour): Promise<Server> {
   const spool = await fs.mkdtemp(path.join(runDir, `hub-spool-${label}-`));
+  // DNS scenarios: the example's connector, and a test DNS server as the hub's resolver.
+  const dnsRun = dnsBehaviour ? await startDnsScenario(ROOT, runDir, label, `${HUB.host}:${HUB.port}`, dnsBehaviour) : null;
+  const args = dnsRun ? HUB_ARGS.map((a) => (a === 'bench/hub.yaml' ? dnsRun.manifestFile : a)) : HUB_ARGS;
   const logFile = path.join(runDir, `hub-${label}.log`);
   const fd = openSync(logFile, 'w');
   // stdout/stderr go straight to a file: the hub's JSON logs cost the harness no CPU
   // Receive-only: the hub holds its queue (--hold-delivery) as Postfix holds its mail, so both
   // sides do the same work: accept, fsync, answer 250.
-  const child: ChildProcess = spawn(process.execPath, [...HUB_ARGS, spool, ...(holdDelivery ? ['--hold-delivery'] : [])], { cwd: ROOT, stdio: ['ignore', fd, fd] });
+  const child: ChildProcess = spawn(process.execPath, [...args, spool, ...(holdDelivery ? ['--hold-delivery'] : [])], { cwd: ROOT, stdio: ['ignore', fd, fd], ...(dnsRun ? { env: dnsRun.env } : {}) });
   closeSync(fd);
   let exit: string | null = null;
   child.once('exit', (code, signal) => (exit = `exit status ${code ?? signal}`));
@@ -211,6 +233,11 @@ async function hubServer(runDir: string, label: string, holdDelivery: boolean): 
       await exited;
       clearTimeout(killer);
     }
+    if (dnsRun) {
+      log(`${label}: the test DNS server got ${dnsRun.dns.queries.length} questions (${[...new Set(dnsRun.dns.queries)].join(', ')})`);
+      dnsQuestions.set(label, dnsRun.dns.queries.length);
+      await dnsRun.dns.close();
+    }
     await fs.rm(spool, { recursive: true, force: true });
   };
   cleanups.push(stop);
@@ -224,6 +251,9 @@ async function hubServer(runDir: string, label: string, holdDelivery: boolean): 
   const check = (): Promise<null> => Promise.resolve(null); // smtp-source saw a 250 for each; the spool format is the hub's business
   return { at: HUB, pid: child.pid ?? 0, singleProcess: true, check, reset: () => Promise.resolve(), stop };
 }
+
+/** DNS questions the test DNS server got during each DNS-scenario hub's life (warm-up + sample), by hub label */
+const dnsQuestions = new Map<string, number>();
 
 /** samples by "scenario/side"; why the relay has no figure, by scenario */
 interface Results { samples: Map<string, Sample[]>; relayUnavailable: Map<string, string> }
@@ -244,7 +274,7 @@ async function runSmtpScenarios(params: Params, runDir: string): Promise<Results
         try {
           server = side === 'postfix'
             ? await postfixServer(instances, scenario.endToEnd ? 'relay' : 'hold', runDir)
-            : await hubServer(runDir, `${scenario.id}-${i}`, !scenario.endToEnd);
+            : await hubServer(runDir, `${scenario.id}-${i}`, !scenario.endToEnd, scenario.dns);
         } catch (err) {
           if (side === 'postfix') throw err;
           unavailable(err, SCENARIOS); // the hub does not start: no relay figure at all
@@ -293,7 +323,7 @@ function cpuModel(): string {
 }
 
 function commandLine(): string {
-  const shown = ['SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'BENCH_DIR', 'MICRO', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const viaNpm = process.env.npm_lifecycle_event === 'bench';
   return [...shown, viaNpm ? 'npm run bench' : 'node bench/run.ts'].join(' ');
 }
@@ -330,6 +360,7 @@ function renderSmtp(params: Params, results: Results, header: string[]): string 
     `msgs/s = ${load.messages} / wall seconds of smtp-source (end-to-end: until smtp-sink has the last message); median of the samples, ± half their range. `
       + 'Receive-only: Postfix puts each message on hold and does nothing more with it; the hub runs with `--hold-delivery` and likewise only queues it.',
     '',
+    ...dnsNotes(params, results),
     ...coldStart(params, results),
     ...contention(results),
     '### CPU during each run (cores = CPU seconds / wall seconds; medians)',
@@ -343,6 +374,26 @@ function renderSmtp(params: Params, results: Results, header: string[]): string 
       + 'Kernel threads = kworkers and other children of kthreadd (ext4 journal, writeback, io_uring work done for the servers); '
       + 'whole machine = /proc/stat busy time; other processes = the rest (smtp-sink, this harness, and whatever else runs on the machine).',
   ].join('\n');
+}
+
+/** dnsNotes - what the DNS scenarios ran, and how many questions reached the test DNS server. */
+function dnsNotes(params: Params, results: Results): string[] {
+  const dns = SCENARIOS.filter((sc) => sc.dns);
+  if (dns.length === 0) return [];
+  const asked = dns.map((sc) => {
+    const counts = [...dnsQuestions.entries()].filter(([label]) => label.startsWith(`${sc.id}-`)).map(([, n]) => n);
+    const samples = (results.samples.get(`${sc.id}/relay`) ?? []).length;
+    return `${sc.id}: ${counts.join(', ') || '-'} (per hub, ${samples} sample(s))`;
+  });
+  return [
+    `DNS scenarios (${dns.map((sc) => sc.id).join(', ')}): the hub runs the ReceiveConnector \`${EXAMPLE_CONNECTOR}\` of [${EXAMPLE_FILE}](../${EXAMPLE_FILE}) as shipped `
+      + '(AnonymousUsers + AcceptAnyRecipient, default limits, default `limits.dnsLookupTimeout: 5s`), on bench/hub.yaml\'s hub without its `antiSpam: {spf: false}`, '
+      + 'so every message gets an SPF check of its sender domain (bench.test; the client 127.0.0.1 is not public, so no DNSBL query would be sent). '
+      + `The hub's DNS is a local test DNS server (bench/dns-scenario.ts) that answers ${SLOW_DNS_MS} ms late (slow) or never (dead); `
+      + 'Postfix runs no SPF check and is measured as in the receive runs. Questions that reached the test DNS server during each hub\'s life '
+      + `(warm-up and measured run, ${params.warmup + params.load.messages} messages): ${asked.join('; ')}.`,
+    '',
+  ];
 }
 
 /** coldStart - the warm-up runs as a figure of their own: the first WARMUP messages after start. */
