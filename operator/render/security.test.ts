@@ -58,15 +58,20 @@ describe('narrowerConnectorGrantsMore', () => {
     assert.equal(statusOf(result, 'apps')?.conflictsWith, 'mail/internet');
   });
 
-  test('allowNarrowerConnectors on the wider connector lets a narrow relay connector in', () => {
-    const result = render([internet({ allowNarrowerConnectors: true }), connector('apps', { remoteIPRanges: ['192.168.0.0/16'], ...anonymousRelay })]);
-    assert.deepEqual(loadedIds(result), ['mail/apps', 'mail/internet']);
+  test('allowNarrowerConnectors on the wider connector lets a narrow relay connector in (and only then)', () => {
+    const apps = connector('apps', { remoteIPRanges: ['192.168.0.0/16'], ...anonymousRelay });
+    assert.deepEqual(loadedIds(render([internet(), apps])), ['mail/internet']);
+    assert.deepEqual(loadedIds(render([internet({ allowNarrowerConnectors: true }), apps])), ['mail/apps', 'mail/internet']);
   });
 
   test('a narrower connector that grants no more needs no permission (same or fewer rights)', () => {
     const same = connector('same', { remoteIPRanges: ['192.168.0.0/16'], permissionGroups: ['AnonymousUsers'] });
     const fewer = connector('fewer', { remoteIPRanges: ['10.0.0.0/8'], permissionGroups: ['AnonymousUsers'], permissions: [{ principal: 'Anonymous', deny: ['AcceptAnySender'] }] });
-    assert.deepEqual(loadedIds(render([internet(), same, fewer])), ['mail/fewer', 'mail/internet', 'mail/same']);
+    // one right more is more: the same connector with BypassAntiSpam for Anonymous is left out
+    const more = connector('more', { remoteIPRanges: ['172.16.0.0/12'], permissionGroups: ['AnonymousUsers'], permissions: [{ principal: 'Anonymous', allow: ['BypassAntiSpam'] }] });
+    const result = render([internet(), same, fewer, more]);
+    assert.deepEqual(loadedIds(result), ['mail/fewer', 'mail/internet', 'mail/same']);
+    assert.match(statusOf(result, 'more')?.message ?? '', /grants an unauthenticated client BypassAntiSpam, which/);
   });
 
   test('a permissive connector in between does not launder rights: every wider connector is asked', () => {
@@ -88,6 +93,9 @@ describe('narrowerConnectorGrantsMore', () => {
   test('another listener is another connector\'s business: a relay connector on port 587 is not compared', () => {
     const submission = connector('submission', { usage: 'Client', bindings: ['0.0.0.0:587'], remoteIPRanges: ['10.0.0.0/8'] });
     assert.deepEqual(loadedIds(render([internet(), submission])), ['mail/internet', 'mail/submission']);
+    // bound to port 25 as well, it shares the Internet connector's listener and is left out there
+    const both = connector('submission', { usage: 'Client', bindings: ['0.0.0.0:587', '0.0.0.0:25'], remoteIPRanges: ['10.0.0.0/8'] });
+    assert.equal(statusOf(render([internet(), both]), 'submission')?.rule, 'narrowerConnectorGrantsMore');
   });
 
   test('rights are compared per credential, the client withholding one when that gives it more', () => {
