@@ -5,8 +5,12 @@
  * (`copiers`: AnonymousUsers + AcceptAnyRecipient for Anonymous) as shipped: its limits,
  * logging and everything else are the product defaults, and its hub has no `antiSpam` field,
  * so SPF is on (the default). Only what cannot run on this machine is replaced: the hub
- * (bench/hub.yaml's `bench`, without its `antiSpam: {spf: false}`), the binding (the bench's
- * fixed 127.0.0.41:2525) and the remote ranges (the load comes from 127.0.0.1).
+ * (bench/hub.yaml's `bench`, without its `antiSpam: {spf: false}`), the binding (a loopback
+ * address of the bench), the remote ranges (the load comes from 127.0.0.1) and the two
+ * per-source connection limits: the example's copiers are many addresses, while here all 20
+ * smtp-source sessions come from one, and the default 20 per source would turn the warm-up's
+ * closing connections plus the measured run's new ones into 421s; the Postfix side has no
+ * per-client limit either (smtpd_client_connection_count_limit = 0).
  * The hub's DNS is a local test DNS server (relay/delivery/test-dns-server.ts) that holds the
  * SPF record of the load's sender domain (bench.test) and answers every question 200 ms late
  * (`slow`) or never (`dead`); the hub is pointed at it with test/support/dns-preload.ts.
@@ -21,6 +25,8 @@ export type DnsBehaviour = 'slow' | 'dead';
 export const SLOW_DNS_MS = 200;
 export const EXAMPLE_FILE = 'examples/two-hubs-one-connector.yaml';
 export const EXAMPLE_CONNECTOR = 'copiers';
+/** The one change to the example's connector besides where it listens (see the top). */
+export const PER_SOURCE_LIMITS_OFF = { maxInboundConnectionsPerSource: 0, maxInboundConnectionPercentagePerSource: 100 } as const;
 
 interface Manifest {
   apiVersion?: string;
@@ -46,7 +52,8 @@ export function dnsHubManifests(root: string, binding: string): string {
     }
     if (d.kind === 'ReceiveConnector') {
       const { hubSelector: _selector, ...spec } = example.spec ?? {};
-      return [{ ...example, metadata: { name: EXAMPLE_CONNECTOR, namespace }, spec: { ...spec, hubs: ['bench'], bindings: [binding], remoteIPRanges: ['127.0.0.0/8'] } }];
+      const limits = { ...((spec.limits as Record<string, unknown> | undefined) ?? {}), ...PER_SOURCE_LIMITS_OFF };
+      return [{ ...example, metadata: { name: EXAMPLE_CONNECTOR, namespace }, spec: { ...spec, hubs: ['bench'], bindings: [binding], remoteIPRanges: ['127.0.0.0/8'], limits } }];
     }
     return [d];
   });

@@ -49,6 +49,9 @@ import { EXAMPLE_CONNECTOR, EXAMPLE_FILE, SLOW_DNS_MS, startDnsScenario, type Dn
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HUB: Endpoint = { host: '127.0.0.41', port: 2525 }; // = bench/hub.yaml bindings
 const SINK: Endpoint = { host: '127.0.0.42', port: 2526 }; // = bench/hub.yaml smartHosts
+// The DNS scenarios' hub (its manifest is written by bench/dns-scenario.ts): an address of its
+// own, so a hub left on 127.0.0.41 (a by-hand run of bench/hub.yaml) cannot answer in its place.
+const DNS_HUB: Endpoint = { host: '127.0.0.43', port: 2525 };
 const POSTFIX_HOST = '127.0.0.40';
 const HUB_ARGS = ['bin/relay-operator.js', 'hub', '--manifests', 'bench/hub.yaml', '--hub', 'bench', '--spool'];
 const SETTLE_MS = 1000; // pause after each sample's sync (settle)
@@ -211,7 +214,11 @@ async function postfixServer(instances: Map<PostfixMode, PostfixInstance>, mode:
 async function hubServer(runDir: string, label: string, holdDelivery: boolean, dnsBehaviour?: DnsBehaviour): Promise<Server> {
   const spool = await fs.mkdtemp(path.join(runDir, `hub-spool-${label}-`));
   // DNS scenarios: the example's connector, and a test DNS server as the hub's resolver.
-  const dnsRun = dnsBehaviour ? await startDnsScenario(ROOT, runDir, label, `${HUB.host}:${HUB.port}`, dnsBehaviour) : null;
+  const at = dnsBehaviour ? DNS_HUB : HUB;
+  // Something else on the address would answer smtp-source in the hub's place (and the hub
+  // would exit on EADDRINUSE): no figure rather than someone else's.
+  if (!(await portIsFree(at))) throw new Error(`${at.host}:${at.port} is in use by another process`);
+  const dnsRun = dnsBehaviour ? await startDnsScenario(ROOT, runDir, label, `${at.host}:${at.port}`, dnsBehaviour) : null;
   const args = dnsRun ? HUB_ARGS.map((a) => (a === 'bench/hub.yaml' ? dnsRun.manifestFile : a)) : HUB_ARGS;
   const logFile = path.join(runDir, `hub-${label}.log`);
   const fd = openSync(logFile, 'w');
@@ -242,14 +249,17 @@ async function hubServer(runDir: string, label: string, holdDelivery: boolean, d
   };
   cleanups.push(stop);
   try {
-    await waitForGreeting(HUB, 20_000, () => (exit === null ? null : `hub ended (${exit}) before greeting`));
+    await waitForGreeting(at, 20_000, () => (exit === null ? null : `hub ended (${exit}) before greeting`));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ended: string | null = child.exitCode !== null || child.signalCode !== null ? `exit status ${child.exitCode ?? child.signalCode}` : null;
+    if (ended !== null) throw new Error(`hub ended (${ended}) right after a greeting on ${at.host}:${at.port}: another process answered there`);
   } catch (err) {
     await stop();
     const tail = (await fs.readFile(logFile, 'utf8')).trim().split('\n').slice(-3).join(' / ').slice(0, 400);
     throw new Error(`${(err as Error).message}${tail ? `: ${tail}` : ''}`, { cause: err });
   }
   const check = (): Promise<null> => Promise.resolve(null); // smtp-source saw a 250 for each; the spool format is the hub's business
-  return { at: HUB, pid: child.pid ?? 0, singleProcess: true, check, reset: () => Promise.resolve(), stop };
+  return { at, pid: child.pid ?? 0, singleProcess: true, check, reset: () => Promise.resolve(), stop };
 }
 
 /** DNS questions the test DNS server got during each DNS-scenario hub's life (warm-up + sample), by hub label */
@@ -387,7 +397,8 @@ function dnsNotes(params: Params, results: Results): string[] {
   });
   return [
     `DNS scenarios (${dns.map((sc) => sc.id).join(', ')}): the hub runs the ReceiveConnector \`${EXAMPLE_CONNECTOR}\` of [${EXAMPLE_FILE}](../${EXAMPLE_FILE}) as shipped `
-      + '(AnonymousUsers + AcceptAnyRecipient, default limits, default `limits.dnsLookupTimeout: 5s`), on bench/hub.yaml\'s hub without its `antiSpam: {spf: false}`, '
+      + '(AnonymousUsers + AcceptAnyRecipient, default limits and `limits.dnsLookupTimeout: 5s`; only the per-source connection limits are lifted, '
+      + 'as on the Postfix side, because all 20 sessions come from one address), on bench/hub.yaml\'s hub without its `antiSpam: {spf: false}`, listening on 127.0.0.43:2525, '
       + 'so every message gets an SPF check of its sender domain (bench.test; the client 127.0.0.1 is not public, so no DNSBL query would be sent). '
       + `The hub's DNS is a local test DNS server (bench/dns-scenario.ts) that answers ${SLOW_DNS_MS} ms late (slow) or never (dead); `
       + 'Postfix runs no SPF check and is measured as in the receive runs. Questions that reached the test DNS server during each hub\'s life '
