@@ -2,7 +2,8 @@
  * test/relay/data-memory - DATA is streamed to the spool, not held in memory (issue 17, High 1).
  *
  * 1. The attack of the adversarial review: 60 sessions from 3 addresses each push 8 MiB of
- *    DATA (480 MiB in all) and never send the final dot. The hub's peak RSS (VmHWM in
+ *    DATA (480 MiB in all) and never send the final dot; half of them on a connector with the
+ *    default size limit, half on one without (maxMessageSize: 0). The hub's peak RSS (VmHWM in
  *    /proc/<pid>/status, which covers the whole attack) must stay under RSS_BOUND_MIB while a
  *    normal client is still served with 250; the body went to spill files in tmp/, and once
  *    the attackers hang up no spill file is left. Before the fix the hub held every byte
@@ -35,6 +36,8 @@ const RSS_BOUND_MIB = 300;
 const MIB = 1024 * 1024;
 
 let port = 0;
+/** A second listener whose connector has no size limit (maxMessageSize: 0): half the attack goes there. */
+let unlimitedPort = 0;
 
 function manifests(hubSpec: Record<string, unknown> = {}): ManifestOptions {
   return {
@@ -45,6 +48,13 @@ function manifests(hubSpec: Record<string, unknown> = {}): ManifestOptions {
         usage: 'Custom', bindings: [`${IP}:${port}`], remoteIPRanges: ['127.0.9.0/24'], permissionGroups: ['AnonymousUsers'],
         permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }],
         limits: { tarpitInterval: '0s', maxInboundConnectionsPerSource: 40, maxInboundConnectionPercentagePerSource: 100 },
+      },
+    }, {
+      name: 'unlimited',
+      spec: {
+        usage: 'Custom', bindings: [`${IP}:${unlimitedPort}`], remoteIPRanges: ['127.0.9.0/24'], permissionGroups: ['AnonymousUsers'],
+        permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }],
+        limits: { tarpitInterval: '0s', maxMessageSize: 0, maxInboundConnectionsPerSource: 40, maxInboundConnectionPercentagePerSource: 100 },
       },
     }],
   };
@@ -70,8 +80,8 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
 }
 
 /** openData - a session at the point where DATA content goes (after 354). */
-async function openData(localAddress: string, from: string): Promise<SmtpClient> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress });
+async function openData(localAddress: string, from: string, toPort = port): Promise<SmtpClient> {
+  const { client, greeting } = await SmtpClient.connect({ host: IP, port: toPort, localAddress });
   assert.equal(greeting.code, 220, greeting.line);
   assert.equal((await client.send('EHLO attacker.data-memory.test')).code, 250);
   assert.equal((await client.send(`MAIL FROM:<${from}>`)).code, 250);
@@ -133,17 +143,18 @@ describe('DATA memory', { timeout: 300_000 }, () => {
   let hub: HubProcess | undefined;
   before(async () => {
     port = await freePort(IP);
+    unlimitedPort = await freePort(IP);
     hub = await startRelay(manifests());
   });
   after(async () => {
     await stopRelay(hub);
   });
 
-  test(`60 unfinished DATA sessions of 8 MiB from 3 addresses: peak RSS < ${RSS_BOUND_MIB} MiB, a normal client still gets 250`, async () => {
+  test(`60 unfinished DATA sessions of 8 MiB from 3 addresses (half without a size limit): peak RSS < ${RSS_BOUND_MIB} MiB, a normal client still gets 250`, async () => {
     assert.ok(hub?.child.pid);
     const pid = hub.child.pid;
     const before = procStatusMiB(pid, 'VmRSS');
-    const attackers = await Promise.all(ATTACKERS.flatMap((address, a) => Array.from({ length: SESSIONS_PER_ATTACKER }, (_, i) => openData(address, `attacker-${a}-${i}@evil.test`))));
+    const attackers = await Promise.all(ATTACKERS.flatMap((address, a) => Array.from({ length: SESSIONS_PER_ATTACKER }, (_, i) => openData(address, `attacker-${a}-${i}@evil.test`, i % 2 === 0 ? port : unlimitedPort))));
     await Promise.all(attackers.map(async (client) => {
       client.write('Subject: never ends\r\n\r\n');
       await push(client, ATTACK_BYTES);
@@ -203,6 +214,7 @@ describe('DATA memory limit (RelayHub spec.queue.maxDataMemory)', { timeout: 120
   let hub: HubProcess | undefined;
   before(async () => {
     port = await freePort(IP);
+    unlimitedPort = await freePort(IP);
     hub = await startRelay(manifests({ queue: { maxDataMemory: '1Mi' } }));
   });
   after(async () => {
