@@ -18,6 +18,7 @@ import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
 import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
 import { serveHubHttp } from './hub-http.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
+import { stopSignal } from './stop-signal.ts';
 import { manifestFilesOf } from '../manifests/load.ts';
 
 function writeAtomically(file: string, data: string | Buffer, mode = 0o644): void {
@@ -69,6 +70,7 @@ export function runHub(args: string[]): Promise<number> {
       return result.hash;
     };
 
+    const stopping = stopSignal();
     try {
       renderToDisk();
     } catch (error) {
@@ -108,17 +110,12 @@ export function runHub(args: string[]): Promise<number> {
 
     const metricsServer: Server | null = metricsAddress ? serveHubHttp(running, metricsAddress) : null;
 
-    await new Promise<void>((resolveStop) => {
-      const stop = (signal: string): void => {
-        appLog('info', `${signal}: stopping, grace period ${grace}s`);
-        for (const file of watched) unwatchFile(file);
-        if (rerender) clearTimeout(rerender);
-        metricsServer?.close();
-        void running.stop(grace * 1000).then(resolveStop);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    const signal = await stopping;
+    appLog('info', `${signal}: stopping, grace period ${grace}s`);
+    for (const file of watched) unwatchFile(file);
+    if (rerender) clearTimeout(rerender);
+    metricsServer?.close();
+    await running.stop(grace * 1000);
     return 0;
   });
 }

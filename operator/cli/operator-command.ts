@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Manager } from '../controllers/manager.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { FlagError, parseFlags, parseHostPort, withFlagErrors } from './flags.ts';
+import { stopSignal } from './stop-signal.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -37,6 +38,7 @@ export function runOperator(args: string[]): Promise<number> {
       if (!Number.isFinite(value) || value <= 0) throw new FlagError(`relay-operator operator: --${flag} must be seconds > 0`);
       return value * 1000;
     };
+    const stopping = stopSignal();
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromDefault();
     const manager = new Manager({
@@ -51,14 +53,9 @@ export function runOperator(args: string[]): Promise<number> {
       lease: { durationMs: seconds('lease-duration'), renewDeadlineMs: seconds('renew-deadline'), retryPeriodMs: seconds('retry-period') },
     });
     await manager.run();
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        appLog('info', `${signal}: stopping controllers and releasing the lease`);
-        void manager.stop().then(resolve);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    const signal = await stopping;
+    appLog('info', `${signal}: stopping controllers and releasing the lease`);
+    await manager.stop();
     return 0;
   });
 }

@@ -15,6 +15,7 @@ import { appLog } from '../../relay/log/protocol-log.ts';
 import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
 import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
 import { serveHubHttp } from './hub-http.ts';
+import { stopSignal } from './stop-signal.ts';
 
 function podReporter(): ((hash: string) => void) | null {
   const podName = process.env.POD_NAME;
@@ -63,17 +64,14 @@ export function runRelay(args: string[]): Promise<number> {
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator relay: --grace-period must be seconds >= 0');
     const address = parseHostPort('relay', 'metrics-addr', values['metrics-addr'] ?? '');
+    const stopping = stopSignal();
     const report = podReporter();
     const hub = await Hub.start({ configFile, spoolDir: join(spool, 'queue'), statusFile: join(spool, 'status.json'), ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}), ...(report ? { onConfigApplied: report } : {}) });
     const server = serveHubHttp(hub, address);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        appLog('info', `${signal}: draining, grace period ${grace}s`);
-        void hub.stop(grace * 1000).then(() => server.close(() => resolve()));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    const signal = await stopping;
+    appLog('info', `${signal}: draining, grace period ${grace}s`);
+    await hub.stop(grace * 1000);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     return 0;
   });
 }

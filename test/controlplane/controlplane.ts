@@ -47,7 +47,8 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-function startProcess(binary: string, args: string[], logFile: string): ChildProcess {
+/** startProcess - a child whose output is kept (last part) and written to logFile when it exits. */
+export function startProcess(binary: string, args: string[], logFile: string): ChildProcess {
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   const keep = (chunk: Buffer): void => {
@@ -107,6 +108,14 @@ function kubeconfigText(server: string, token: string, caFile: string): string {
 
 export interface StartOptions {
   controllerManager?: boolean;
+  /** The address the API server binds and advertises (default 127.0.0.1). */
+  address?: string;
+  /** Service cluster IP range (default 10.0.0.0/24). */
+  serviceCIDR?: string;
+  /** kube-controller-manager's controllers (default: what the operator tests need). */
+  controllers?: string[];
+  /** Runs once the data directory exists, before any process starts (a node's network). */
+  setUp?: (dir: string) => void;
 }
 
 /** startControlPlane - etcd + kube-apiserver (+ kube-controller-manager) on loopback. */
@@ -127,7 +136,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     if (!process.env.RELAY_TEST_KEEP_CONTROLPLANE) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const [etcdPort, peerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    options.setUp?.(dir);
+    const address = options.address ?? '127.0.0.1';
+    const [etcdPort, peerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(address), freePort()]);
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
     writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin-uid,"system:masters"\n`);
@@ -145,11 +156,11 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       etcd.once('exit', (code) => reject(new Error(`etcd exited with ${code}`)));
     });
 
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
     const apiserver = startProcess(join(binDir, 'kube-apiserver'), [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`, `--cert-dir=${join(dir, 'certs')}`,
-      '--service-cluster-ip-range=10.0.0.0/24', '--authorization-mode=RBAC', '--allow-privileged=true',
+      `--bind-address=${address}`, `--advertise-address=${address}`, `--secure-port=${apiPort}`, `--cert-dir=${join(dir, 'certs')}`,
+      `--service-cluster-ip-range=${options.serviceCIDR ?? '10.0.0.0/24'}`, '--kubelet-preferred-address-types=InternalIP', '--authorization-mode=RBAC', '--allow-privileged=true',
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
       `--service-account-issuer=${server}`, `--service-account-key-file=${join(dir, 'sa.key')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       ...(options.controllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
@@ -165,8 +176,8 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     if (options.controllerManager) {
       const kcm = startProcess(join(binDir, 'kube-controller-manager'), [
         `--kubeconfig=${kubeconfig}`, '--leader-elect=false',
-        '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,statefulset',
-        `--service-account-private-key-file=${join(dir, 'sa.key')}`, '--use-service-account-credentials=false',
+        `--controllers=${(options.controllers ?? ['garbagecollector', 'namespace', 'serviceaccount', 'serviceaccount-token', 'statefulset']).join(',')}`,
+        `--service-account-private-key-file=${join(dir, 'sa.key')}`, `--root-ca-file=${join(dir, 'certs', 'apiserver.crt')}`, '--use-service-account-credentials=false',
         '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`,
       ], join(dir, 'kube-controller-manager.log'));
       children.push(kcm);
