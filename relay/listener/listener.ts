@@ -85,14 +85,19 @@ export class Listener {
     this.#draining = true;
   }
 
-  /** close - stop listening; open sessions are ended after graceMs. */
+  /**
+   * close - the end of a drain: while sessions are in flight (up to graceMs) the socket stays
+   * open and every new connection hears 421 4.3.2, which a client treats as "try another host
+   * now", where a closed port would look like a dead host; then stop listening and end what is
+   * left.
+   */
   async close(graceMs = 0): Promise<void> {
     this.#draining = true;
+    const deadline = Date.now() + graceMs;
+    while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const server = this.#server;
     this.#server = null;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    const deadline = Date.now() + graceMs;
-    while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }

@@ -164,8 +164,16 @@ describe('relay-operator on a real node', () => {
   });
 
   test('a hub pod deleted and a relay killed with mail queued: back on the same volume, every acknowledged message delivered once', async () => {
-    // Short retries so the test sees the queue run again within seconds (a config change: no restart).
+    // Short retries so the test sees the queue run again within seconds (a config change: no
+    // restart); mail is sent once every pod runs it, so no message waits out the default 5m.
+    const hashes = new Map(HUBS.map((hub) => [hub, hubPods(hub)[0]!.metadata.annotations?.['relayoperator.io/config-hash']]));
     for (const hub of HUBS) cluster.kubectl(['patch', 'relayhub', '-n', MAIL_NS, hub, '--type=merge', '-p', '{"spec":{"queue":{"retry":{"minBackoff":"3s","maxBackoff":"6s"}}}}']);
+    for (const hub of HUBS) {
+      await eventually(`${hub}: every pod runs the short retry schedule`, 180_000, () => {
+        const list = hubPods(hub);
+        return list.length === 2 && list.every((p) => ready(p) && p.metadata.annotations?.['relayoperator.io/config-hash'] !== hashes.get(hub));
+      });
+    }
     await sink.stop();
     const podA = hubPods('hub-east-a').find((p) => p.metadata.name.endsWith('-0'))!;
     const podB = hubPods('hub-east-b').find((p) => p.metadata.name.endsWith('-0'))!;
