@@ -390,6 +390,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     }
     const filtered = filterHeaders(rawHeaders, state.rights.rights);
     if (filtered.stripped.length > 0) state.log.write('*', `stripped ${filtered.stripped.join(', ')}`, 'headerFirewall');
+    if (filtered.leadingWhitespace) state.log.write('*', 'header section starts with whitespace: stored as body, after our own headers (as Postfix)', 'headerFirewall');
     const id = randomUUID();
     const recipients = session.envelope.rcptTo.map((r) => r.address);
     const added: string[] = [
