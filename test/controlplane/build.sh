@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # build.sh - build the test control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, embedded etcd, kubectl, helm) and the node (kubelet, kube-proxy, the pause
+# kube-scheduler, embedded etcd, kubectl, helm, kstatus) and the node (kubelet, kube-proxy, the pause
 # binary from Kubernetes' own pause.c) from the Go module proxy into a version-stamped cache.
 #
 # Output: $CACHE/<stamp>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,
-# kube-proxy,pause,etcd,kubectl,helm}
+# kube-proxy,pause,etcd,kubectl,kstatus,helm}
 # where <stamp> hashes this script, go.mod/go.sum and the Go sources here, so the
 # binaries are rebuilt only when their inputs change. Prints the bin directory.
 set -euo pipefail
@@ -15,9 +15,9 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 export PATH=/usr/local/go/bin:$PATH
 command -v go >/dev/null || { echo "build.sh: Go >= 1.26 is needed at /usr/local/go or on PATH" >&2; exit 1; }
 cache=${RELAY_OPERATOR_CONTROLPLANE_CACHE:-$here/../../.cache/controlplane}
-stamp=$( (echo "$K8S_VERSION $HELM_VERSION $(go env GOVERSION)"; cat "$0" "$here/go.mod" "$here/go.sum" "$here"/etcd/*.go "$here"/kubectl/*.go "$here"/helm/go.mod "$here"/helm/go.sum 2>/dev/null) | sha256sum | cut -c1-16)
+stamp=$( (echo "$K8S_VERSION $HELM_VERSION $(go env GOVERSION)"; cat "$0" "$here/go.mod" "$here/go.sum" "$here"/etcd/*.go "$here"/kubectl/*.go "$here"/kstatus/*.go "$here"/helm/go.mod "$here"/helm/go.sum "$here"/metallb/go.mod "$here"/metallb/go.sum 2>/dev/null) | sha256sum | cut -c1-16)
 out=$cache/$stamp/bin
-bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl helm)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl kstatus helm)
 complete=1
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
 if [ $complete = 1 ]; then echo "$out"; exit 0; fi
@@ -35,7 +35,7 @@ cd "$here"
 echo "build.sh: building Kubernetes $K8S_VERSION control plane into $out (cold build takes several minutes)" >&2
 go build -trimpath -ldflags "$ld" -o "$out.tmp/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy ./etcd ./kubectl >&2
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy ./etcd ./kubectl ./kstatus >&2
 # The pod sandbox's pause process, from the pause.c that ships in the k8s.io/kubernetes module
 # (what registry.k8s.io/pause is built from); static, so its image needs nothing else.
 pause_src=$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
@@ -44,5 +44,11 @@ gcc -Os -static -DVERSION=$K8S_VERSION -o "$out.tmp/pause" "$pause_src" >&2
 strip "$out.tmp/pause"
 cd "$here/helm"
 go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$out.tmp/" helm.sh/helm/v3/cmd/helm >&2
+# MetalLB's controller (IPAM for LoadBalancer Services on the test node) and its CRDs.
+cd "$here/metallb"
+go build -trimpath -ldflags "-s -w" -o "$out.tmp/metallb-controller" go.universe.tf/metallb/controller
+mkdir -p "$out.tmp/metallb-crds"
+cp "$(go list -m -f '{{.Dir}}' go.universe.tf/metallb)"/config/crd/bases/*.yaml "$out.tmp/metallb-crds/"
+chmod u+w "$out.tmp"/metallb-crds/*.yaml
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "$out"

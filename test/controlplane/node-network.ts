@@ -175,6 +175,11 @@ export async function runInClientsNamespace(argv: string[], env: NodeJS.ProcessE
   }
 }
 
+/** routeToNode - from relay-clients, send `cidr` through the node (in place of announcement). */
+export function routeToNode(cidr: string): void {
+  run('ip', ['route', 'replace', cidr, 'via', NODE_ADDRESS]);
+}
+
 /**
  * setUpNodeNetwork - from inside relay-clients: the node's namespaces, the veth link, sysctls
  * and routes. `stateDir` is where the mount namespace's private /sys/fs/cgroup is staged.
@@ -196,8 +201,8 @@ export function setUpNodeNetwork(stateDir: string): void {
   ns(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   ns(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']);
   ns(['sysctl', '-qw', 'net.ipv4.conf.all.route_localnet=1']);
-  run('ip', ['route', 'replace', POD_CIDR, 'via', NODE_ADDRESS]);
-  run('ip', ['route', 'replace', SERVICE_CIDR, 'via', NODE_ADDRESS]);
+  routeToNode(POD_CIDR);
+  routeToNode(SERVICE_CIDR);
 
   // A persistent mount namespace: its anchor lives on a private mount so it can be bound there.
   mkdirSync(NODE_MOUNT_DIR, { recursive: true });

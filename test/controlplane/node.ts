@@ -9,7 +9,8 @@
  * kubelet and kube-proxy inside the node's namespaces. Images are never pulled: the pause image is
  * built here from the pause binary and imported, and so is every image a test names. Local
  * PersistentVolumes (StorageClass `local`, no provisioner, WaitForFirstConsumer, the default
- * class) stand in for a storage system.
+ * class) stand in for a storage system. With loadBalancerPool, MetalLB's controller assigns
+ * LoadBalancer IPs from it (announcement is replaced by a static route from relay-clients).
  *
  * Kubernetes 1.36's kubelet still accepts containerd 1.6 (the cgroup driver falls back to the
  * kubelet's own setting until 1.38) and runs on cgroup v1 with failCgroupV1: false.
@@ -19,10 +20,11 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } 
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane, startProcess, freePort, type ControlPlane } from './controlplane.ts';
-import { HOST_ADDRESS, NODE_ADDRESS, POD_CIDR, SERVICE_CIDR, inNode, nodeExec, setUpNodeNetwork, teardownNodeNetwork } from './node-network.ts';
+import { HOST_ADDRESS, NODE_ADDRESS, POD_CIDR, SERVICE_CIDR, inNode, nodeExec, routeToNode, setUpNodeNetwork, teardownNodeNetwork } from './node-network.ts';
 
 export const NODE_NAME = 'relay-node';
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
+export const METALLB_NAMESPACE = 'metallb-system';
 const PAUSE_IMAGE_SCRIPT = fileURLToPath(new URL('./pause-image.sh', import.meta.url));
 
 export interface NodeCluster extends ControlPlane {
@@ -45,6 +47,12 @@ export interface NodeClusterOptions {
   localVolumes?: number;
   /** kubelet syncFrequency: how soon a changed ConfigMap reaches a mounted volume. */
   syncFrequency?: string;
+  /**
+   * LoadBalancer addresses: MetalLB's controller (IPAM only) with one IPAddressPool of this
+   * range, and a route to it through the node from relay-clients in place of L2/BGP
+   * announcement; kube-proxy on the node answers for the assigned IPs.
+   */
+  loadBalancerPool?: string;
 }
 
 /** startNodeProcess - a node daemon in the node's namespaces, its output straight to logFile. */
@@ -199,6 +207,26 @@ spec:
 `;
 }
 
+/** startMetalLB - MetalLB's controller (webhooks off, IPAM only) and a pool of `range`. */
+async function startMetalLB(plane: ControlPlane, range: string): Promise<ChildProcess> {
+  const { binDir, dir, kubeconfig } = plane;
+  plane.kubectl(['apply', '--server-side', '-f', join(binDir, 'metallb-crds')]);
+  plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(binDir, 'metallb-crds')]);
+  plane.kubectl(['create', 'namespace', METALLB_NAMESPACE]);
+  const controller = startProcess(join(binDir, 'metallb-controller'), [
+    `--kubeconfig=${kubeconfig}`, `--namespace=${METALLB_NAMESPACE}`, '--webhook-mode=disabled', '--disable-cert-rotation',
+    `--port=${await freePort(HOST_ADDRESS)}`, '--log-level=info',
+  ], join(dir, 'metallb-controller.log'));
+  plane.kubectl(['apply', '-f', '-'], `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: test-pool, namespace: ${METALLB_NAMESPACE}}
+spec:
+  addresses: ["${range}"]
+`);
+  routeToNode(range);
+  return controller;
+}
+
 /** startNodeCluster - a control plane with one real node; see the file comment. */
 export async function startNodeCluster(options: NodeClusterOptions = {}): Promise<NodeCluster> {
   await teardownNodeNetwork();
@@ -271,6 +299,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
       plane!.kubectl(['apply', '-f', '-'], docs.join('---\n'));
     };
     addLocalVolumes(options.localVolumes ?? 8);
+    if (options.loadBalancerPool) children.push(await startMetalLB(plane, options.loadBalancerPool));
 
     const started = plane;
     return {

@@ -16,6 +16,8 @@ import { startNodeCluster } from '../controlplane/node.ts';
 import { inClientsNamespace, runInClientsNamespace } from '../controlplane/node-network.ts';
 import { controlPlaneBinaries } from '../controlplane/controlplane.ts';
 
+/** LoadBalancer IPs of the tests (documentation range; clients come from 198.51.100.0/24). */
+const LOAD_BALANCER_POOL = '203.0.113.0/24';
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test/node/*.test.ts'];
 
 if (!inClientsNamespace()) {
@@ -30,7 +32,7 @@ if (!inClientsNamespace()) {
 }
 
 const archive = process.env.RELAY_TEST_IMAGE!;
-const cluster = await startNodeCluster({ images: [archive] });
+const cluster = await startNodeCluster({ images: [archive], loadBalancerPool: LOAD_BALANCER_POOL });
 let status = 1;
 try {
   const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...files], {

@@ -66,8 +66,9 @@ export interface SmtpOutcome {
  */
 const SMTP_CLIENT = `
 const net = require('net');
-const [host, port, plan] = [process.argv[1], Number(process.argv[2]), JSON.parse(process.argv[3])];
-const socket = net.connect(port, host);
+const [host, port, plan, localAddress] = [process.argv[1], Number(process.argv[2]), JSON.parse(process.argv[3]), process.argv[4]];
+const socket = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
+socket.setTimeout(10000, () => socket.destroy(new Error('timeout')));
 let buffer = ''; const queued = []; let waiter = null; const replies = [];
 const deliver = (r) => { if (waiter) { const w = waiter; waiter = null; w(r); } else queued.push(r); };
 socket.on('data', (d) => { buffer += d; let m; while ((m = /^\\d{3} .*\\r?\\n/m.exec(buffer))) { const end = m.index + m[0].length; deliver(buffer.slice(0, end).trim()); buffer = buffer.slice(end); } });
@@ -94,6 +95,21 @@ function smtpArgs(namespace: string, pod: string, host: string, port: number, pl
 /** smtpFromPod - one SMTP session from inside a pod; the replies it got. */
 export function smtpFromPod(cluster: TestCluster, namespace: string, pod: string, host: string, port: number, plan: SmtpStep[]): SmtpOutcome {
   return JSON.parse(cluster.kubectl(smtpArgs(namespace, pod, host, port, plan)).trim().split('\n').pop()!) as SmtpOutcome;
+}
+
+/**
+ * smtpFromAddress - one SMTP session from this process's namespace (relay-clients), from the
+ * source address `localAddress` (added to its loopback by addClientAddress).
+ */
+export function smtpFromAddress(localAddress: string, host: string, port: number, plan: SmtpStep[]): SmtpOutcome {
+  const out = execFileSync(process.execPath, ['-e', SMTP_CLIENT, host, String(port), JSON.stringify(plan), localAddress], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!) as SmtpOutcome;
+}
+
+/** addClientAddress - a client host's address on relay-clients' loopback (idempotent). */
+export function addClientAddress(address: string): void {
+  const shown = execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+  if (!shown.includes(` ${address}/`)) execFileSync('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo']);
 }
 
 /** smtpFromPodInBackground - the same, running while the test goes on. */
