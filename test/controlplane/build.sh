@@ -4,7 +4,7 @@
 # binary from Kubernetes' own pause.c) from the Go module proxy into a version-stamped cache.
 #
 # Output: $CACHE/<stamp>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,
-# kube-proxy,pause,etcd,kubectl,kstatus,helm}
+# kube-proxy,pause,etcd,kubectl,kstatus,helm,metallb-controller} and metallb-crds/
 # where <stamp> hashes this script, go.mod/go.sum and the Go sources here, so the
 # binaries are rebuilt only when their inputs change. Prints the bin directory.
 set -euo pipefail
@@ -17,7 +17,7 @@ command -v go >/dev/null || { echo "build.sh: Go >= 1.26 is needed at /usr/local
 cache=${RELAY_OPERATOR_CONTROLPLANE_CACHE:-$here/../../.cache/controlplane}
 stamp=$( (echo "$K8S_VERSION $HELM_VERSION $(go env GOVERSION)"; cat "$0" "$here/go.mod" "$here/go.sum" "$here"/etcd/*.go "$here"/kubectl/*.go "$here"/kstatus/*.go "$here"/helm/go.mod "$here"/helm/go.sum "$here"/metallb/go.mod "$here"/metallb/go.sum 2>/dev/null) | sha256sum | cut -c1-16)
 out=$cache/$stamp/bin
-bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl kstatus helm)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl kstatus helm metallb-controller)
 complete=1
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
 if [ $complete = 1 ]; then echo "$out"; exit 0; fi
