@@ -281,7 +281,9 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
       const address = addresses.find((a) => a.name === listener.addressName);
       const host = address?.ip ?? (listener.bindAddress !== '0.0.0.0' ? listener.bindAddress : listener.addressName);
       listener.endpoint = `${host.includes(':') ? `[${host}]` : host}:${listener.servicePort}`;
-      listener.bindAddress = '0.0.0.0';
+      // '::' takes IPv4 and IPv6 alike (IPv4 arrives as ::ffff:a.b.c.d), so one pod serves a
+      // dual-stack Service; a pod without IPv6 falls back to 0.0.0.0 (relay/listener).
+      listener.bindAddress = '::';
       listener.port = POD_LISTENER_PORT_BASE + i;
     });
   }

@@ -173,6 +173,9 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
         ...(serviceType !== 'ClusterIP' ? { externalTrafficPolicy: service.externalTrafficPolicy ?? 'Local' } : {}),
         ...(service.loadBalancerClass && serviceType === 'LoadBalancer' ? { loadBalancerClass: service.loadBalancerClass } : {}),
         ...(address.ip && service.useLoadBalancerIPField && serviceType === 'LoadBalancer' ? { loadBalancerIP: address.ip } : {}),
+        // A pinned address names its family: on a dual-stack cluster an IPv6 address needs an
+        // IPv6 Service (the default family is the cluster's first).
+        ...(address.ip ? { ipFamilyPolicy: 'SingleStack', ipFamilies: [address.ip.includes(':') ? 'IPv6' : 'IPv4'] } : {}),
         ports: listeners.map(({ l, i }) => ({ name: `smtp-${l.servicePort}`, port: l.servicePort, targetPort: `smtp-${i}`, protocol: 'TCP' })),
       },
     }];

@@ -67,13 +67,21 @@ export class Listener {
 
   async start(): Promise<void> {
     const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => void this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
+    const listen = (host: string): Promise<void> => new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.config.bindAddress, port: this.config.port, backlog: 1024 }, () => {
+      server.listen({ host, port: this.config.port, backlog: 1024 }, () => {
         server.off('error', reject);
         resolve();
       });
     });
+    try {
+      await listen(this.config.bindAddress);
+    } catch (error) {
+      // A pod (or host) with IPv6 turned off cannot open '::': serve IPv4 there.
+      if (this.config.bindAddress !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
+      appLog('warn', `listener ${this.config.endpoint}: no IPv6 here, listening on 0.0.0.0:${this.config.port}`, {}, this.#logSink);
+      await listen('0.0.0.0');
+    }
     server.on('error', (error) => appLog('error', `listener ${this.config.endpoint}: ${error.message}`, {}, this.#logSink));
     const bound = server.address();
     this.#localEndpoint = bound !== null && typeof bound === 'object' && bound.address !== '0.0.0.0' && bound.address !== '::' ? endpoint(unmapped(bound.address), bound.port) : null;

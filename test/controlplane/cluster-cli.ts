@@ -22,7 +22,7 @@ let plane: ControlPlane;
 if (withNode) {
   const images = existsSync(IMAGE_ARCHIVE) ? [IMAGE_ARCHIVE] : [];
   if (images.length === 0) console.error(`no ${IMAGE_ARCHIVE}: run \`npm run image\` first to run relay-operator on the node`);
-  plane = await startNodeCluster({ images, loadBalancerPool: '203.0.113.0/24' });
+  plane = await startNodeCluster({ images, loadBalancerPool: ['203.0.113.0/24', '2001:db8:f:203::/120'] });
 } else {
   plane = await startControlPlane({ controllerManager: true });
 }

@@ -19,6 +19,9 @@
  *   192.0.2.64/26    pod addresses (CNI bridge cni0, host-local IPAM, masqueraded off the node)
  *   192.0.2.128/25   Service cluster IPs (kube-proxy, iptables)
  *
+ * and the same in IPv6 (dual-stack): link 2001:db8:f::1 and ::2, pods 2001:db8:f:64::/64,
+ * Services 2001:db8:f:128::/112.
+ *
  * relay-clients routes the pod and Service ranges to the node, so tests (and a person) reach
  * ClusterIPs and pods directly. Everything is removed by teardownNodeNetwork and
  * removeClientsNamespace, also when a previous run died without them.
@@ -36,6 +39,12 @@ export const NODE_ADDRESS = '192.0.2.2';
 export const LINK_PREFIX = 28;
 export const POD_CIDR = '192.0.2.64/26';
 export const SERVICE_CIDR = '192.0.2.128/25';
+// The node is dual-stack: the same layout in 2001:db8:f::/48 (outside 2001:db8::/48, which the
+// seed example's connector covers, so tests pick client addresses on either side of it).
+export const HOST_ADDRESS6 = '2001:db8:f::1';
+export const NODE_ADDRESS6 = '2001:db8:f::2';
+export const POD_CIDR6 = '2001:db8:f:64::/64';
+export const SERVICE_CIDR6 = '2001:db8:f:128::/112';
 const HOST_LINK = 'rnode-host';
 const NODE_LINK = 'rnode0';
 
@@ -177,7 +186,7 @@ export async function runInClientsNamespace(argv: string[], env: NodeJS.ProcessE
 
 /** routeToNode - from relay-clients, send `cidr` through the node (in place of announcement). */
 export function routeToNode(cidr: string): void {
-  run('ip', ['route', 'replace', cidr, 'via', NODE_ADDRESS]);
+  run('ip', ['route', 'replace', cidr, 'via', cidr.includes(':') ? NODE_ADDRESS6 : NODE_ADDRESS]);
 }
 
 /**
@@ -189,20 +198,24 @@ export function setUpNodeNetwork(stateDir: string): void {
   run('ip', ['netns', 'add', NODE_NETNS]);
   run('ip', ['link', 'add', HOST_LINK, 'type', 'veth', 'peer', 'name', NODE_LINK, 'netns', NODE_NETNS]);
   run('ip', ['addr', 'add', `${HOST_ADDRESS}/${LINK_PREFIX}`, 'dev', HOST_LINK]);
+  run('ip', ['addr', 'add', `${HOST_ADDRESS6}/64`, 'dev', HOST_LINK, 'nodad']);
   run('ip', ['link', 'set', HOST_LINK, 'up']);
   const ns = (args: string[]): string => run('ip', ['netns', 'exec', NODE_NETNS, ...args]);
   ns(['ip', 'link', 'set', 'lo', 'up']);
   ns(['ip', 'addr', 'add', `${NODE_ADDRESS}/${LINK_PREFIX}`, 'dev', NODE_LINK]);
+  ns(['ip', 'addr', 'add', `${NODE_ADDRESS6}/64`, 'dev', NODE_LINK, 'nodad']);
   ns(['ip', 'link', 'set', NODE_LINK, 'up']);
   ns(['ip', 'route', 'add', 'default', 'via', HOST_ADDRESS]);
+  ns(['ip', '-6', 'route', 'add', 'default', 'via', HOST_ADDRESS6]);
   // Forwarding between pods, the bridge and the link; bridged pod traffic through iptables so
   // that kube-proxy's DNAT is undone for pod-to-pod replies (per namespace on this kernel).
   if (!existsSync('/proc/sys/net/bridge')) throw new Error('node network: the kernel has no br_netfilter (/proc/sys/net/bridge is missing)');
   ns(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   ns(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']);
+  ns(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+  ns(['sysctl', '-qw', 'net.bridge.bridge-nf-call-ip6tables=1']);
   ns(['sysctl', '-qw', 'net.ipv4.conf.all.route_localnet=1']);
-  routeToNode(POD_CIDR);
-  routeToNode(SERVICE_CIDR);
+  for (const cidr of [POD_CIDR, SERVICE_CIDR, POD_CIDR6, SERVICE_CIDR6]) routeToNode(cidr);
 
   // A persistent mount namespace: its anchor lives on a private mount so it can be bound there.
   mkdirSync(NODE_MOUNT_DIR, { recursive: true });

@@ -20,7 +20,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } 
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane, startProcess, freePort, type ControlPlane } from './controlplane.ts';
-import { HOST_ADDRESS, NODE_ADDRESS, POD_CIDR, SERVICE_CIDR, inNode, nodeExec, routeToNode, setUpNodeNetwork, teardownNodeNetwork } from './node-network.ts';
+import { HOST_ADDRESS, NODE_ADDRESS, NODE_ADDRESS6, POD_CIDR, POD_CIDR6, SERVICE_CIDR, SERVICE_CIDR6, inNode, nodeExec, routeToNode, setUpNodeNetwork, teardownNodeNetwork } from './node-network.ts';
 
 export const NODE_NAME = 'relay-node';
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
@@ -52,7 +52,7 @@ export interface NodeClusterOptions {
    * range, and a route to it through the node from relay-clients in place of L2/BGP
    * announcement; kube-proxy on the node answers for the assigned IPs.
    */
-  loadBalancerPool?: string;
+  loadBalancerPool?: string[];
 }
 
 /** startNodeProcess - a node daemon in the node's namespaces, its output straight to logFile. */
@@ -119,7 +119,7 @@ function cniConfig(dir: string): string {
     plugins: [
       {
         type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: true, hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'cni', 'ipam') },
+        ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR }], [{ subnet: POD_CIDR6 }]], routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }], dataDir: join(dir, 'cni', 'ipam') },
       },
       { type: 'portmap', capabilities: { portMappings: true } },
     ],
@@ -162,13 +162,13 @@ function kubeProxyConfig(kubeconfig: string, ports: { metrics: number; healthz: 
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: ${kubeconfig}}
 mode: iptables
-clusterCIDR: ${POD_CIDR}
+clusterCIDR: ${POD_CIDR},${POD_CIDR6}
 hostnameOverride: ${NODE_NAME}
 bindAddress: ${NODE_ADDRESS}
 metricsBindAddress: 127.0.0.1:${ports.metrics}
 healthzBindAddress: 127.0.0.1:${ports.healthz}
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
-nodePortAddresses: ["${NODE_ADDRESS}/32"]
+nodePortAddresses: ["${NODE_ADDRESS}/32", "${NODE_ADDRESS6}/128"]
 `;
 }
 
@@ -207,8 +207,8 @@ spec:
 `;
 }
 
-/** startMetalLB - MetalLB's controller (webhooks off, IPAM only) and a pool of `range`. */
-async function startMetalLB(plane: ControlPlane, range: string): Promise<ChildProcess> {
+/** startMetalLB - MetalLB's controller (webhooks off, IPAM only) and a pool of `ranges`. */
+async function startMetalLB(plane: ControlPlane, ranges: string[]): Promise<ChildProcess> {
   const { binDir, dir, kubeconfig } = plane;
   plane.kubectl(['apply', '--server-side', '-f', join(binDir, 'metallb-crds')]);
   plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(binDir, 'metallb-crds')]);
@@ -221,9 +221,9 @@ async function startMetalLB(plane: ControlPlane, range: string): Promise<ChildPr
 kind: IPAddressPool
 metadata: {name: test-pool, namespace: ${METALLB_NAMESPACE}}
 spec:
-  addresses: ["${range}"]
+  addresses: ${JSON.stringify(ranges)}
 `);
-  routeToNode(range);
+  for (const range of ranges) routeToNode(range);
   return controller;
 }
 
@@ -245,7 +245,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
   };
   try {
     plane = await startControlPlane({
-      controllerManager: true, address: HOST_ADDRESS, serviceCIDR: SERVICE_CIDR,
+      controllerManager: true, address: HOST_ADDRESS, serviceCIDR: `${SERVICE_CIDR},${SERVICE_CIDR6}`,
       controllers: ['garbage-collector-controller', 'namespace-controller', 'serviceaccount-controller', 'serviceaccount-token-controller',
         'statefulset-controller', 'deployment-controller', 'replicaset-controller', 'endpointslice-controller', 'endpointslice-mirroring-controller',
         'endpoints-controller', 'persistentvolume-binder-controller', 'persistentvolume-protection-controller', 'persistentvolumeclaim-protection-controller',
@@ -281,7 +281,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     const ports = { kubelet: 10250, healthz: await freePort(), proxyMetrics: await freePort(), proxyHealthz: await freePort() };
     writeFileSync(join(dir, 'kubelet.yaml'), kubeletConfig(dir, sock, { kubelet: ports.kubelet, healthz: ports.healthz }, options.syncFrequency ?? '5s'));
     const kubelet = startNodeProcess([join(binDir, 'kubelet'), `--config=${join(dir, 'kubelet.yaml')}`, `--kubeconfig=${kubeconfig}`,
-      `--root-dir=${join(dir, 'kubelet')}`, `--cert-dir=${join(dir, 'kubelet', 'pki')}`, `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_ADDRESS}`,
+      `--root-dir=${join(dir, 'kubelet')}`, `--cert-dir=${join(dir, 'kubelet', 'pki')}`, `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_ADDRESS},${NODE_ADDRESS6}`,
       '--v=1'], join(dir, 'kubelet.log'));
     children.push(kubelet);
     writeFileSync(join(dir, 'kube-proxy.yaml'), kubeProxyConfig(kubeconfig, { metrics: ports.proxyMetrics, healthz: ports.proxyHealthz }));

@@ -23,6 +23,10 @@ const STRANGER = '198.51.100.50';
 const IP_A = '203.0.113.17';
 const IP_B = '203.0.113.18';
 const IP_B_MOVED = '203.0.113.19';
+const IP6_A = '2001:db8:f:203::17';
+const IP6_B = '2001:db8:f:203::18';
+const COPIER6 = '2001:db8::100'; // inside the connector's 2001:db8::/48, as in the seed example
+const STRANGER6 = '2001:db8:1::50';
 
 function hub(name: string, addresses: string): string {
   return `apiVersion: relayoperator.io/v1alpha1
@@ -38,8 +42,8 @@ ${addresses}
 
 function manifests(ipB: string): string {
   return [
-    hub('hub-a', `    - {name: relay, ip: ${IP_A}}\n    - {name: internet}`),
-    hub('hub-b', `    - {name: relay, ip: ${ipB}}`),
+    hub('hub-a', `    - {name: relay, ip: ${IP_A}}\n    - {name: relay6, ip: "${IP6_A}"}\n    - {name: internet}`),
+    hub('hub-b', `    - {name: relay, ip: ${ipB}}\n    - {name: relay6, ip: "${IP6_B}"}`),
     `apiVersion: relayoperator.io/v1alpha1
 kind: ReceiveConnector
 metadata: {name: copiers, namespace: ${NS}}
@@ -47,8 +51,8 @@ spec:
   hubSelector: {matchLabels: {site: east}}
   usage: Custom
   banner: "220 copiers connector"
-  bindings: ["relay:25"]
-  remoteIPRanges: [198.51.100.100-198.51.100.101, 198.51.100.128/25]
+  bindings: ["relay:25", "relay6:25"]
+  remoteIPRanges: [198.51.100.100-198.51.100.101, 198.51.100.128/25, "2001:db8::/48"]
   permissionGroups: [AnonymousUsers]
   permissions: [{principal: Anonymous, allow: [AcceptAnyRecipient]}]
 `,
@@ -103,7 +107,7 @@ describe('dedicated IPs on real networking', () => {
   before(async () => {
     cluster = await nodeTestCluster();
     sink = await startCapturePeer({ host: SINK_HOST, port: SINK_PORT });
-    for (const address of [COPIER, COPIER_2, APP, STRANGER]) addClientAddress(address);
+    for (const address of [COPIER, COPIER_2, APP, STRANGER, COPIER6, STRANGER6]) addClientAddress(address);
     cluster.helm(['install', RELEASE, 'charts/relay-operator', '-n', OPERATOR_NS, '--create-namespace', '--set', 'replicas=1',
       '--set', `image.repository=${cluster.imageRef.slice(0, cluster.imageRef.lastIndexOf(':'))}`, '--set', `image.tag=${cluster.imageRef.slice(cluster.imageRef.lastIndexOf(':') + 1)}`,
       '--set', 'image.pullPolicy=Never', '--wait', '--timeout', '4m']);
@@ -173,6 +177,20 @@ describe('dedicated IPs on real networking', () => {
     assert.match(internet.replies[3] ?? '', /^550 5\.7\.54 /, `the internet connector does not relay: ${JSON.stringify(internet)}`);
     const relay = send(STRANGER, IP_A, 'relay-address');
     assert.match(relay.replies[0] ?? '', /^554 5\.7\.1 /, `the same client at the relay address: ${JSON.stringify(relay)}`);
+  });
+
+  test('IPv6: pinned IPv6 addresses on IPv6 Services; the copier relays through both, a stranger gets 554 5.7.1, the relay logs its own IPv6 address', async () => {
+    await eventually('IPv6 addresses assigned', 60_000, () => ingressIP('hub-a-relay6') === IP6_A && ingressIP('hub-b-relay6') === IP6_B);
+    for (const ip of [IP6_A, IP6_B]) {
+      const refused = send(STRANGER6, ip, `stranger6-${ip}`);
+      assert.match(refused.replies[0] ?? '', /^554 5\.7\.1 /, `${STRANGER6} at ${ip}: ${JSON.stringify(refused)}`);
+      const relayed = send(COPIER6, ip, `copier6-${ip}`);
+      assert.match(relayed.replies[5] ?? '', /^250 /, `${COPIER6} relays at ${ip}: ${JSON.stringify(relayed)}`);
+    }
+    for (const ip of [IP6_A, IP6_B]) await eventually(`copier6-${ip} at the sink`, 60_000, () => received(`copier6-${ip}`) === 1);
+    for (const name of ['hub-a', 'hub-b']) {
+      assert.match(hubLog(name), /"remote-endpoint":"\[?2001:db8::100\]?:\d+"/, `${name} logs the copier's own IPv6 address`);
+    }
   });
 
   test('a hub address change moves the Service to the new IP, and the old IP stops answering', async () => {

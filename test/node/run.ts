@@ -16,8 +16,8 @@ import { startNodeCluster } from '../controlplane/node.ts';
 import { inClientsNamespace, runInClientsNamespace } from '../controlplane/node-network.ts';
 import { controlPlaneBinaries } from '../controlplane/controlplane.ts';
 
-/** LoadBalancer IPs of the tests (documentation range; clients come from 198.51.100.0/24). */
-const LOAD_BALANCER_POOL = '203.0.113.0/24';
+/** LoadBalancer IPs of the tests (documentation ranges; clients come from 198.51.100.0/24 and 2001:db8::/32). */
+const LOAD_BALANCER_POOL = ['203.0.113.0/24', '2001:db8:f:203::/120'];
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test/node/*.test.ts'];
 
 if (!inClientsNamespace()) {

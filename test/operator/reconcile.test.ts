@@ -148,7 +148,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
       assert.deepEqual(c.remoteIPRanges, ['192.168.1.100-192.168.1.101', '10.20.0.0/16', '2001:db8::/48']);
       assert.deepEqual(c.permissionGroups, ['AnonymousUsers']);
       assert.deepEqual(c.permissions, [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'], deny: [] }]);
-      assert.deepEqual(config.listeners, [{ addressName: 'relay', bindAddress: '0.0.0.0', port: 2525, servicePort: 25, endpoint: `${ip}:25`, connectorIds: [connectorId] }]);
+      assert.deepEqual(config.listeners, [{ addressName: 'relay', bindAddress: '::', port: 2525, servicePort: 25, endpoint: `${ip}:25`, connectorIds: [connectorId] }]);
       assert.deepEqual(config.acceptedDomains, [{ domain: 'contoso.com', type: 'Authoritative', default: true }]);
     }
     assert.deepEqual((await renderedConfig(HUB_A)).hub.tls, { certFile: '/etc/relay/secrets/hub-east-tls/tls.crt', keyFile: '/etc/relay/secrets/hub-east-tls/tls.key' });
@@ -219,7 +219,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     assert.equal(status.readyReplicas, 0);
     assert.equal(status.podsCurrent, 0);
     assert.deepEqual(status.addresses, [{ name: 'relay', ip: '192.168.1.17', ports: [25] }]);
-    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status]), [['Ready', 'False'], ['Progressing', 'True'], ['Degraded', 'False']]);
+    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status]), [['Ready', 'False'], ['Progressing', 'True'], ['Degraded', 'False'], ['Stalled', 'False'], ['Reconciling', 'True']]);
     for (const c of status.conditions ?? []) {
       assert.equal(c.observedGeneration, hubA.metadata.generation, `${c.type} observedGeneration`);
       assert.match(c.lastTransitionTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -290,7 +290,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     }, 20_000, async () => ({ status: (await hub(HUB_A)).status, events: cluster.kubectl(['-n', ns, 'get', 'events', '-o', 'custom-columns=T:.lastTimestamp,R:.reason,M:.message']) }));
     assert.equal(hubA.status?.podsCurrent, 2);
     assert.equal(hubA.status?.readyReplicas, 2);
-    assert.deepEqual(hubA.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'PodsCurrent'], ['Progressing', 'False', 'PodsCurrent'], ['Degraded', 'False', 'AllConnectorsLoaded']]);
+    assert.deepEqual(hubA.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'PodsCurrent'], ['Progressing', 'False', 'PodsCurrent'], ['Degraded', 'False', 'AllConnectorsLoaded'], ['Stalled', 'False', 'AsExpected'], ['Reconciling', 'False', 'PodsCurrent']]);
     assert.ok((condition(hubA, 'Ready')?.lastTransitionTime ?? '') > (hubReadyBefore?.lastTransitionTime ?? ''), 'hub Ready flipped: new lastTransitionTime');
 
     const c = await until('connector Ready', async () => {

@@ -109,7 +109,7 @@ export function smtpFromAddress(localAddress: string, host: string, port: number
 /** addClientAddress - a client host's address on relay-clients' loopback (idempotent). */
 export function addClientAddress(address: string): void {
   const shown = execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
-  if (!shown.includes(` ${address}/`)) execFileSync('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo']);
+  if (!shown.includes(` ${address}/`)) execFileSync('ip', ['addr', 'add', `${address}/${address.includes(':') ? 128 : 32}`, 'dev', 'lo']);
 }
 
 /** smtpFromPodInBackground - the same, running while the test goes on. */
