@@ -61,14 +61,27 @@ export function startProcess(binary: string, args: string[], logFile: string): C
   return child;
 }
 
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, child?: ChildProcess): Promise<void> {
+/** waitFor - polls probe (a throw counts as not yet) until it holds; fails early if child exits. */
+export async function waitFor(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child && child.exitCode !== null) throw new Error(`${what}: process exited with ${child.exitCode}`);
-    if (await probe().catch(() => false)) return;
+    if (await Promise.resolve().then(probe).catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${what}: not ready after ${timeoutMs} ms`);
+}
+
+/** stopChildren - SIGTERM each child, last started first; SIGKILL after 5 s. */
+export async function stopChildren(children: ChildProcess[]): Promise<void> {
+  for (const child of [...children].reverse()) {
+    if (child.exitCode !== null) continue;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
 
 function httpsGet(url: string, token: string): Promise<{ status: number; body: string }> {
@@ -125,14 +138,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   const token = randomBytes(16).toString('hex');
   const children: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
-    for (const child of [...children].reverse()) {
-      if (child.exitCode !== null) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChildren(children);
     if (!process.env.RELAY_TEST_KEEP_CONTROLPLANE) rmSync(dir, { recursive: true, force: true });
   };
   try {

@@ -19,7 +19,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startControlPlane, startProcess, freePort, type ControlPlane } from './controlplane.ts';
+import { startControlPlane, startProcess, stopChildren, waitFor, freePort, type ControlPlane } from './controlplane.ts';
 import { HOST_ADDRESS, NODE_ADDRESS, NODE_ADDRESS6, POD_CIDR, POD_CIDR6, SERVICE_CIDR, SERVICE_CIDR6, inNode, nodeExec, routeToNode, setUpNodeNetwork, teardownNodeNetwork } from './node-network.ts';
 
 export const NODE_NAME = 'relay-node';
@@ -64,20 +64,6 @@ function startNodeProcess(argv: string[], logFile: string): ChildProcess {
   } finally {
     closeSync(log);
   }
-}
-
-async function waitUntil(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`${what}: process exited with ${child.exitCode}`);
-    try {
-      if (await probe()) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${what}: not ready after ${timeoutMs} ms`);
 }
 
 function containerdConfig(dir: string): string {
@@ -233,14 +219,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
   let plane: ControlPlane | undefined;
   const children: ChildProcess[] = [];
   const stopNode = async (): Promise<void> => {
-    for (const child of [...children].reverse()) {
-      if (child.exitCode !== null) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChildren(children);
     await teardownNodeNetwork();
   };
   try {
@@ -270,7 +249,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     const containerd = startNodeProcess(['containerd', '--log-level', process.env.RELAY_NODE_DEBUG ? 'debug' : 'info', '--config', join(dir, 'containerd.toml')], join(dir, 'containerd.log'));
     children.push(containerd);
     const ctr = (args: string[]): string => nodeExec(['ctr', '--address', sock, '--namespace', 'k8s.io', ...args]);
-    await waitUntil('containerd', 30_000, () => existsSync(sock) && ctr(['version']).includes('Server'), containerd);
+    await waitFor('containerd', 30_000, () => existsSync(sock) && ctr(['version']).includes('Server'), containerd);
 
     const pauseArchive = execFileSync('bash', [PAUSE_IMAGE_SCRIPT, join(binDir, 'pause'), join(binDir, '..', 'pause.oci.tar'), PAUSE_IMAGE], { encoding: 'utf8' }).trim();
     const importImage = (archive: string): void => {
@@ -287,7 +266,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     writeFileSync(join(dir, 'kube-proxy.yaml'), kubeProxyConfig(kubeconfig, { metrics: ports.proxyMetrics, healthz: ports.proxyHealthz }));
     children.push(startNodeProcess([join(binDir, 'kube-proxy'), `--config=${join(dir, 'kube-proxy.yaml')}`, '--v=1'], join(dir, 'kube-proxy.log')));
 
-    await waitUntil(`node ${NODE_NAME} Ready`, 120_000, () => {
+    await waitFor(`node ${NODE_NAME} Ready`, 120_000, () => {
       const ready = plane!.kubectl(['get', 'node', NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
       return ready === 'True';
     }, kubelet);
