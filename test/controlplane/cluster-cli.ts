@@ -6,6 +6,7 @@
  * the node are then reached from the relay-clients namespace: `ip netns exec relay-clients bash`.
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane, type ControlPlane } from './controlplane.ts';
 import { startNodeCluster } from './node.ts';
@@ -38,7 +39,7 @@ const enter = withNode ? `\n  ip netns exec ${CLIENTS_NETNS} bash     # the node
 console.log(`control plane ready at ${plane.server} (CRDs installed${withNode ? `; node relay-node Ready, image ${IMAGE_ARCHIVE} loaded` : ''})
 ${enter}
   export KUBECONFIG=${kubeconfig}
-  export PATH=${plane.binDir}:$PATH     # kubectl and helm built for it
+  export PATH=${resolve(plane.binDir)}:$PATH     # kubectl and helm built for it
   kubectl get ${withNode ? 'nodes,relay -A' : 'relay -A'}
 
 Ctrl-C stops it and deletes its data.`);
