@@ -19,6 +19,7 @@ import { findListenerConflicts, findNarrowerConnectors } from './conflicts.ts';
 import { connectorSecurityProblems, domainPublicSuffixProblem, SecurityReason, SecurityRule } from './security.ts';
 import { objectKey, secretValue, type NamespaceObjects } from './inputs.ts';
 import { byPrecedence, selectsHub } from './selection.ts';
+import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
 
 /** Where the relay finds the data of a Secret key (a mounted volume, or files standalone mode wrote). */
 export type SecretFileResolver = (secretName: string, key: string) => string;
@@ -188,7 +189,8 @@ function sendConnectorConfigs(hub: RelayHub, objects: NamespaceObjects, options:
     }
     out.push({
       id,
-      addressSpaces: spec.addressSpaces.map((a) => ({ domain: a.domain.toLowerCase(), cost: a.cost ?? 1 })),
+      // canonical form (address-canonical.ts) so that render output and relay matching agree
+      addressSpaces: spec.addressSpaces.map((a) => ({ domain: canonicalDomainPattern(a.domain) ?? a.domain.toLowerCase(), cost: a.cost ?? 1 })),
       smartHosts: spec.smartHosts ?? [],
       dropDirectory: spec.dropDirectory || null,
       port: spec.port ?? 25,
@@ -299,7 +301,7 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
     if (problem) problems.push({ object: `AcceptedDomain ${objectKey(objects.namespace, d.metadata.name)}`, field: problem.field, rule: problem.rule, message: problem.message });
     return problem === null;
   }).map((d) => ({
-    domain: d.spec.domainName.toLowerCase(),
+    domain: canonicalDomainPattern(d.spec.domainName) ?? d.spec.domainName.toLowerCase(),
     type: d.spec.domainType ?? 'Authoritative',
     default: d.spec.default ?? false,
   }));

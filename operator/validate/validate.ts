@@ -18,6 +18,7 @@ import { domainPublicSuffixProblem, openRelayProblem, SecurityRule } from '../re
 import { checkCelRules } from './cel-rules.ts';
 import { checkSchema, isKnownKind } from './schema-check.ts';
 import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
+import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
 
 export interface ValidationProblem extends ManifestProblem {
   severity: 'error' | 'warning';
@@ -170,6 +171,11 @@ function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, Man
     const problem = domainPublicSuffixProblem(domain.spec.domainName);
     if (!problem) continue;
     out.push({ source: sourceOf('AcceptedDomain', domain.metadata.name), object: `AcceptedDomain ${ns}/${domain.metadata.name ?? ''}`, field: problem.field, rule: problem.rule, message: problem.message, severity: 'error' });
+  }
+  // The CRD pattern lets `xn--zz.example` through; the relay would match nothing against it.
+  for (const domain of objects.acceptedDomains) {
+    if (canonicalDomainPattern(domain.spec.domainName) !== null) continue;
+    out.push({ source: sourceOf('AcceptedDomain', domain.metadata.name), object: `AcceptedDomain ${ns}/${domain.metadata.name ?? ''}`, field: 'spec.domainName', rule: 'idnaDomainName', message: `domainName "${domain.spec.domainName}" is not a valid IDNA host name (IDNA 2008 / UTS 46: an xn-- label must decode to a valid U-label), so no address would ever match it`, severity: 'error' });
   }
   const reported = new Set<string>();
   for (const hub of renderHubs ? objects.hubs : []) {

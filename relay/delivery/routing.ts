@@ -9,10 +9,14 @@
  * Grouping: recipients on the same connector share a next hop when the connector has smart
  * hosts or a drop directory (one transaction for all of them); with DNS MX delivery the next
  * hop is the recipient's domain, so each domain is its own group (split when hops differ).
+ * Domains and address spaces are compared in the canonical form of
+ * relay/session/address-canonical.ts (lowercase A-labels, NFC, no trailing dot), the same form
+ * the session matches accepted domains in; a recipient domain that has no canonical form (an
+ * address literal, an invalid A-label) can only take the `*` address space.
  * Pure; decisions carry reasons.
  */
-import { domainToASCII } from 'node:url';
 import type { SendConnectorConfig } from '../config/schema.ts';
+import { canonicalDomain, canonicalDomainPattern } from '../session/address-canonical.ts';
 
 export type RouteKind = 'smartHost' | 'mx' | 'drop';
 
@@ -40,18 +44,26 @@ export interface RoutePlan {
   unroutable: number[];
 }
 
-/** domainOf - the recipient's domain, lowercase, IDNA ASCII form ('' when there is none). */
+/**
+ * domainOf - the recipient's domain in canonical form; a domain without one (address literal,
+ * invalid IDNA name) lower-cased as written, for MX delivery to try; '' when there is none.
+ */
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
   if (at < 0) return '';
-  const domain = address.slice(at + 1).replace(/\.$/, '').toLowerCase();
-  if (domain.startsWith('[')) return domain; // address literal
-  return domainToASCII(domain) || domain;
+  const raw = address.slice(at + 1);
+  return canonicalDomain(raw) ?? raw.replace(/\.$/, '').toLowerCase();
 }
 
-/** matchRank - how specifically an address space matches a domain; -1 when it does not. */
+/**
+ * matchRank - how specifically an address space matches a domain; -1 when it does not. A domain
+ * not in canonical form matches `*` only: otherwise `user@xn--zz.example` (no valid A-label,
+ * refused as outside every accepted domain by the session) would still route by `*.example`.
+ */
 export function matchRank(space: string, domain: string): number {
-  const s = space.toLowerCase().replace(/\.$/, '');
+  if (space === '*') return 0;
+  const s = canonicalDomainPattern(space);
+  if (s === null || canonicalDomain(domain) !== domain) return -1;
   if (s === '*') return 0;
   const labels = (d: string): number => d.split('.').length;
   if (s.startsWith('*.')) {

@@ -26,6 +26,7 @@ import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision,
 import { logonFailureDecision, tarpit, type ConnectorRateLimiter } from './rate-limits.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
 import { checkPassword, type RelayUser, type UserDirectory } from './users.ts';
+import { clientFormOfAddress } from './address-canonical.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { closeSession, socketOfSession } from '../listener/smtp-server-patch.ts';
 
@@ -283,6 +284,8 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     },
 
     onMailFrom(address: SMTPServerAddress, session, callback) {
+      // smtp-server decoded xn-- labels: keep the client's form in the envelope (address-canonical.ts)
+      address.address = clientFormOfAddress(address.address, session.envelope.smtpUtf8 === true);
       const state = stateOf(session);
       state.log.write('<', `MAIL FROM:<${address.address}>`, '');
       const rate = runtime.limiter.checkMessage({ clientAddress: session.remoteAddress, mailFrom: address.address, ...(state.user ? { user: state.user.name } : {}) });
@@ -295,6 +298,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     },
 
     onRcptTo(address: SMTPServerAddress, session, callback) {
+      address.address = clientFormOfAddress(address.address, session.envelope.smtpUtf8 === true);
       const state = stateOf(session);
       state.log.write('<', `RCPT TO:<${address.address}>`, '');
       decide(session, decideRcptTo({ ...policyContext(session, state), rcptTo: address.address, recipientCount: session.envelope.rcptTo.length }), 'RCPT', callback);

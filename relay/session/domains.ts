@@ -2,7 +2,7 @@
  * relay/session/domains - envelope address parsing and accepted-domain matching.
  *
  * Job: split an envelope address into local part and a canonical domain (lower case, A-labels,
- * one trailing dot dropped) and find the AcceptedDomain that covers it, exact entries before
+ * one trailing dot dropped: address-canonical.ts) and find the AcceptedDomain that covers it, exact entries before
  * `*.` wildcards, the longest wildcard first. The router should use the same functions, so
  * that "accepted" here and "local" there can never disagree.
  * Trust: addresses come straight from the client. Anything that smells of source routing
@@ -12,8 +12,8 @@
  * Failure modes: a domain that is not a valid LDH host name (IP literals, `user@127.0.0.1`,
  * empty, control characters) canonicalises to null and matches nothing.
  */
-import { domainToASCII } from 'node:url';
 import type { AcceptedDomainConfig } from '../config/schema.ts';
+import { canonicalDomain, canonicalLocalPart } from './address-canonical.ts';
 
 export interface EnvelopeAddress {
   local: string;
@@ -23,22 +23,12 @@ export interface EnvelopeAddress {
   routing: boolean;
 }
 
-const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-const HOSTNAME = new RegExp(`^(?:${LABEL}\\.)*${LABEL}$`);
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-/** Lower case, A-labels, no trailing dot; null unless a valid host name with a non-numeric TLD. */
+/** Lower case, A-labels, no trailing dot; null unless a valid IDNA host name with a non-numeric TLD. */
 export function normalizeDomain(raw: string): string | null {
-  if (raw.length === 0 || raw.length > 255 || CONTROL.test(raw)) return null;
-  let domain = raw.endsWith('.') ? raw.slice(0, -1) : raw;
-  domain = domain.toLowerCase();
-  // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\x7f]/.test(domain)) domain = domainToASCII(domain);
-  if (domain.length === 0 || domain.length > 253 || !HOSTNAME.test(domain)) return null;
-  const tld = domain.slice(domain.lastIndexOf('.') + 1);
-  if (/^[0-9]+$/.test(tld)) return null;
-  return domain;
+  return canonicalDomain(raw);
 }
 
 export function parseEnvelopeAddress(address: string): EnvelopeAddress {
@@ -80,10 +70,15 @@ export function matchAcceptedDomain(
   return best?.config;
 }
 
-/** Case-insensitive address equality on canonical domains (local parts compared case-insensitively too). */
+/**
+ * Address equality on canonical forms (Send-As): canonical domains, local parts in NFC and
+ * compared case-insensitively (a user's listed addresses never depended on case; NFC again
+ * after lower-casing, which can leave a string unnormalised).
+ */
 export function sameAddress(a: string, b: string): boolean {
   const pa = parseEnvelopeAddress(a);
   const pb = parseEnvelopeAddress(b);
   if (pa.domain === null || pb.domain === null || pa.domain !== pb.domain) return false;
-  return pa.local.toLowerCase() === pb.local.toLowerCase();
+  const fold = (local: string): string => canonicalLocalPart(canonicalLocalPart(local).toLowerCase());
+  return fold(pa.local) === fold(pb.local);
 }
