@@ -8,6 +8,7 @@ import { Manager } from '../controllers/manager.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { FlagError, parseFlags, parseHostPort, withFlagErrors } from './flags.ts';
 import { stopSignal } from './stop-signal.ts';
+import { logRuntimeErrors } from '../runtime/diagnostics-log.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -39,6 +40,7 @@ export function runOperator(args: string[]): Promise<number> {
       return value * 1000;
     };
     const stopping = stopSignal();
+    logRuntimeErrors();
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromDefault();
     const manager = new Manager({

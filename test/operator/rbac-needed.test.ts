@@ -11,11 +11,9 @@
  * rules performs every one of those scenarios (the positive control, so no removal can pass
  * vacuously) and nothing it or the relay logs contains "forbidden".
  *
- * The operator logs no API error itself: reflector, reconcile, leader-election and Event
- * failures go to node:diagnostics_channel (operator/runtime/diagnostics.ts) and nobody
- * subscribes in the product. The operator child processes here get a preload (--import) that
- * subscribes to those channels and prints every message carrying an error as a JSON log line,
- * which is what "forbidden in the operator's log" reads.
+ * The operator logs every runtime failure (list/watch, reconcile, leader election, Event writes)
+ * as a warn line with the API server's Status text (operator/runtime/diagnostics-log.ts), which
+ * is what "forbidden in the operator's log" reads.
  *
  * rule (verbs)                                       verb     scenario that fails without it
  * -------------------------------------------------  -------  -------------------------------------------------------------
@@ -121,7 +119,6 @@ interface LeaseView { spec: { holderIdentity?: string; renewTime?: string } }
 let cluster: TestCluster;
 let admin: KubeClient;
 let dir = '';
-let preload = '';
 let rendered: Doc[] = [];
 const running = new Set<JsonLogProcess>();
 const extraNamespaces: string[] = [];
@@ -196,28 +193,6 @@ async function serviceAccountKubeconfig(namespace: string, serviceAccount: strin
 // ---------------------------------------------------------------------------------------------
 // The operator, with its runtime diagnostics as log lines
 
-/**
- * The preload: every diagnostics message that carries an error becomes a JSON line on stdout
- * ({"log":"diagnostics"}), with the error's message and, for client-node's ApiException, the
- * API server's Status body ("... is forbidden: User ... cannot create resource ...").
- */
-const PRELOAD = `
-import dc from 'node:diagnostics_channel';
-const text = (error) => {
-  if (!(error instanceof Error)) return String(error);
-  const body = error.body === undefined ? '' : typeof error.body === 'string' ? error.body : JSON.stringify(error.body);
-  return [error.message, body].filter(Boolean).join(' ');
-};
-for (const channel of ['relay:runtime:reflector', 'relay:runtime:reconciled', 'relay:runtime:leader', 'relay:runtime:event']) {
-  dc.subscribe(channel, (message) => {
-    if (!message || message.error === undefined) return;
-    const { error, ...fields } = message;
-    process.stdout.write(JSON.stringify({ log: 'diagnostics', channel, ...fields, error: text(error) }) + '\\n');
-  });
-}
-process.stdout.write(JSON.stringify({ log: 'diagnostics', message: 'subscribed' }) + '\\n');
-`;
-
 let operatorCounter = 0;
 
 async function startOperator(namespace: string, kubeconfig: string): Promise<OperatorProcess> {
@@ -225,7 +200,7 @@ async function startOperator(namespace: string, kubeconfig: string): Promise<Ope
   const identity = `rbacn-${++operatorCounter}`;
   // The chart's args (--namespace, --metrics-addr) and its lease namespace (the release
   // namespace, here the watched one), with the short lease timings of the other tests.
-  const child = spawn(process.execPath, ['--import', preload, 'bin/relay-operator.js', 'operator',
+  const child = spawn(process.execPath, ['bin/relay-operator.js', 'operator',
     '--namespace', namespace, '--metrics-addr', `127.0.0.1:${metricsPort}`, '--leader-election-namespace', namespace,
     '--lease-duration', '3', '--renew-deadline', '2', '--retry-period', '0.5', '--identity', identity,
   ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: identity, POD_NAMESPACE: namespace } });
@@ -508,8 +483,6 @@ useTestNamespaces([FULL, RELAY_NS], {
     admin = kubeClient(c);
     dir = mkdtempSync(join(tmpdir(), 'relay-rbac-needed-'));
     mkdirSync(dir, { recursive: true });
-    preload = join(dir, 'diagnostics-log.mjs');
-    writeFileSync(preload, PRELOAD);
     rendered = renderChartRbac();
   },
   beforeStop: async () => {
@@ -562,7 +535,6 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
     assert.deepEqual(recorded, { created: true, patched: true, errors: [] });
     // the whole run, releasing the Lease at SIGTERM included
     await stopProcess(full);
-    assert.ok(full.logs.some((l) => l.log === 'diagnostics' && l.message === 'subscribed'), 'the preload that logs API errors ran');
     assert.deepEqual(forbiddenLines(full), [], 'no log line of the operator with the full rules says forbidden');
   });
 
@@ -662,7 +634,7 @@ async function runCase(c: Case, namespace: string): Promise<void> {
       if (await scenario.check(ctx).catch(() => false)) throw new Error(`the scenario happened anyway: ${operator.tail(5)}`);
       await sleep(500);
     }
-    const refused = operator.logs.filter((l: LogLine) => l.log === 'diagnostics' && c.evidence.every((e) => e.test(JSON.stringify(l))));
+    const refused = operator.logs.filter((l: LogLine) => l.runtime !== undefined && c.evidence.every((e) => e.test(JSON.stringify(l))));
     if (refused.length === 0) throw new Error(`no log line matching ${c.evidence.join(' and ')}: ${operator.tail(8)}`);
   } finally {
     await stopProcess(operator);
