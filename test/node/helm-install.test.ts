@@ -125,6 +125,10 @@ describe('relay-operator on a real node', () => {
         assert.doesNotMatch(log, /forbidden/i, `${p.metadata.name}: nothing forbidden`);
       }
     }
+    // The operator logs every API error its runtime meets (a 403 among them): none under the chart's RBAC.
+    for (const p of pods(OPERATOR_NS, 'app.kubernetes.io/name=relay-operator')) {
+      assert.doesNotMatch(cluster.kubectl(['logs', '-n', OPERATOR_NS, p.metadata.name]), /forbidden/i, `${p.metadata.name}: nothing forbidden`);
+    }
   });
 
   test('mail: a pod outside the ranges gets 554 5.7.1 at both hubs; after kubectl apply adds its address it relays through both, without a restart', async () => {
