@@ -114,7 +114,7 @@ export type RelayHubStatus = {
     /** Ports served on that IP. */
     ports?: number[];
   }>;
-  /** Ready, Progressing and Degraded, as metav1.Condition. */
+  /** Ready, Progressing and Degraded, as metav1.Condition; for kstatus/Flux also Reconciling (True, RollingOut, while pods load the current config) and Stalled (True, ConfigTooLarge or SecretNotFound for a Secret of the hub's own spec; never both True). */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;
@@ -244,7 +244,7 @@ export type ReceiveConnectorStatus = {
   observedGeneration?: number;
   /** Number of remoteIPRanges entries after usage defaults. */
   remoteIPRangeCount?: number;
-  /** Ready, Conflicted (naming the other connector) and Degraded, as metav1.Condition. */
+  /** Ready, Conflicted (naming the other connector) and Degraded, as metav1.Condition; for kstatus/Flux also Reconciling (True, Propagating, while hub pods load the connector's config) and Stalled (True when only a person can help: SecretNotFound, Conflicted, NoHubSelected, a guardrail reason or the render rule, e.g. UnknownHubAddress; never both True). */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;
@@ -292,7 +292,7 @@ export type AcceptedDomainSpec = {
 export type AcceptedDomainStatus = {
   /** The metadata.generation this status describes. */
   observedGeneration?: number;
-  /** Ready, as metav1.Condition: True (Rendered) naming the hubs of the namespace, else False with InvalidDomainName, DuplicateDomain or DuplicateDefault (naming the AcceptedDomain that wins) or NoRelayHub. */
+  /** Ready, as metav1.Condition: True (Rendered) naming the hubs of the namespace, else False with InvalidDomainName, DuplicateDomain or DuplicateDefault (naming the AcceptedDomain that wins) or NoRelayHub. Stalled (for kstatus/Flux): True with Ready's reason and message whenever Ready is False (each of those needs a person), else False. */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;
@@ -368,7 +368,7 @@ export type SendConnectorSpec = {
 export type SendConnectorStatus = {
   /** The metadata.generation this status describes. */
   observedGeneration?: number;
-  /** Ready, as metav1.Condition: True (Rendered) naming the hubs whose config holds the connector, else False with InvalidSpec, NoHubSelected, SecretNotFound (saying which key) or HubNotFound. */
+  /** Ready, as metav1.Condition: True (Rendered) naming the hubs whose config holds the connector, else False with InvalidSpec, NoHubSelected, SecretNotFound (saying which key) or HubNotFound. Stalled (for kstatus/Flux): True with Ready's reason and message whenever Ready is False (each of those needs a person), else False. */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;

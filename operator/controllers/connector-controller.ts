@@ -9,12 +9,18 @@
  * Propagating (pods still loading), Disabled, and the open-relay guardrails' own reasons
  * (NarrowerConnectorGrantsMore, with Conflicted naming the wider connector; OpenRelayNotAllowed;
  * ProtocolLoggingRequired), so `kubectl get` shows why a connector was refused.
+ *
+ * For kstatus (Flux health checks), which reads Ready=False as "in progress, wait": Stalled=True
+ * when only a person can help (the connector is not loaded on some hub: SecretNotFound for a
+ * missing Secret or key, Conflicted, a guardrail's reason, the rule otherwise, e.g.
+ * UnknownHubAddress; NoHubSelected), Reconciling=True (Propagating) while hub pods load it.
+ * Disabled is neither: Ready=False alone, so kstatus says InProgress (docs/gitops.md).
  */
 import { API_GROUP_VERSION } from '../api/crds.ts';
 import { effectiveConnectorSpec } from '../render/render.ts';
 import { byPrecedence, selectsHub } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
-import { setCondition, type Condition } from '../runtime/conditions.ts';
+import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { splitKey, type KubeObject } from '../runtime/objects.ts';
 import type { Caches } from './caches.ts';
@@ -35,6 +41,11 @@ interface HubEntry {
   reason?: string;
 }
 
+/** stalledReason - a render rule (camelCase, e.g. unknownHubAddress) as a condition reason. */
+function stalledReason(rule: string | undefined): string {
+  return rule ? `${rule.charAt(0).toUpperCase()}${rule.slice(1)}` : 'NotLoaded';
+}
+
 export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: string) => Promise<{ requeueAfter?: number } | void> {
   const { caches, applier, events, renders } = deps;
   return async (key) => {
@@ -49,6 +60,8 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
     let conflictMessage = '';
     // set when an open-relay guardrail (render/security.ts) left the connector out somewhere
     let guardReason: string | undefined;
+    // the render rule of the first hub that left the connector out (missingSecret, ...)
+    let notLoadedRule: string | undefined;
     let notRendered = false;
     for (const hub of hubs) {
       const observation = renders.get(`${namespace}/${hub.metadata.name ?? ''}`);
@@ -71,6 +84,7 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
       }
       if (!onHub.loaded) {
         guardReason ??= onHub.reason;
+        notLoadedRule ??= onHub.rule;
         if (onHub.conflictsWith) {
           conflictWith = onHub.conflictsWith;
           conflictMessage = `hub ${observation.hub}: ${onHub.message ?? ''}`;
@@ -108,6 +122,17 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
       };
     }
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, generation, now);
+    let stalled: KstatusProblem | undefined;
+    if (spec.enabled !== false && (hubs.length === 0 || entries.some((e) => !e.ready && e.reason !== undefined && !e.reason.startsWith('Propagating')))) {
+      // Ready's own reason when it names the cause; for NotLoaded the render rule says more
+      const reason = ready.reason !== 'NotLoaded' ? ready.reason : notLoadedRule === 'missingSecret' ? ConditionReason.SecretNotFound : stalledReason(notLoadedRule);
+      stalled = { reason, message: ready.message };
+    }
+    conditions = setKstatusConditions(conditions, {
+      stalled,
+      reconciling: ready.reason === 'Propagating' ? { reason: ConditionReason.Propagating, message: ready.message } : undefined,
+      settled: { reason: ready.reason, message: ready.message },
+    }, generation, now);
     conditions = setCondition(conditions, conflictWith
       ? { type: 'Conflicted', status: 'True', reason: guardReason ?? 'ListenerConflict', message: `conflicts with ReceiveConnector ${conflictWith}: ${conflictMessage}`.slice(0, 32_000) }
       : { type: 'Conflicted', status: 'False', reason: 'NoConflict', message: 'no conflicting connector on its listeners' }, generation, now);

@@ -8,6 +8,11 @@
  * when a connector could not be loaded (the reason is on the connector) or the config does
  * not fit a ConfigMap. Nothing here is half-applied: a config that cannot be stored is not
  * applied at all and the pods keep the previous one.
+ *
+ * For kstatus (Flux health checks): Reconciling=True while pods catch up (as Progressing),
+ * Stalled=True when only a person can fix the hub: ConfigTooLarge, or a Secret the hub's own
+ * spec names (tls.secretName, users.secretName) missing (SecretNotFound; the hub runs without
+ * it). A connector that is not loaded stalls that connector, not the hub.
  */
 import { API_GROUP_VERSION } from '../api/crds.ts';
 import { renderHub } from '../render/render.ts';
@@ -15,7 +20,7 @@ import { configPayload, CONFIGMAP_LIMIT_BYTES } from '../resources/config-map.ts
 import { desiredHubObjects, type HubObjectOptions } from '../resources/hub-objects.ts';
 import { ANNOTATION_CONFIG_HASH, LABEL_HUB, SECRETS_MOUNT } from '../resources/names.ts';
 import type { Applier } from '../runtime/apply.ts';
-import { setCondition, type Condition } from '../runtime/conditions.ts';
+import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { controllerOwnerKey, splitKey, type KubeObject } from '../runtime/objects.ts';
 import { OWNED_KINDS, type Caches } from './caches.ts';
@@ -81,11 +86,15 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
 
     let conditions: Condition[] = (hub.status?.conditions ?? []);
     const now = new Date();
+    let stalled: KstatusProblem | undefined;
     if (tooLarge) {
       const message = `rendered config is ${payload.bytes} bytes compressed, above the ConfigMap limit of ${CONFIGMAP_LIMIT_BYTES}; pods keep the previous config`;
       conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'ConfigTooLarge', message }, generation, now);
       conditions = setCondition(conditions, { type: 'Degraded', status: 'True', reason: 'ConfigTooLarge', message }, generation, now);
+      stalled = { reason: ConditionReason.ConfigTooLarge, message };
     } else {
+      const ownSecrets = rendered.problems.filter((p) => p.object === `RelayHub ${key}` && p.rule === 'missingSecret');
+      if (ownSecrets.length > 0) stalled = { reason: ConditionReason.SecretNotFound, message: ownSecrets.map((p) => `${p.field}: ${p.message}`).join('; ').slice(0, 32_000) };
       const notLoaded = rendered.connectors.filter((c) => !c.loaded);
       conditions = setCondition(conditions, live
         ? { type: 'Ready', status: 'True', reason: 'PodsCurrent', message: `${podsCurrent}/${desiredReplicas} pods run config ${hash}` }
@@ -97,6 +106,11 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
         ? { type: 'Degraded', status: 'True', reason: 'ConnectorsNotLoaded', message: notLoaded.map((c) => `${c.connectorId}: ${c.message ?? c.rule ?? ''}`).join('; ').slice(0, 32_000) }
         : { type: 'Degraded', status: 'False', reason: 'AllConnectorsLoaded', message: `${rendered.config.connectors.length} connector(s) loaded` }, generation, now);
     }
+    conditions = setKstatusConditions(conditions, {
+      stalled,
+      reconciling: !tooLarge && !live ? { reason: ConditionReason.RollingOut, message: `waiting for ${desiredReplicas - podsCurrent} pod(s) to load config ${hash} (${readyReplicas} ready)` } : undefined,
+      settled: { reason: 'PodsCurrent', message: `every pod runs config ${hash}` },
+    }, generation, now);
     const addresses = rendered.config.listeners.reduce<Array<{ name: string; ip?: string; ports: number[] }>>((list, listener) => {
       let entry = list.find((a) => a.name === listener.addressName);
       if (!entry) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConditionReason, ConditionType, conditionTime, findCondition, isConditionTrue, removeCondition, setCondition } from './conditions.ts';
+import { ConditionReason, ConditionType, conditionTime, findCondition, isConditionTrue, removeCondition, setCondition, setKstatusConditions } from './conditions.ts';
 import { deepFreeze } from './objects.ts';
 
 const t0 = new Date('2026-11-28T10:00:00.123Z');
@@ -65,4 +65,22 @@ void test('find, isTrue (optionally for a generation) and remove', () => {
   assert.equal(isConditionTrue(list, 'Degraded'), false);
   assert.deepEqual(removeCondition(list, 'Ready'), []);
   assert.equal(conditionTime(new Date('2026-01-02T03:04:05.678Z')), '2026-01-02T03:04:05Z');
+});
+
+void test('setKstatusConditions: Stalled and Reconciling written False when nothing is wrong or under way', () => {
+  const list = setKstatusConditions([], { settled: { reason: 'PodsCurrent', message: 'every pod runs config x' } }, 4, t0);
+  assert.deepEqual(list.map((c) => [c.type, c.status, c.reason, c.observedGeneration]), [['Stalled', 'False', 'AsExpected', 4], ['Reconciling', 'False', 'PodsCurrent', 4]]);
+});
+
+void test('setKstatusConditions: never both True (kstatus would take the first True in list order): Stalled wins', () => {
+  const rolling = setKstatusConditions([], { reconciling: { reason: 'RollingOut', message: 'waiting' }, settled: { reason: 'PodsCurrent', message: '' } }, 1, t0);
+  assert.deepEqual(rolling.map((c) => [c.type, c.status]), [['Stalled', 'False'], ['Reconciling', 'True']]);
+  const stalled = setKstatusConditions(rolling, { stalled: { reason: 'SecretNotFound', message: 'Secret s not found' }, reconciling: { reason: 'RollingOut', message: 'waiting' }, settled: { reason: 'PodsCurrent', message: '' } }, 2, t1);
+  assert.deepEqual(stalled.map((c) => [c.type, c.status, c.reason]), [['Stalled', 'True', 'SecretNotFound'], ['Reconciling', 'False', 'Stalled']]);
+  assert.equal(findCondition(stalled, 'Stalled')?.message, 'Secret s not found');
+});
+
+void test('setKstatusConditions without Reconciling (kinds that do not follow hub pods) writes Stalled only', () => {
+  const list = setKstatusConditions([], { stalled: { reason: 'NoRelayHub', message: 'no hub' }, settled: { reason: 'Rendered', message: '' } }, 1, t0, false);
+  assert.deepEqual(list.map((c) => [c.type, c.status, c.reason]), [['Stalled', 'True', 'NoRelayHub']]);
 });

@@ -19,6 +19,14 @@ export const ConditionType = {
   Degraded: 'Degraded',
   /** A ReceiveConnector collides with another (the message names it). */
   Conflicted: 'Conflicted',
+  /**
+   * kstatus' "abnormal-true" pair (sigs.k8s.io/cli-utils/pkg/kstatus), which Flux health checks
+   * and kstatus waiters read instead of Ready: True while the object is on its way (hub pods
+   * loading its config) → InProgress.
+   */
+  Reconciling: 'Reconciling',
+  /** True when only a person can make the object progress (the reason says what) → Failed. */
+  Stalled: 'Stalled',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -51,6 +59,13 @@ export const ConditionReason = {
   InvalidDomainName: 'InvalidDomainName',
   /** AcceptedDomain: domainName is (a wildcard over) a public suffix: left out of every hub (render/security.ts). */
   PublicSuffixDomain: 'PublicSuffixDomain',
+  /** Reconciling=False because Stalled is True: waiting for a person, not for the cluster. */
+  Stalled: 'Stalled',
+  /** RelayHub: the rendered config does not fit a ConfigMap. */
+  ConfigTooLarge: 'ConfigTooLarge',
+  /** Reconciling: hub pods are loading the config that holds the object. */
+  RollingOut: 'RollingOut',
+  Propagating: 'Propagating',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
 
@@ -80,6 +95,40 @@ export function readyVerdict(problems: ReadonlyArray<{ reason: string; message: 
   const [first] = problems;
   if (first) return { status: 'False', reason: first.reason, message: problems.map((p) => p.message).join('; ') };
   return { status: 'True', ...ok };
+}
+
+/** A problem only a person can fix (Stalled=True), or progress under way (Reconciling=True). */
+export interface KstatusProblem {
+  reason: string;
+  message: string;
+}
+
+export interface KstatusVerdict {
+  stalled?: KstatusProblem | undefined;
+  /** Ignored when stalled: the object waits for a person, not for the cluster. */
+  reconciling?: KstatusProblem | undefined;
+  /** Reconciling=False's reason and message when nothing is under way. */
+  settled: KstatusProblem;
+}
+
+/**
+ * setKstatusConditions - Stalled and (unless `withReconciling` is false) Reconciling, always
+ * written (False when not the case) so a reader sees they are maintained. Never both True:
+ * kstatus takes whichever True one comes first in the list, so the order of the conditions
+ * would decide between InProgress and Failed; Stalled wins because waiting cannot fix it.
+ */
+export function setKstatusConditions(conditions: readonly Condition[] | undefined, verdict: KstatusVerdict, generation: number | undefined, now: Date = new Date(), withReconciling = true): Condition[] {
+  const { stalled, reconciling, settled } = verdict;
+  let list = setCondition(conditions, stalled
+    ? { type: ConditionType.Stalled, status: 'True', ...stalled }
+    : { type: ConditionType.Stalled, status: 'False', reason: ConditionReason.AsExpected, message: 'nothing that needs a person' }, generation, now);
+  if (!withReconciling) return list;
+  list = setCondition(list, stalled
+    ? { type: ConditionType.Reconciling, status: 'False', reason: ConditionReason.Stalled, message: `stalled: ${stalled.reason}` }
+    : reconciling
+      ? { type: ConditionType.Reconciling, status: 'True', ...reconciling }
+      : { type: ConditionType.Reconciling, status: 'False', ...settled }, generation, now);
+  return list;
 }
 
 const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
