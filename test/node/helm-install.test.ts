@@ -10,7 +10,9 @@
  * The tests run in order and build on each other, as an administrator's day would.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCapturePeer, type CapturePeer } from '../../relay/delivery/test-peers.ts';
 import { eventually, message, nodeTestCluster, smtpFromPod, smtpFromPodInBackground, type NodeTestCluster } from '../support/node-cluster.ts';
@@ -125,6 +127,23 @@ describe('relay-operator on a real node', () => {
         assert.doesNotMatch(log, /forbidden/i, `${p.metadata.name}: nothing forbidden`);
       }
     }
+    // What Flux and other GitOps tools read (kstatus, built beside the control plane): the four
+    // kinds and the workloads they make are all Current once the pods run the config.
+    const refs = [
+      `apps/v1/Deployment/${OPERATOR_NS}/relay-operator`,
+      ...HUBS.flatMap((hub) => [`relayoperator.io/v1alpha1/RelayHub/${MAIL_NS}/${hub}`, `apps/v1/StatefulSet/${MAIL_NS}/${hub}-relay`,
+        `v1/Service/${MAIL_NS}/${hub}-relay`, `v1/PersistentVolumeClaim/${MAIL_NS}/spool-${hub}-relay-0`, `v1/PersistentVolumeClaim/${MAIL_NS}/spool-${hub}-relay-1`]),
+      `relayoperator.io/v1alpha1/ReceiveConnector/${MAIL_NS}/copiers`, `relayoperator.io/v1alpha1/AcceptedDomain/${MAIL_NS}/contoso`,
+      `relayoperator.io/v1alpha1/SendConnector/${MAIL_NS}/to-sink`,
+    ];
+    const statuses = await eventually('every object Current in kstatus', 120_000, () => {
+      const out = JSON.parse(execFileSync(join(cluster.binDir, 'kstatus'), ['--kubeconfig', cluster.kubeconfig, ...refs], { encoding: 'utf8' })) as { kind: string; name: string; status: string; message: string }[];
+      return out.every((o) => o.status === 'Current') ? out : undefined;
+    }).catch((error: Error) => {
+      const out = execFileSync(join(cluster.binDir, 'kstatus'), ['--kubeconfig', cluster.kubeconfig, ...refs], { encoding: 'utf8' });
+      throw new Error(`${error.message}: ${out}`);
+    });
+    assert.equal(statuses.length, refs.length);
     // The operator logs every API error its runtime meets (a 403 among them): none under the chart's RBAC.
     for (const p of pods(OPERATOR_NS, 'app.kubernetes.io/name=relay-operator')) {
       assert.doesNotMatch(cluster.kubectl(['logs', '-n', OPERATOR_NS, p.metadata.name]), /forbidden/i, `${p.metadata.name}: nothing forbidden`);
