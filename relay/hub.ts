@@ -5,8 +5,11 @@
  *   start   load the rendered config, recover the spool, open every listener;
  *   reload  on a new config (or a changed certificate, users or CA file) build new routes and
  *           swap them in; sessions in flight finish under the config they started with; a
- *           config that cannot be built is logged and the running one kept; the spool's
- *           free-space reserve (hub.spool.minFreeBytes) takes the new value;
+ *           config that cannot be built is logged and the running one kept; the new
+ *           listeners are opened before anything is swapped, and one that cannot bind leaves
+ *           the old config and listeners serving, reported (error log, metrics, not ready,
+ *           status) and retried; the spool's free-space reserve (hub.spool.minFreeBytes)
+ *           takes the new value;
  *   stop    stop accepting (new connections get 421 4.3.2), let sessions finish within the
  *           grace period, close the spool.
  * The hub reports the config hash it runs in its metrics (relay_config_info) and in a status
@@ -17,6 +20,7 @@ import { isIP } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import { loadRenderedConfig, type LoadedConfig } from './config/load.ts';
 import type { ConnectorConfig, ListenerConfig, RenderedConfig } from './config/schema.ts';
+import { Counter, Gauge } from 'prom-client';
 import { Listener, type ListenerRoute } from './listener/listener.ts';
 import { buildListenerIndex, parseRemoteIPRange } from './listener/range-index.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
@@ -54,8 +58,23 @@ export interface HubOptions {
   holdDelivery?: boolean;
   /** Bind every listener to this address instead of the config's (a pod IP, a test's loopback address). */
   bindAddress?: string;
-  /** Called with the config hash each time a config is applied (start and every reload). */
+  /**
+   * Called with the config hash each time a config is applied (start and every reload), never
+   * for one that failed: the operator reads that hash as "this pod runs it".
+   */
   onConfigApplied?: (hash: string) => void;
+  /** Retry a reload whose new listener could not bind, with backoff up to a minute. Default true. */
+  retryFailedBind?: boolean;
+}
+
+/** A config the hub was given and could not apply; it runs the one before. */
+export interface PendingConfig {
+  /** The hash of the config not applied; null when the file could not be read as a config. */
+  hash: string | null;
+  reason: 'listenerBind' | 'invalidConfig';
+  message: string;
+  /** When this config first failed (ISO 8601); retries keep it. */
+  since: string;
 }
 
 interface BuiltRoutes {
@@ -96,12 +115,25 @@ export class Hub {
   #watched: string[] = [];
   #reloading: Promise<boolean> | null = null;
   #stopped = false;
+  #pending: PendingConfig | null = null;
+  #retry: NodeJS.Timeout | null = null;
+  #retryAttempt = 0;
+  readonly #reloadFailures: Counter<'reason'>;
+  readonly #configPending: Gauge;
 
   private constructor(options: HubOptions, spool: Spool, loaded: LoadedConfig, metrics: HubMetrics) {
     this.#options = options;
     this.#spool = spool;
     this.#loaded = loaded;
     this.metrics = metrics;
+    // Registered here rather than in relay/metrics so the reload path owns its own series; a
+    // registry shared by two hubs (tests) gets them once.
+    const registers = [metrics.registry];
+    this.#reloadFailures = (metrics.registry.getSingleMetric('relay_config_reload_failures_total') as Counter<'reason'> | undefined)
+      ?? new Counter({ name: 'relay_config_reload_failures_total', help: 'Reloads not applied, by reason (listenerBind: a new listener could not bind; invalidConfig: the config or a file it names could not be read); the old config keeps running.', labelNames: ['reason'], registers });
+    this.#configPending = (metrics.registry.getSingleMetric('relay_config_pending') as Gauge | undefined)
+      ?? new Gauge({ name: 'relay_config_pending', help: '1 while the hub runs an older config than the one it was given (see relay_config_reload_failures_total and /status), else 0.', registers });
+    this.#configPending.set(0);
     this.#dnsCache = new DnsCache(options.resolver ? sourceOfResolver(options.resolver) : systemDnsSource());
   }
 
@@ -184,32 +216,25 @@ export class Hub {
     let built: BuiltRoutes;
     try {
       loaded = loadRenderedConfig(this.#options.configFile);
-      if (!force && loaded.hash === this.#loaded.hash) return false;
-      built = this.#build(loaded.config);
     } catch (error) {
-      appLog('error', `reload refused, keeping config ${this.#loaded.hash}: ${(error as Error).message}`, {}, this.#options.logSink);
+      this.#reloadFailed(null, 'invalidConfig', (error as Error).message);
       return false;
     }
-    const wanted = new Set(built.routes.keys());
-    for (const [key, listener] of this.#listeners) {
-      if (!wanted.has(key)) {
-        this.#listeners.delete(key);
-        void listener.close(30_000);
-      }
+    if (!force && loaded.hash === this.#loaded.hash) {
+      // Back to the config it runs (the one that failed was withdrawn): nothing is pending.
+      if (this.#pending) this.#clearPending();
+      return false;
     }
-    for (const [key, { config, route }] of built.routes) {
-      const existing = this.#listeners.get(key);
-      if (existing) {
-        existing.setRoute(route);
-        continue;
-      }
-      const listener = new Listener(config, route, this.metrics, this.#options.logSink);
-      try {
-        await listener.start();
-        this.#listeners.set(key, listener);
-      } catch (error) {
-        appLog('error', `listener ${config.endpoint} could not open: ${(error as Error).message}`, {}, this.#options.logSink);
-      }
+    try {
+      built = this.#build(loaded.config);
+    } catch (error) {
+      this.#reloadFailed(loaded.hash, 'invalidConfig', (error as Error).message);
+      return false;
+    }
+    const opened = await this.#openListeners(built);
+    if (!opened.ok) {
+      this.#reloadFailed(loaded.hash, 'listenerBind', opened.message);
+      return false;
     }
     const previous = this.#loaded.hash;
     this.#afterLoad(loaded, built);
@@ -218,10 +243,113 @@ export class Hub {
     return true;
   }
 
+  /**
+   * openListeners - the listeners of a new config, all or none: the new ones are opened first,
+   * and only when every one is bound are the routes swapped and the listeners the config
+   * dropped closed (draining). A listener that cannot bind (the port taken by another
+   * process, an address the host does not have) leaves every old listener serving under the
+   * old routes, so a reload never closes a port it cannot reopen. A new listener on the port
+   * of one being dropped (the same port moved to another address) can only bind once the old
+   * one let the port go: it is unbound just before, and bound again when the new one still fails.
+   */
+  async #openListeners(built: BuiltRoutes): Promise<{ ok: true } | { ok: false; message: string }> {
+    const dropped = [...this.#listeners].filter(([key]) => !built.routes.has(key));
+    const fresh: Listener[] = [];
+    const unbound: Listener[] = [];
+    let failure: string | null = null;
+    for (const [key, { config, route }] of built.routes) {
+      if (this.#listeners.has(key)) continue;
+      const listener = new Listener(config, route, this.metrics, this.#options.logSink);
+      try {
+        try {
+          await listener.start();
+        } catch (error) {
+          const samePort = dropped.filter(([, old]) => old.config.port === config.port && !unbound.includes(old)).map(([, old]) => old);
+          if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || samePort.length === 0) throw error;
+          for (const old of samePort) {
+            await old.unbind();
+            unbound.push(old);
+          }
+          await listener.start();
+        }
+        fresh.push(listener);
+      } catch (error) {
+        failure = `listener ${config.endpoint} could not open: ${(error as Error).message}`;
+        break;
+      }
+    }
+    if (failure !== null) {
+      await Promise.all(fresh.map((l) => l.close(0)));
+      for (const old of unbound) {
+        try {
+          await old.start();
+        } catch (error) {
+          // Nothing left to fall back to: said at error level so the closed port is not silent.
+          appLog('error', `listener ${old.config.endpoint} could not be opened again after a failed reload: ${(error as Error).message}`, {}, this.#options.logSink);
+        }
+      }
+      return { ok: false, message: failure };
+    }
+    for (const listener of fresh) this.#listeners.set(listenerKey(listener.config), listener);
+    for (const [key, listener] of dropped) {
+      this.#listeners.delete(key);
+      void listener.close(30_000);
+    }
+    for (const [key, { route }] of built.routes) this.#listeners.get(key)?.setRoute(route);
+    return { ok: true };
+  }
+
+  /**
+   * reloadFailed - a config that could not be applied: the old one keeps running, and the
+   * failure is visible everywhere someone looks - an error log line, relay_config_reload_failures_total,
+   * relay_config_pending (1 until a config is applied), /readyz not ready and /status (through
+   * `pendingConfig`), status.json - and onConfigApplied is not called, so the pod never reports
+   * the new hash as running. A failed bind is retried with backoff: the port may come free.
+   */
+  #reloadFailed(hash: string | null, reason: 'listenerBind' | 'invalidConfig', message: string): void {
+    this.#pending = { hash, reason, message, since: this.#pending?.hash === hash ? this.#pending.since : new Date().toISOString() };
+    this.#reloadFailures.inc({ reason });
+    this.#configPending.set(1);
+    appLog('error', `reload failed, keeping config ${this.#loaded.hash}: ${message}`, { configHash: this.#loaded.hash, ...(hash ? { failedConfigHash: hash } : {}), reason }, this.#options.logSink);
+    this.#writeStatus();
+    if (reason === 'listenerBind' && !this.#stopped && this.#options.retryFailedBind !== false) {
+      if (this.#retry) clearTimeout(this.#retry);
+      const delay = Math.min(60_000, 1000 * 2 ** Math.min(this.#retryAttempt++, 6));
+      this.#retry = setTimeout(() => {
+        this.#retry = null;
+        void this.reload();
+      }, delay);
+      this.#retry.unref();
+    }
+  }
+
+  /**
+   * pendingConfig - the config the hub was told to run but could not apply (hash null when
+   * the file itself could not be built), or null when the hub runs what it was last given.
+   */
+  get pendingConfig(): PendingConfig | null {
+    return this.#pending;
+  }
+
+  /**
+   * ready - not draining, and every listener of the config it was given is open. A new port
+   * that could not bind makes the hub not ready: the Service of the new config sends clients
+   * to a port nobody listens on here. A config that could not be read (say a bad certificate)
+   * does not: every port still serves, under the old config, and turning every pod of the hub
+   * unready at once would take the whole hub out of service.
+   */
+  get ready(): { ready: true } | { ready: false; reason: string } {
+    if (this.#stopped) return { ready: false, reason: 'draining' };
+    if (this.#pending?.reason === 'listenerBind') return { ready: false, reason: `config ${this.#pending.hash ?? '(invalid)'} not applied, running ${this.#loaded.hash}: ${this.#pending.message}` };
+    return { ready: true };
+  }
+
   /** stop - drain listeners, wait up to graceMs for sessions, close the spool. */
   async stop(graceMs = 10_000): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
     for (const file of this.#watched) unwatchFile(file);
     for (const listener of this.#listeners.values()) listener.drain();
     const deadline = Date.now() + graceMs;
@@ -286,8 +414,22 @@ export class Hub {
     return { routes, watchedFiles: [...watchedFiles] };
   }
 
+  #clearPending(): void {
+    this.#pending = null;
+    this.#retryAttempt = 0;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#configPending.set(0);
+    this.#writeStatus();
+  }
+
   #afterLoad(loaded: LoadedConfig, built: BuiltRoutes): void {
     this.#loaded = loaded;
+    this.#pending = null;
+    this.#retryAttempt = 0;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#configPending.set(0);
     this.#limits.retain(loaded.config.connectors.map((c) => c.id));
     this.#spool.setMinFreeBytes(spoolReserve(this.#options, loaded.config));
     this.metrics.configInfo.reset();
@@ -320,6 +462,8 @@ export class Hub {
       pid: process.pid,
       updatedAt: new Date().toISOString(),
       listeners: this.#loaded.config.listeners.map((l) => ({ endpoint: l.endpoint, connectors: l.connectorIds })),
+      ready: this.ready.ready,
+      pendingConfig: this.#pending,
     };
     writeFileSync(`${file}.tmp`, `${JSON.stringify(status, null, 2)}\n`);
     renameSync(`${file}.tmp`, file);

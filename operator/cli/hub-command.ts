@@ -10,7 +10,7 @@
  */
 import { chmodSync, mkdirSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
@@ -20,6 +20,7 @@ import { serveHubHttp } from './hub-http.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
 import { stopSignal } from './stop-signal.ts';
 import { manifestFilesOf } from '../manifests/load.ts';
+import { secretKeyProblem, secretNameProblem } from '../../relay/config/secret-names.ts';
 
 function writeAtomically(file: string, data: string | Buffer, mode = 0o644): void {
   writeFileSync(`${file}.tmp`, data, { mode });
@@ -27,15 +28,34 @@ function writeAtomically(file: string, data: string | Buffer, mode = 0o644): voi
   renameSync(`${file}.tmp`, file);
 }
 
-function writeSecrets(objects: NamespaceObjects, dir: string): void {
+/**
+ * secretPath - DIR/NAME/KEY for a Secret name and key Kubernetes would accept, else a
+ * ManifestError: `validate` refuses such names first, and this second check keeps the write
+ * inside DIR whatever a future caller hands in (a name or key of "../x", "/etc" or with a NUL
+ * would otherwise be a path out of the spool, issue 17 item 12).
+ */
+function secretPath(dir: string, name: string, key: string, what: string): string {
+  const nameProblem = secretNameProblem(name);
+  const problem = nameProblem ?? secretKeyProblem(key);
+  if (problem) throw new ManifestError(`${what}: ${problem} (rule ${nameProblem ? 'secretName' : 'secretKey'})`);
+  const path = join(dir, name, key);
+  const inside = relative(dir, path);
+  if (inside.startsWith('..') || inside.split(sep).length !== 2) throw new ManifestError(`${what}: ${JSON.stringify(`${name}/${key}`)} is not a path inside ${dir} (rule secretKey)`);
+  return path;
+}
+
+export function writeSecrets(objects: NamespaceObjects, dir: string): void {
   for (const secret of objects.secrets) {
     const name = secret.metadata.name;
-    const secretDir = join(dir, name);
-    mkdirSync(secretDir, { recursive: true, mode: 0o700 });
-    for (const key of new Set([...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})])) {
+    const keys = [...new Set([...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})])];
+    // every path first: a Secret with one bad key writes nothing
+    const paths = keys.map((key) => secretPath(dir, name, key, `Secret ${objects.namespace}/${name}`));
+    mkdirSync(join(dir, name), { recursive: true, mode: 0o700 });
+    keys.forEach((key, i) => {
       const value = secretValue(objects, name, key);
-      if (value !== undefined) writeAtomically(join(secretDir, key), value, 0o600);
-    }
+      const path = paths[i];
+      if (value !== undefined && path !== undefined) writeAtomically(path, value, 0o600);
+    });
   }
 }
 
@@ -64,7 +84,7 @@ export function runHub(args: string[]): Promise<number> {
     const renderToDisk = (): string => {
       const { hub, objects } = loadHub('hub', manifests, hubName, values.namespace);
       writeSecrets(objects, secretsDir);
-      const result = renderHub(hub, objects, { secretFile: (name, key) => join(secretsDir, name, key) });
+      const result = renderHub(hub, objects, { secretFile: (name, key) => secretPath(secretsDir, name, key, `a Secret named in the manifests of RelayHub ${objects.namespace}/${hubName}`) });
       for (const problem of result.problems) appLog('warn', `${problem.object}: ${problem.field}: ${problem.message} (rule ${problem.rule})`);
       writeAtomically(configFile, `${JSON.stringify(result.config, null, 2)}\n`);
       return result.hash;

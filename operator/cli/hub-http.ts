@@ -1,6 +1,8 @@
 /*
  * operator/cli/hub-http - the HTTP endpoints of a running hub (standalone or in a pod):
- * /metrics (Prometheus), /healthz, /readyz (503 while draining), /status (config hash).
+ * /metrics (Prometheus), /healthz, /readyz (503 while draining or while a new listener
+ * could not bind), /status (the config hash it runs, whether ready, and the config it was
+ * given but could not apply).
  */
 import { createServer, type Server } from 'node:http';
 import type { Hub } from '../../relay/hub.ts';
@@ -12,9 +14,16 @@ export function serveHubHttp(hub: Hub, address: { host: string; port: number }):
     } else if (req.url === '/healthz') {
       res.writeHead(200).end('ok\n');
     } else if (req.url === '/readyz') {
-      res.writeHead(hub.draining ? 503 : 200).end(hub.draining ? 'draining\n' : 'ok\n');
+      const ready = hub.ready;
+      res.writeHead(ready.ready ? 200 : 503).end(ready.ready ? 'ok\n' : `${ready.reason}\n`);
     } else if (req.url === '/status') {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ configHash: hub.configHash }));
+      const ready = hub.ready;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({
+        configHash: hub.configHash,
+        ready: ready.ready,
+        ...(ready.ready ? {} : { reason: ready.reason }),
+        pendingConfig: hub.pendingConfig,
+      }));
     } else {
       res.writeHead(404).end();
     }

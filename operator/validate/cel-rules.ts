@@ -9,6 +9,7 @@ import type { Kind } from '../api/crds.ts';
 import { grantsRelayRight } from '../render/security.ts';
 import { ipFamily, isCIDR, isIP } from './ip-syntax.ts';
 import type { SchemaProblem } from './schema-check.ts';
+import { SECRET_NAME_PATTERN } from '../../relay/config/secret-names.ts';
 
 type Json = Record<string, unknown>;
 
@@ -20,6 +21,22 @@ const PRINCIPALS = ['Anonymous', 'Authenticated', 'TrustedServers', 'Partners'];
 
 function problem(field: string, rule: string, message: string): SchemaProblem {
   return { field, rule, message: `${message} (rule ${rule})` };
+}
+
+const SECRET_NAME = new RegExp(SECRET_NAME_PATTERN);
+
+/**
+ * secretNameProblems - each secretName field that is not empty must be a Kubernetes object
+ * name (DNS subdomain): standalone mode makes it a directory under the spool, so "../x" or
+ * "/etc" would be a path out of it (issue 17 item 12). Same rule as the CRDs' CEL.
+ */
+function secretNameProblems(spec: Json, fields: string[]): SchemaProblem[] {
+  return fields.flatMap((path) => {
+    const parts = path.split('.');
+    const value = asObject(spec[parts[0] ?? ''])[parts[1] ?? ''];
+    if (typeof value !== 'string' || value === '' || SECRET_NAME.test(value)) return [];
+    return [problem(`spec.${path}`, 'secretName', "a Secret name must be a Kubernetes object name: a DNS subdomain of lowercase letters, digits, '-' and '.', never a path")];
+  });
 }
 
 function bindingProblems(binding: string, field: string): SchemaProblem[] {
@@ -86,6 +103,7 @@ function receiveConnectorProblems(spec: Json): SchemaProblem[] {
   if (spec.protocolLogging === 'None' && grantsRelayRight({ usage, permissionGroups: groups, permissions: permissions.map((p) => ({ allow: asStrings(p.allow) })) })) {
     out.push(problem('spec', 'relayNeedsProtocolLogging', 'protocolLogging None is not allowed on a connector that grants the relay right AcceptAnyRecipient (groups AuthenticatedUsers or TrustedServers, usage Client or Internal, or a permissions entry allowing it)'));
   }
+  out.push(...secretNameProblems(spec, ['tls.secretName', 'tls.clientCASecretName']));
   (Array.isArray(spec.permissions) ? spec.permissions : []).forEach((entry, i) => {
     const principal = asObject(entry).principal;
     if (typeof principal === 'string' && !PRINCIPALS.includes(principal) && !/^user:[A-Za-z0-9._@+-]{1,255}$/.test(principal)) {
@@ -105,6 +123,7 @@ function relayHubProblems(spec: Json): SchemaProblem[] {
   addresses.forEach((address, i) => {
     if (typeof address.ip === 'string' && !isIP(address.ip)) out.push(problem(`spec.addresses[${i}].ip`, 'addressIP', 'addresses[].ip must be a valid IP address'));
   });
+  out.push(...secretNameProblems(spec, ['tls.secretName', 'users.secretName']));
   asStrings(asObject(spec.proxyProtocol).trustedProxies).forEach((entry, i) => {
     if (!(entry.includes('/') ? isCIDR(entry) : isIP(entry))) {
       out.push(problem(`spec.proxyProtocol.trustedProxies[${i}]`, 'trustedProxy', 'trustedProxies entry must be an IP address or CIDR'));
@@ -114,11 +133,12 @@ function relayHubProblems(spec: Json): SchemaProblem[] {
 }
 
 function sendConnectorProblems(spec: Json): SchemaProblem[] {
+  const out = secretNameProblems(spec, ['authentication.secretName']);
   const drop = typeof spec.dropDirectory === 'string' && spec.dropDirectory.length > 0;
   if (drop && asStrings(spec.smartHosts).length > 0) {
-    return [problem('spec', 'dropDirectoryOrSmartHosts', 'dropDirectory and smartHosts exclude each other')];
+    out.push(problem('spec', 'dropDirectoryOrSmartHosts', 'dropDirectory and smartHosts exclude each other'));
   }
-  return [];
+  return out;
 }
 
 function acceptedDomainProblems(spec: Json): SchemaProblem[] {
@@ -134,7 +154,7 @@ export const CEL_RULE_NAMES: ReadonlySet<string> = new Set([
   'hubsOrSelector', 'bindingsRequired', 'externalAuthoritativeNeedsTrustedServers', 'requireTLSNeedsTLS', 'mutualTLSNeedsClientCA',
   'bindingSyntax', 'bindingPort', 'bindingAddress', 'remoteIPRangeSyntax', 'bannerStarts220',
   'authNoneAlone', 'basicAuthRequireTLSNeedsBasicAuthAndTLS', 'externalAuthoritativeOnlyWithTLS', 'mutualTLSNeedsTLS', 'principal',
-  'addressIPUnique', 'addressIP', 'trustedProxy', 'dropDirectoryOrSmartHosts', 'relayNeedsProtocolLogging', 'domainTopLevel',
+  'addressIPUnique', 'addressIP', 'trustedProxy', 'dropDirectoryOrSmartHosts', 'relayNeedsProtocolLogging', 'domainTopLevel', 'secretName',
 ]);
 
 /** checkCelRules - the CEL verdicts of the API server for one object whose schema is valid. */

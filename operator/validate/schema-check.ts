@@ -60,7 +60,7 @@ export function fieldPath(instancePath: string): string {
     .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
 }
 
-function describe(error: ErrorObject, value: unknown): SchemaProblem {
+function describe(error: ErrorObject, value: unknown, typesHere: string[] = []): SchemaProblem {
   const field = fieldPath(error.instancePath);
   const shown = JSON.stringify(value);
   const params = error.params as Record<string, unknown>;
@@ -86,7 +86,8 @@ function describe(error: ErrorObject, value: unknown): SchemaProblem {
     case 'uniqueItems':
       return { field, rule: 'duplicate', message: `Duplicate value: list entries must be unique` };
     case 'type':
-      return { field, rule: 'type', message: `Invalid value: ${shown}: must be of type ${String(params.type)}` };
+      // an int-or-string field fails both branches: name both types, as the API server does
+      return { field, rule: 'type', message: `Invalid value: ${shown}: must be of type ${typesHere.length > 0 ? typesHere.join(' or ') : String(params.type)}` };
     default:
       return { field, rule: error.keyword, message: error.message ?? 'invalid' };
   }
@@ -106,9 +107,17 @@ export function checkSchema(kind: Kind, object: Record<string, unknown>): Schema
   const validate = validatorFor(kind);
   if (validate(object)) return [];
   const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'anyOf' || !validate.errors?.some((o) => o !== e && o.instancePath === e.instancePath));
+  const types = new Map<string, string[]>();
+  for (const error of errors) {
+    if (error.keyword !== 'type') continue;
+    const list = types.get(error.instancePath) ?? [];
+    const type = String((error.params as { type?: unknown }).type);
+    if (!list.includes(type)) list.push(type);
+    types.set(error.instancePath, list);
+  }
   const seen = new Set<string>();
   return errors
-    .map((error) => describe(error, valueAt(object, error.instancePath)))
+    .map((error) => describe(error, valueAt(object, error.instancePath), types.get(error.instancePath)))
     .filter((problem) => {
       const key = `${problem.field}|${problem.rule}`;
       if (seen.has(key)) return false;

@@ -75,3 +75,34 @@ test('CEL twins: relayNeedsProtocolLogging and domainTopLevel', () => {
 test('the examples stay valid', () => {
   assert.deepEqual(errors(['examples']), []);
 });
+
+test('issue 17 item 12: Secret names and keys, and every secretName field, must be what Kubernetes accepts (no path)', () => {
+  const secret = (name: string, stringData: Record<string, unknown>, data?: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'mail' }, stringData, ...(data ? { data } : {}) });
+  const bad: Array<[object, RegExp]> = [
+    [secret('../../out', { users: 'x' }), /Secret mail\/\.\.\/\.\.\/out: metadata\.name: .*DNS subdomain.*\(rule secretName\)$/],
+    [secret('/etc', { users: 'x' }), /Secret mail\/\/etc: metadata\.name: .*\(rule secretName\)$/],
+    [secret('a\0b', { users: 'x' }), /metadata\.name: .*\(rule secretName\)$/],
+    [secret('ok', { '../../config.json': '{}' }), /Secret mail\/ok: stringData\[\.\.\/\.\.\/config\.json\]: .*\(rule secretKey\)$/],
+    [secret('ok', { '/etc/passwd': 'x' }), /stringData\[\/etc\/passwd\]: .*\(rule secretKey\)$/],
+    [secret('ok', { 'a\0b': 'x' }), /stringData\[a.b\]: .*\(rule secretKey\)$/],
+    [secret('ok', {}, { '..': 'eA==' }), /Secret mail\/ok: data\[\.\.\]: .*\(rule secretKey\)$/],
+    [secret('ok', {}, { '..data': 'eA==' }), /data\[\.\.data\]: .*start with '\.\.'.*\(rule secretKey\)$/],
+    [secret('ok', {}, { users: 'not base64!' }), /data\[users\]: .*\(rule base64\)$/],
+    [{ ...hub, spec: { fqdn: 'hub.example.test', tls: { secretName: '../tls' } } }, /RelayHub mail\/hub: spec\.tls\.secretName: .*\(rule secretName\)$/],
+    [{ ...hub, spec: { fqdn: 'hub.example.test', users: { secretName: 'a/b' } } }, /RelayHub mail\/hub: spec\.users\.secretName: .*\(rule secretName\)$/],
+    [connector('c', { tls: { secretName: '/abs' } }), /ReceiveConnector mail\/c: spec\.tls\.secretName: .*\(rule secretName\)$/],
+    [connector('c', { tls: { clientCASecretName: '..' } }), /ReceiveConnector mail\/c: spec\.tls\.clientCASecretName: .*\(rule secretName\)$/],
+    [{ apiVersion: GROUP, kind: 'SendConnector', metadata: { name: 's', namespace: 'mail' }, spec: { addressSpaces: [{ domain: '*', cost: 1 }], dropDirectory: '/tmp/x', authentication: { secretName: '../x' } } }, /SendConnector mail\/s: spec\.authentication\.secretName: .*\(rule secretName\)$/],
+  ];
+  for (const [object, expected] of bad) {
+    const file = manifestFile([object]);
+    const lines = errors([file]);
+    assert.ok(lines.some((l) => l.startsWith(`${file}: `) && expected.test(l)), `${JSON.stringify(object)}:\n${lines.join('\n')}`);
+  }
+  // what Kubernetes accepts stays valid, and an empty secretName means "none"
+  const file = manifestFile([
+    { ...hub, spec: { fqdn: 'hub.example.test', tls: { secretName: 'hub.tls-1' }, users: { secretName: '' } } },
+    secret('hub.tls-1', { 'tls.crt': 'x', 'tls.key': 'y', '.hidden': 'z', 'A_b-1.c': 'w' }),
+  ]);
+  assert.deepEqual(errors([file]), []);
+});

@@ -18,6 +18,7 @@ import { domainPublicSuffixProblem, openRelayProblem, SecurityRule } from '../re
 import { checkCelRules } from './cel-rules.ts';
 import { checkSchema, isKnownKind } from './schema-check.ts';
 import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
+import { secretKeyProblem, secretNameProblem } from '../../relay/config/secret-names.ts';
 import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
 
 export interface ValidationProblem extends ManifestProblem {
@@ -54,12 +55,24 @@ function checkObject(manifest: LoadedManifest, kind: Kind): ValidationProblem[] 
   if (typeof metadata.name !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(metadata.name)) {
     add('metadata.name', 'name', 'Required value: a lowercase RFC 1123 name');
   }
-  for (const p of checkSchema(kind, object)) add(p.field, p.rule, p.message);
-  const cel = checkCelRules(kind, object);
+  const schema = checkSchema(kind, object);
+  for (const p of schema) add(p.field, p.rule, p.message);
+  // A field of the wrong type stops here, as on the API server (CEL runs on objects that fit
+  // the structural schema): the rules below read fields as the types the schema promises.
+  if (schema.some((p) => p.rule === 'type')) return out;
+  let cel: ReturnType<typeof checkCelRules>;
+  try {
+    cel = checkCelRules(kind, object);
+  } catch (error) {
+    // A shape the schema let through but a rule did not expect: a problem to report with
+    // the object named, never a crash of the whole command.
+    add('spec', 'internal', `could not be checked: ${(error as Error).message}`);
+    return out;
+  }
   for (const p of cel) add(p.field, p.rule, p.message);
   if (kind === 'ReceiveConnector') {
-    const ranges = ((object.spec as { remoteIPRanges?: unknown } | undefined)?.remoteIPRanges ?? []) as unknown[];
-    ranges.forEach((entry, i) => {
+    const ranges = (object.spec as { remoteIPRanges?: unknown } | undefined)?.remoteIPRanges;
+    (Array.isArray(ranges) ? ranges : []).forEach((entry: unknown, i) => {
       const field = `spec.remoteIPRanges[${i}]`;
       if (typeof entry !== 'string' || cel.some((p) => p.field === field)) return;
       try {
@@ -69,6 +82,43 @@ function checkObject(manifest: LoadedManifest, kind: Kind): ValidationProblem[] 
         add(field, rule, (error as Error).message);
       }
     });
+  }
+  return out;
+}
+
+/**
+ * checkSecret - a v1 Secret document as the API server would take it: its name a DNS
+ * subdomain, `data` and `stringData` maps of strings (`data` base64) whose keys are what
+ * Kubernetes allows ([-._a-zA-Z0-9]+, not '.', '..' or '..x'). Standalone mode writes each key
+ * to DIR/secrets/NAME/KEY, so a name or key like "../x" would be a file outside the spool.
+ */
+function checkSecret(manifest: LoadedManifest): ValidationProblem[] {
+  const { object, source } = manifest;
+  const name = describeObject(object, source);
+  const out: ValidationProblem[] = [];
+  const add = (field: string, rule: string, message: string): void => {
+    out.push({ source, object: name, field, rule, message, severity: 'error' });
+  };
+  const metadata = object.metadata;
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    add('metadata', 'type', `Invalid value: ${JSON.stringify(metadata) ?? 'undefined'}: must be of type object`);
+    return out;
+  }
+  const nameProblem = secretNameProblem((metadata as { name?: unknown }).name);
+  if (nameProblem) add('metadata.name', 'secretName', nameProblem);
+  for (const field of ['data', 'stringData'] as const) {
+    const map = object[field];
+    if (map === undefined || map === null) continue;
+    if (typeof map !== 'object' || Array.isArray(map)) {
+      add(field, 'type', `Invalid value: ${JSON.stringify(map)}: must be of type object (a map of key to ${field === 'data' ? 'base64 string' : 'string'})`);
+      continue;
+    }
+    for (const [key, value] of Object.entries(map as Record<string, unknown>)) {
+      const keyProblem = secretKeyProblem(key);
+      if (keyProblem) add(`${field}[${key}]`, 'secretKey', keyProblem);
+      if (typeof value !== 'string') add(`${field}[${key}]`, 'type', `Invalid value: ${JSON.stringify(value) ?? 'undefined'}: must be of type string`);
+      else if (field === 'data' && !/^[A-Za-z0-9+/]*={0,2}$/.test(value.replace(/\s/g, ''))) add(`data[${key}]`, 'base64', 'Invalid value: not base64');
+    }
   }
   return out;
 }
@@ -100,7 +150,10 @@ export function validateManifests(paths: string[], options: ValidateOptions = {}
     const { object, source } = manifest;
     const namespace = namespaceOf(object);
     if (object.apiVersion === 'v1' && object.kind === 'Secret') {
-      bucket(namespace).secrets.push(object as unknown as SecretObject);
+      const secretProblems = checkSecret(manifest);
+      problems.push(...secretProblems);
+      // A Secret refused here is left out, so the objects that name it say it is missing too.
+      if (secretProblems.length === 0) bucket(namespace).secrets.push(object as unknown as SecretObject);
       continue;
     }
     if (!isKnownKind(object.kind)) continue;

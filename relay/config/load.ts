@@ -2,15 +2,17 @@
  * relay/config/load - reads a rendered config file and checks what the relay relies on.
  *
  * The operator renders and validates; this is the relay's own guard against a wrong or
- * truncated file: the apiVersion must be one it knows and the structure must hold. Bad
- * input throws a ConfigError naming the file and field; the hub then keeps running the
- * config it has (on reload) or refuses to start (at start).
+ * truncated file: the apiVersion must be one it knows, the structure must hold and every
+ * file it names from a Secret must be `<Secret name>/<key>` with no way out of the Secret's
+ * directory. Bad input throws a ConfigError naming the file and field; the hub then keeps
+ * running the config it has (on reload) or refuses to start (at start).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.ts';
-import { RENDERED_CONFIG_API_VERSION, type RenderedConfig } from './schema.ts';
+import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type TlsFiles } from './schema.ts';
+import { secretFileProblem } from './secret-names.ts';
 
 export class ConfigError extends RelayError {
   constructor(message: string) {
@@ -54,6 +56,13 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
   if (dataMemory !== undefined && (!Number.isSafeInteger(dataMemory) || dataMemory < 1)) {
     throw new ConfigError(`${source}: hub.spool.maxDataMemoryBytes must be a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER} (RelayHub spec.queue.maxDataMemory), not ${JSON.stringify(dataMemory)}`);
   }
+  for (const [field, path] of secretFiles(config as RenderedConfig)) {
+    const problem = secretFileProblem(path);
+    if (problem) throw new ConfigError(`${source}: ${field}: ${problem} (rule secretFile)`);
+  }
+  for (const [i, send] of (config.sendConnectors ?? []).entries()) {
+    if (typeof send.dropDirectory === 'string' && send.dropDirectory.includes('\0')) throw new ConfigError(`${source}: sendConnectors[${i}].dropDirectory: contains a NUL byte`);
+  }
   const ids = new Set((config.connectors ?? []).map((c) => c.id));
   for (const listener of config.listeners ?? []) {
     for (const id of listener.connectorIds) {
@@ -61,6 +70,30 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
     }
   }
   return { config: config as RenderedConfig, hash: hashConfig(config) };
+}
+
+/**
+ * secretFiles - every file the config reads from a Secret, with the field that names it. The
+ * relay reads them as they are named, so one written from a Secret name or key like "../x"
+ * would read (and watch) a file outside the Secret mounts; they are refused at load whoever
+ * rendered the config (issue 17 item 12).
+ */
+function secretFiles(config: RenderedConfig): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  const tls = (field: string, files: TlsFiles | null | undefined): void => {
+    if (files === null || files === undefined) return;
+    out.push([`${field}.certFile`, files.certFile], [`${field}.keyFile`, files.keyFile]);
+  };
+  tls('hub.tls', config.hub.tls);
+  if (config.hub.usersFile !== null && config.hub.usersFile !== undefined) out.push(['hub.usersFile', config.hub.usersFile]);
+  config.connectors.forEach((c, i) => {
+    tls(`connectors[${i}].tls.files`, c.tls?.files);
+    if (c.tls?.clientCAFile !== null && c.tls?.clientCAFile !== undefined) out.push([`connectors[${i}].tls.clientCAFile`, c.tls.clientCAFile]);
+  });
+  config.sendConnectors.forEach((c, i) => {
+    if (c.authFile !== null && c.authFile !== undefined) out.push([`sendConnectors[${i}].authFile`, c.authFile]);
+  });
+  return out;
 }
 
 /**

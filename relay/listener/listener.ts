@@ -88,6 +88,21 @@ export class Listener {
     this.#server = server;
   }
 
+  /**
+   * unbind - give the port back now while sessions in flight go on (a later close() ends
+   * them): a reload that moves a port to another address of the same host cannot bind the new
+   * one while this one holds it. start() binds again (a reload whose new listener still failed
+   * puts the old one back).
+   */
+  async unbind(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    // close()'s callback waits for every connection to end; the listening socket itself is
+    // released at once, which is all a new bind needs (one turn of the loop for the handle).
+    server?.close();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** drain - stop accepting: new connections get 421 4.3.2 until close(). */
   drain(): void {
     this.#draining = true;
