@@ -143,11 +143,12 @@ export class Hub {
     // Routine moves and removals are not logged here: the queue manager logs each message's
     // outcome (messageDone, messageDeferred, messageCorrupt) and the tracking log has the rest.
     const log = (event: { event?: string } & Record<string, unknown>): void => {
-      if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog('info', `spool ${event.event ?? ''}`, event, options.logSink);
+      if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog(Spool.logLevel(event), `spool ${event.event ?? ''}`, event, options.logSink);
     };
     // reloads apply a new reserve (#afterLoad); this one holds until the first of them
     const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
+    hub.metrics.recordSpoolRecovery(spool.damage);
     // Delivery starts before the listeners: whatever the spool held at start (recovered after
     // a crash) is on its way again before new mail arrives.
     if (!options.holdDelivery) hub.#delivery = new DeliveryService({

@@ -3,6 +3,7 @@
  * Names carry the `relay_` prefix; per-connector series are labelled `connector`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SpoolDamageReport } from './spool/recovery.ts';
 
 export interface HubMetrics {
   registry: Registry;
@@ -13,14 +14,27 @@ export interface HubMetrics {
   refusals: Counter<'connector' | 'reason'>;
   fsyncSeconds: Histogram;
   configInfo: Gauge<'hash'>;
+  spoolCorruptBytes: Counter;
+  spoolRecoveredFrames: Counter;
+  /** recordSpoolRecovery - count what the spool's startup recovery found (once per start). */
+  recordSpoolRecovery(report: SpoolDamageReport): void;
 }
 
 export function createHubMetrics(options: { defaultMetrics?: boolean } = {}): HubMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // what startup recovery found in the spool: alert on any increase (acknowledged mail was damaged)
+  const spoolCorruptBytes = new Counter({ name: 'relay_spool_corrupt_bytes_total', help: 'Spool bytes found damaged at startup and quarantined in corrupt/ (queue files and commit-log ranges; torn writes of unacknowledged mail excluded).', registers });
+  const spoolRecoveredFrames = new Counter({ name: 'relay_spool_recovered_frames_total', help: 'Commit-log frames recovered at startup from after a damaged range of their segment (resynchronised on the next valid frame).', registers });
   return {
     registry,
+    spoolCorruptBytes,
+    spoolRecoveredFrames,
+    recordSpoolRecovery: (report) => {
+      spoolCorruptBytes.inc(report.corruptBytes);
+      spoolRecoveredFrames.inc(report.framesAfterDamage);
+    },
     connections: new Counter({ name: 'relay_connections_total', help: 'Connections accepted per connector and listener (connector "none" = refused, no matching range).', labelNames: ['connector', 'listener'], registers }),
     sessions: new Counter({ name: 'relay_sessions_total', help: 'SMTP sessions per connector by outcome when they end (accepted: at least one message; refused: refusals and no message; noMessage).', labelNames: ['connector', 'outcome'], registers }),
     messages: new Counter({ name: 'relay_messages_accepted_total', help: 'Messages acknowledged with 250 (spooled with fsync).', labelNames: ['connector'], registers }),

@@ -15,13 +15,24 @@ import type { QueueState } from './queue-state.ts';
 
 export type SpoolLogEvent =
   | { event: 'tornWriteDiscarded'; file: string }
-  | { event: 'corruptFileMoved'; file: string; from: QueueState; reason: string }
+  | { event: 'corruptFileMoved'; file: string; from: QueueState; reason: string; bytes: number }
   | { event: 'recovered'; kept: number; discarded: number; corrupt: number }
   | { event: 'messageMoved'; id: string; from: QueueState; to: QueueState }
   | { event: 'messageRemoved'; id: string; state: QueueState }
   | { event: 'commitFailed'; id: string; code: string; message: string }
   | { event: 'tornLogTailDiscarded'; file: string; bytes: number }
-  | { event: 'logDamaged'; file: string; offset: number; bytes: number; reason: string }
+  | {
+      event: 'logDamaged';
+      file: string;
+      offset: number;
+      bytes: number;
+      reason: string;
+      /** Name of the copy in corrupt/. */
+      quarantinedAs: string;
+      /** Valid frames read from the file, and how many of them lie after this range. */
+      framesRecovered: number;
+      framesAfter: number;
+    }
   | { event: 'logRecovered'; segments: number; messages: number }
   | { event: 'messageEvicted'; id: string; state: QueueState; segment: number }
   | { event: 'segmentDeleted'; file: string }
@@ -43,3 +54,18 @@ export const logSyncedChannel = diagnostics_channel.channel('relay:spool:logSync
 export const committedChannel = diagnostics_channel.channel('relay:spool:committed');
 export const fileSyncedChannel = diagnostics_channel.channel('relay:spool:fileSynced');
 export const dirSyncedChannel = diagnostics_channel.channel('relay:spool:dirSynced');
+
+/**
+ * spoolEventLevel - the log level an administrator should see an event at. Damage to bytes
+ * that were (or may have been) acknowledged is an error: messages were lost to corrupt/ and
+ * someone has to look. A torn tail is the normal trace of a crash and stays info.
+ */
+export function spoolEventLevel(event: { event?: unknown }): 'info' | 'error' {
+  switch (event.event) {
+    case 'logDamaged':
+    case 'corruptFileMoved':
+      return 'error';
+    default:
+      return 'info';
+  }
+}

@@ -10,15 +10,17 @@
  * was durable): the file wins, so a message is never queued twice.
  *
  * Damage: bytes that are not valid frames (log-format.ts scanSegment)
- *   at the end of a segment   a torn append: the writer died before its fdatasync returned,
- *                             so no client got 250 for it. The segment is truncated there
- *                             (logged `tornLogTailDiscarded`, counted as discarded).
- *   anywhere else             damaged disk blocks: copied to corrupt/<segment>.<offset>.damaged
- *                             for an administrator (logged `logDamaged`, counted as corrupt);
- *                             scanning resumes at the next valid frame.
- *   a bad segment header      a segment created but never written (crash while starting a
- *                             segment, nothing acknowledged in it): deleted when it is at
- *                             most a header long, else moved to corrupt/ whole.
+ *   a torn tail               the end of a segment that is part of one frame running past
+ *                             the end of the file (then maybe zeros): the writer died before
+ *                             its fdatasync returned, so no client got 250 for it. The
+ *                             segment is truncated there (`tornLogTailDiscarded`, discarded).
+ *   anything else             damaged disk blocks, anywhere (the segment header, a frame
+ *                             header, a body, the last frame): copied to
+ *                             corrupt/<segment>.<offset hex>.damaged (`logDamaged`, logged at
+ *                             error, counted as corrupt); every valid frame before and after
+ *                             it is replayed, so only the messages in the range are lost.
+ *   a header-only segment     a segment created but never written (crash while starting a
+ *                             segment, nothing acknowledged in it): deleted.
  * Leading segments that hold no queued message are deleted, and marker files older than the
  * oldest segment left. Only a prefix of segments may go, and a marker file only once every
  * segment up to its number is gone: it may end messages of any segment up to its number.
@@ -44,8 +46,12 @@ export interface LogRecoveryResult {
   nextSeq: number;
   /** Torn tails truncated. */
   discarded: number;
-  /** Damaged ranges or segments moved aside. */
+  /** Damaged ranges copied aside. */
   corrupt: number;
+  /** Bytes in those ranges. */
+  corruptBytes: number;
+  /** Valid frames replayed from after a damaged range in their file. */
+  framesAfterDamage: number;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -56,29 +62,36 @@ interface ReadLogFile {
   frames: ScannedFrame[];
   discarded: number;
   corrupt: number;
-  /** False when the file was removed or moved aside (bad header). */
+  /** Bytes in damaged (not torn) ranges. */
+  corruptBytes: number;
+  /** Valid frames after the first damaged range: what stopping at the damage would have lost. */
+  framesAfterDamage: number;
+  /** False when the file was removed (a segment header never fully written). */
   kept: boolean;
 }
 
-/** readLogFile - scan one log file; cut a torn tail, copy damaged ranges aside (see the manual). */
+/**
+ * readLogFile - scan one log file; cut a torn tail, copy damaged ranges aside (see the manual).
+ * A damaged range stays in the file (segments are never rewritten in place): its copy in
+ * corrupt/ is made once, the frames around it are replayed, and the file goes away like any
+ * other once nothing in it is queued.
+ */
 async function readLogFile(logDir: string, corruptDir: string, name: string, log: (e: SpoolLogEvent) => void): Promise<ReadLogFile> {
   const file = path.join(logDir, name);
   const buf = await fs.readFile(file);
   const scanned = scanSegment(buf);
-  if (!scanned.headerOk) {
-    if (buf.length <= SEGMENT_HEADER.length) {
-      await fs.rm(file, { force: true });
-      log({ event: 'tornLogTailDiscarded', file: name, bytes: buf.length });
-      return { frames: [], discarded: buf.length > 0 ? 1 : 0, corrupt: 0, kept: false };
-    }
-    await fs.rename(file, path.join(corruptDir, `${name}.damaged`));
-    log({ event: 'logDamaged', file: name, offset: 0, bytes: buf.length, reason: 'badSegmentHeader' });
-    return { frames: [], discarded: 0, corrupt: 1, kept: false };
+  if (!scanned.headerOk && buf.length <= SEGMENT_HEADER.length) {
+    await fs.rm(file, { force: true });
+    log({ event: 'tornLogTailDiscarded', file: name, bytes: buf.length });
+    return { frames: [], discarded: buf.length > 0 ? 1 : 0, corrupt: 0, corruptBytes: 0, framesAfterDamage: 0, kept: false };
   }
   let discarded = 0;
   let corrupt = 0;
+  let corruptBytes = 0;
+  const firstDamage = scanned.damaged.find((r) => !r.torn)?.offset ?? Infinity;
+  const framesAfterDamage = scanned.frames.filter((f) => f.offset > firstDamage).length;
   for (const range of scanned.damaged) {
-    if (range.offset + range.length === buf.length) {
+    if (range.torn) {
       const handle = await fs.open(file, 'r+');
       try {
         await handle.truncate(range.offset);
@@ -90,12 +103,27 @@ async function readLogFile(logDir: string, corruptDir: string, name: string, log
       discarded += 1;
       continue;
     }
-    const target = path.join(corruptDir, `${name}.${range.offset.toString(16)}.damaged`);
-    if (!(await exists(target))) await fs.writeFile(target, buf.subarray(range.offset, range.offset + range.length), { mode: 0o600 });
-    log({ event: 'logDamaged', file: name, offset: range.offset, bytes: range.length, reason: range.reason });
+    const quarantinedAs = `${name}.${range.offset.toString(16)}.damaged`;
+    const target = path.join(corruptDir, quarantinedAs);
+    // the same range found again at a later start was copied then: the copy is not redone
+    if (!(await exists(target))) await durableCopy(target, buf.subarray(range.offset, range.offset + range.length));
+    const framesAfter = scanned.frames.filter((f) => f.offset > range.offset).length;
+    log({ event: 'logDamaged', file: name, offset: range.offset, bytes: range.length, reason: range.reason, quarantinedAs, framesRecovered: scanned.frames.length, framesAfter });
     corrupt += 1;
+    corruptBytes += range.length;
   }
-  return { frames: scanned.frames, discarded, corrupt, kept: true };
+  return { frames: scanned.frames, discarded, corrupt, corruptBytes, framesAfterDamage, kept: true };
+}
+
+/** durableCopy - write the quarantine copy and fsync it: it is the only copy an administrator gets of those bytes. */
+async function durableCopy(target: string, bytes: Buffer): Promise<void> {
+  const handle = await fs.open(target, 'wx', 0o600);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** recoverLog - replay `logDir`; `fileIds` are the ids present as files in any state. */
@@ -109,9 +137,13 @@ export async function recoverLog(
   const seqsOf = (kind: LogFileKind): number[] => names.map((n) => segmentSeq(n, kind)).filter((s): s is number => s !== null).sort((a, b) => a - b);
   let discarded = 0;
   let corrupt = 0;
+  let corruptBytes = 0;
+  let framesAfterDamage = 0;
   const count = (r: ReadLogFile): void => {
     discarded += r.discarded;
     corrupt += r.corrupt;
+    corruptBytes += r.corruptBytes;
+    framesAfterDamage += r.framesAfterDamage;
   };
   // every done/out marker ends its message, whichever segment holds the message
   const markers: ScannedFrame[] = [];
@@ -137,12 +169,14 @@ export async function recoverLog(
   while (kept.length > 0 && !liveSegments.has(kept[0] as number)) await fs.rm(path.join(logDir, segmentName(kept.shift() as number)), { force: true });
   const oldestKept = kept[0] ?? Infinity;
   for (const seq of doneFiles) if (seq < oldestKept) await fs.rm(path.join(logDir, segmentName(seq, 'done')), { force: true });
-  const handle = await fs.open(logDir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+  for (const dir of corrupt > 0 ? [logDir, corruptDir] : [logDir]) {
+    const handle = await fs.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   }
   const nextSeq = Math.max(0, ...seqsOf('log'), ...seqsOf('done')) + 1;
-  return { messages: live, segments: kept, nextSeq, discarded, corrupt };
+  return { messages: live, segments: kept, nextSeq, discarded, corrupt, corruptBytes, framesAfterDamage };
 }

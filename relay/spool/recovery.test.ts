@@ -78,7 +78,9 @@ void test('a truncated file in incoming/ goes to corrupt/ with its reason', asyn
     file: bad,
     from: 'incoming',
     reason: 'missingEnd',
+    bytes: size - 9,
   });
+  assert.deepEqual(spool.damage, { corruptBytes: size - 9, framesAfterDamage: 0 }, 'the quarantined bytes are counted for relay_spool_corrupt_bytes_total');
 });
 
 void test('a file with a bad checksum goes to corrupt/, from any live state', async (t) => {

@@ -31,6 +31,14 @@ export interface SpoolRecoveryReport {
   corrupt: number;
 }
 
+/** What startup recovery found damaged, beyond the counts of SpoolRecoveryReport (for metrics). */
+export interface SpoolDamageReport {
+  /** Bytes of the files moved and log ranges copied to corrupt/ (torn writes are not counted: nothing in them was acknowledged). */
+  corruptBytes: number;
+  /** Log frames replayed from after a damaged range of their segment (log-recovery.ts). */
+  framesAfterDamage: number;
+}
+
 const VALIDATE_CONCURRENCY = 8;
 
 async function regularFiles(dir: string): Promise<string[]> {
@@ -56,50 +64,55 @@ async function corruptTarget(paths: SpoolPaths, state: QueueState, name: string)
 }
 
 /** checkQueueFile - '' when the file is a valid queue file, else the reason. */
-async function checkQueueFile(file: string, name: string): Promise<string> {
-  if (!isSpoolMessageId(name)) return 'badFileName';
-  const decoded = decodeSpoolFile(await fs.readFile(file));
-  return decoded.ok ? '' : decoded.reason;
+async function checkQueueFile(file: string, name: string): Promise<{ reason: string; bytes: number }> {
+  const bytes = await fs.readFile(file);
+  if (!isSpoolMessageId(name)) return { reason: 'badFileName', bytes: bytes.length };
+  const decoded = decodeSpoolFile(bytes);
+  return { reason: decoded.ok ? '' : decoded.reason, bytes: bytes.length };
 }
 
 async function validateState(
   paths: SpoolPaths,
   state: QueueState,
   log: (e: SpoolLogEvent) => void,
-): Promise<{ kept: number; corrupt: number }> {
+): Promise<{ kept: number; corrupt: number; corruptBytes: number }> {
   const dir = paths.states[state];
   const names = await regularFiles(dir);
   let kept = 0;
   let corrupt = 0;
+  let corruptBytes = 0;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < names.length) {
       const name = names[next++] as string;
-      const reason = await checkQueueFile(path.join(dir, name), name);
+      const { reason, bytes } = await checkQueueFile(path.join(dir, name), name);
       if (reason === '') {
         kept += 1;
         continue;
       }
       await fs.rename(path.join(dir, name), await corruptTarget(paths, state, name));
-      log({ event: 'corruptFileMoved', file: name, from: state, reason });
+      log({ event: 'corruptFileMoved', file: name, from: state, reason, bytes });
       corrupt += 1;
+      corruptBytes += bytes;
     }
   };
   await Promise.all(Array.from({ length: Math.min(VALIDATE_CONCURRENCY, names.length) }, worker));
   if (corrupt > 0) await syncDirectory(dir);
-  return { kept, corrupt };
+  return { kept, corrupt, corruptBytes };
 }
 
 /** recoverSpool - discard torn writes, quarantine damaged files, report the counts (Spool.open logs them with the log's). */
-export async function recoverSpool(paths: SpoolPaths, log: (e: SpoolLogEvent) => void): Promise<SpoolRecoveryReport> {
+export async function recoverSpool(paths: SpoolPaths, log: (e: SpoolLogEvent) => void): Promise<SpoolRecoveryReport & Pick<SpoolDamageReport, 'corruptBytes'>> {
   const discarded = await discardTornWrites(paths, log);
   let kept = 0;
   let corrupt = 0;
+  let corruptBytes = 0;
   for (const state of LIVE_QUEUE_STATES) {
     const result = await validateState(paths, state, log);
     kept += result.kept;
     corrupt += result.corrupt;
+    corruptBytes += result.corruptBytes;
   }
   if (corrupt > 0) await syncDirectory(paths.states.corrupt);
-  return { kept, discarded, corrupt };
+  return { kept, discarded, corrupt, corruptBytes };
 }

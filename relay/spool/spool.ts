@@ -42,7 +42,7 @@ import { CanonicalScanner, findBareLineEnd } from './canonical.ts';
 import { syncDirectory, writeSyncedFile } from './durable-file.ts';
 import { checkSpoolEnvelope } from './envelope.ts';
 import { SpoolArgumentError, SpoolBodyError, SpoolClosedError, SpoolCorruptError, SpoolEnvelopeError, SpoolNotFoundError, SpoolWriteError } from './errors.ts';
-import { committedChannel, dirSyncedChannel, fileSyncedChannel, logSyncedChannel } from './events.ts';
+import { committedChannel, dirSyncedChannel, fileSyncedChannel, logSyncedChannel, spoolEventLevel } from './events.ts';
 import { FreeSpaceGuard } from './free-space.ts';
 import { DirectorySyncer } from './group-commit.ts';
 import { LogAppender } from './log-appender.ts';
@@ -56,14 +56,15 @@ import { resolveSpoolOptions } from './options.ts';
 import type { SpoolEnvelope } from './envelope.ts';
 import type { ResolvedSpoolOptions, SpoolOptions } from './options.ts';
 import type { QueueState, SpoolPaths } from './queue-state.ts';
-import type { SpoolRecoveryReport } from './recovery.ts';
+import type { SpoolDamageReport, SpoolRecoveryReport } from './recovery.ts';
 
 export type { SpoolEnvelope, SpoolRecipient, DsnNotify, DsnRet } from './envelope.ts';
 export type { SpoolLogEvent, SpoolCommittedMessage, SpoolDirSyncedMessage } from './events.ts';
 export type { SpoolOptions } from './options.ts';
 export type { QueueState } from './queue-state.ts';
-export type { SpoolRecoveryReport } from './recovery.ts';
+export type { SpoolDamageReport, SpoolRecoveryReport } from './recovery.ts';
 export { QUEUE_STATES } from './queue-state.ts';
+export { spoolEventLevel } from './events.ts';
 export { BodySpill } from './body-spill.ts';
 export { MAX_SPOOL_BODY_BYTES } from './record-format.ts';
 export * from './errors.ts';
@@ -114,6 +115,7 @@ interface SpoolParts {
   paths: SpoolPaths;
   options: ResolvedSpoolOptions;
   recovery: SpoolRecoveryReport;
+  damage: SpoolDamageReport;
   handles: fs.FileHandle[];
   logHandle: fs.FileHandle;
 }
@@ -144,6 +146,7 @@ export class Spool {
   readonly #paths: SpoolPaths;
   readonly #options: ResolvedSpoolOptions;
   readonly #recovery: SpoolRecoveryReport;
+  readonly #damage: SpoolDamageReport;
   readonly #handles: fs.FileHandle[];
   readonly #logHandle: fs.FileHandle;
   readonly #syncers: Record<QueueState, DirectorySyncer>;
@@ -174,6 +177,7 @@ export class Spool {
     this.#paths = parts.paths;
     this.#options = parts.options;
     this.#recovery = Object.freeze({ ...parts.recovery });
+    this.#damage = Object.freeze({ ...parts.damage });
     this.#handles = parts.handles;
     this.#logHandle = parts.logHandle;
     this.#space = new FreeSpaceGuard(parts.paths.root, parts.options.minFreeBytes);
@@ -188,6 +192,9 @@ export class Spool {
     this.#syncers = Object.fromEntries(entries) as Record<QueueState, DirectorySyncer>;
   }
 
+  /** Spool.logLevel - the level to log a spool event at (events.ts spoolEventLevel). */
+  static readonly logLevel = spoolEventLevel;
+
   /** Spool.open - create the directories, recover, and return a spool ready for commits. */
   static async open(dir: string, options?: SpoolOptions): Promise<Spool> {
     const resolved = resolveSpoolOptions(options);
@@ -200,7 +207,8 @@ export class Spool {
     for (const state of QUEUE_STATES) for (const name of await fs.readdir(paths.states[state])) fileIds.add(name);
     const logged = await recoverLog(paths.log, paths.states.corrupt, fileIds, resolved.log);
     resolved.log({ event: 'logRecovered', segments: logged.segments.length, messages: logged.messages.length });
-    const recovery = { kept: files.kept + logged.messages.length, discarded: files.discarded + logged.discarded, corrupt: files.corrupt + logged.corrupt };
+    const recovery: SpoolRecoveryReport = { kept: files.kept + logged.messages.length, discarded: files.discarded + logged.discarded, corrupt: files.corrupt + logged.corrupt };
+    const damage: SpoolDamageReport = { corruptBytes: files.corruptBytes + logged.corruptBytes, framesAfterDamage: logged.framesAfterDamage };
     resolved.log({ event: 'recovered', ...recovery });
     const handles: fs.FileHandle[] = [];
     let logHandle: fs.FileHandle | undefined;
@@ -211,7 +219,7 @@ export class Spool {
       await Promise.all(handles.map((h) => h.close()));
       throw err;
     }
-    const spool = new Spool({ paths, options: resolved, recovery, handles, logHandle });
+    const spool = new Spool({ paths, options: resolved, recovery, damage, handles, logHandle });
     for (const seq of logged.segments) spool.#segments.set(seq, { ids: new Set(), reader: null });
     for (const m of logged.messages) {
       spool.#index.set(m.id, { state: 'incoming', segment: m.segment, offset: m.offset, length: m.length });
@@ -245,6 +253,11 @@ export class Spool {
   /** What startup recovery found (files and log together). */
   get recovery(): SpoolRecoveryReport {
     return this.#recovery;
+  }
+
+  /** What startup recovery found damaged, in bytes and frames recovered past the damage (metrics). */
+  get damage(): SpoolDamageReport {
+    return this.#damage;
   }
 
   /** A snapshot of the counters. */
