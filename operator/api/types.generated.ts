@@ -233,6 +233,11 @@ export type ReceiveConnectorSpec = {
   bareLineFeeds?: "Normalize" | "Reject";
   /** Refuse EHLO/HELO without a domain or address literal. */
   requireEHLODomain?: boolean;
+  /** The Send-As check of sessions authenticated as a user (AUTH). MAIL FROM is always checked: a listed address of the user, any other only with AcceptAnySender (the null sender too), an Authoritative accepted domain also needs AcceptAuthoritativeDomainSender unless listed; else 550 5.7.1. This object says what else is checked. */
+  senderCheck?: {
+    /** Enforce (default): at the end of DATA every address in the From and Sender header fields passes the same check as MAIL FROM, else 550 5.7.1 Client does not have permissions to send as this sender; a field that cannot be read with certainty (unbalanced quotes or brackets, encoded words or routes in an address, two addresses in one mailbox) is refused the same way. Sessions without a user, and users holding both AcceptAnySender and AcceptAuthoritativeDomainSender, are not checked. Off: the header is not checked. */
+    headerFrom?: "Enforce" | "Off";
+  };
   /** Lets other connectors on the same listener take clients out of this connector's remoteIPRanges with a smaller entry AND give them rights this connector does not (relay, bypassing anti-spam or size limits, ...). Without it such a narrower connector is not loaded (Ready=False NarrowerConnectorGrantsMore) and this connector keeps its clients. A narrower connector that grants no more than this one never needs it. Set it on wide connectors (usage Internet) whose owner intends internal relay or partner connectors to be carved out of them. */
   allowNarrowerConnectors?: boolean;
   /** Acknowledges an open relay: required when the connector lets clients relay without authenticating (ExternalAuthoritative, or a permissions entry allowing AcceptAnyRecipient to Anonymous) and a remoteIPRanges entry is wider than an IPv4 /8 or an IPv6 /32, or, with ExternalAuthoritative, holds any publicly routable address. Checked by `relay-operator validate` and the operator (Ready=False OpenRelayNotAllowed; the connector is not loaded). */

@@ -167,6 +167,7 @@ function connectorConfig(connector: ReceiveConnector, hub: RelayHub, objects: Na
       protocolLogging: spec.protocolLogging ?? 'Verbose',
       bareLineFeeds: spec.bareLineFeeds ?? 'Normalize',
       requireEHLODomain: spec.requireEHLODomain ?? false,
+      ...(spec.senderCheck?.headerFrom ? { senderCheck: { headerFrom: spec.senderCheck.headerFrom } } : {}),
     },
   };
 }

@@ -87,6 +87,8 @@ export interface ConnectorConfig {
   protocolLogging: 'Verbose' | 'None';
   bareLineFeeds: 'Normalize' | 'Reject';
   requireEHLODomain: boolean;
+  /** spec.senderCheck; absent = the defaults (headerFrom Enforce), so older rendered configs keep their hash. */
+  senderCheck?: { headerFrom: 'Enforce' | 'Off' };
 }
 
 /** One (address, port) of a hub and the connectors bound there. */

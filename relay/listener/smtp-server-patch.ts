@@ -10,9 +10,13 @@
  * the library's behaviour. The upstream-style change (an `earlyTalkerDelay` option and a
  * full-line `greeting` option) is described in docs/smtp-server-patch.md; the test
  * relay/listener/smtp-server-patch.test.ts fails if the library's internals move.
+ * Also: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
+ * with allowInsecureAuth false; every connection), and that 538 carries the contract's
+ * 5.7.11 text and is logged (marked connections).
  */
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { REPLIES } from '../session/policy.ts';
 
 export interface GreetingSettings {
   greetDelayMs: number;
@@ -53,12 +57,16 @@ export function setGreeting(socket: Socket, settings: GreetingSettings): void {
 interface PatchedConnection {
   _socket: Socket;
   session: object;
-  _server: { options: { maxClients?: number }; connections: Set<unknown> };
+  _server: { options: { maxClients?: number; allowInsecureAuth?: boolean; hideSTARTTLS?: boolean }; connections: Set<unknown> };
   _closing: boolean;
   _closed: boolean;
   _ready: boolean;
   name: string;
+  secure: boolean;
   _setListeners(callback: () => void): void;
+  _isSupported(command: string): boolean;
+  /** Set while handler_EHLO runs when its reply must not offer AUTH (below). */
+  _relayHideAuth?: boolean;
   connectionReady(): void;
   send(code: number, message: string | string[], context?: string | boolean): void;
 }
@@ -72,12 +80,13 @@ interface ConnectionPrototype {
   _sendGreeting: (this: PatchedConnection) => void;
   _onTimeout: (this: PatchedConnection) => void;
   send: (this: PatchedConnection, code: number, message: string | string[], context?: string | boolean) => void;
+  _isSupported: (this: PatchedConnection, command: string) => boolean;
   _relayPatched?: boolean;
 }
 
 const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
 
-for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO'] as const) {
+for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
   if (typeof prototype[method] !== 'function') {
     throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/listener/smtp-server-patch.ts`);
   }
@@ -119,6 +128,15 @@ if (!prototype._relayPatched) {
   };
   prototype.send = function send(this: PatchedConnection, code: number, message: string | string[], context?: string | boolean): void {
     const settings = settingsByConnection.get(this);
+    if (this._relayHideAuth && code === 250 && Array.isArray(message)) {
+      message = message.filter((line) => !/^AUTH /i.test(line));
+    }
+    if (settings && code === 538) {
+      // handler_AUTH before STARTTLS where insecure AUTH is off: the contract's reply, logged
+      const text = `${REPLIES.authRequiresTls.enhanced} ${REPLIES.authRequiresTls.message}`;
+      settings.onLibraryRefusal?.(`AUTH refused: 538 ${text}`, REPLIES.authRequiresTls.reason);
+      return originalSend.call(this, code, text, context);
+    }
     if (settings && code === 552 && context === 'MESSAGE_TOO_BIG') {
       settings.onLibraryRefusal?.(`MAIL refused: 552 ${MESSAGE_TOO_BIG_TEXT}`, 'messageTooLarge');
       return originalSend.call(this, code, MESSAGE_TOO_BIG_TEXT, false);
@@ -132,7 +150,17 @@ if (!prototype._relayPatched) {
       const settings = settingsByConnection.get(this);
       const parts = command.toString().trim().split(/\s+/);
       const refusal = settings?.checkHelo && parts.length === 2 ? settings.checkHelo(parts[1] ?? '') : null;
-      if (!refusal) return original.call(this, command, callback);
+      if (!refusal) {
+        // smtp-server offers AUTH in EHLO even where its handler_AUTH then answers 538 (no TLS
+        // yet, allowInsecureAuth false): clients took the offer and sent the password in
+        // cleartext before the 538. Offer AUTH only where that same test lets it through.
+        this._relayHideAuth = !this.secure && !this._server.options.allowInsecureAuth && this._isSupported('STARTTLS') && !this._server.options.hideSTARTTLS;
+        try {
+          return original.call(this, command, callback);
+        } finally {
+          this._relayHideAuth = false;
+        }
+      }
       settings?.onLibraryRefusal?.(`${verb.slice(-4)} refused: ${refusal.code} ${refusal.text}`, refusal.reason);
       this.send(refusal.code, refusal.text, false);
       callback();

@@ -116,6 +116,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
   const mechanisms = new Set(connector.authMechanisms);
   const offersTLS = mechanisms.has('TLS') && runtime.tls !== null;
   const offersAuth = mechanisms.has('BasicAuth');
+  const authNeedsTls = mechanisms.has('BasicAuthRequireTLS') || connector.tls.requireTLS;
   const sessions = new WeakMap<SMTPServerSession, SessionState>();
   const labels = { connector: connector.id };
   const sessionOutcomeLabels = {
@@ -200,14 +201,16 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     ...(advertisedSize > 0 ? { size: advertisedSize, hideSize: false } : { hideSize: true }),
     authOptional: true,
     // BasicAuthRequireTLS or requireTLS: smtp-server itself answers AUTH before STARTTLS with
-    // 538, before it prompts for a password, so no credentials cross the wire in cleartext.
-    allowInsecureAuth: !((mechanisms.has('BasicAuthRequireTLS') || connector.tls.requireTLS) && offersTLS),
+    // 538, before it prompts for a password, so no credentials cross the wire in cleartext;
+    // EHLO offers AUTH only after STARTTLS then (smtp-server-patch.ts).
+    allowInsecureAuth: !authNeedsTls,
     authMethods: ['PLAIN', 'LOGIN'],
     maxAllowedUnauthenticatedCommands: false,
     // The DSN extension (RFC 3461): NOTIFY/ORCPT per recipient, RET/ENVID per message, kept in
     // the spooled envelope so delivery honours them.
     hideDSN: false,
-    disabledCommands: [...(offersTLS ? [] : ['STARTTLS']), ...(offersAuth ? [] : ['AUTH'])],
+    // AUTH that needs TLS where no certificate is loaded can never succeed: not offered at all
+    disabledCommands: [...(offersTLS ? [] : ['STARTTLS']), ...(offersAuth && (offersTLS || !authNeedsTls) ? [] : ['AUTH'])],
     socketTimeout: connector.limits.connectionInactivityTimeoutMs,
     closeTimeout: 5000,
     ...(runtime.tls ? { key: runtime.tls.key, cert: runtime.tls.cert } : {}),
@@ -371,6 +374,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         headerSizeExceeded: normalizer.headerSizeExceeded,
         size: normalizer.bytesIn,
         receivedCount: countReceivedHeaders(rawHeaders),
+        headers: rawHeaders, // the From/Sender (Send-As) check
       });
     if (!decision.ok) {
       return new Promise((_resolve, reject) => void refuse(session, decision, 'DATA', reject));

@@ -30,6 +30,15 @@ const custom = connector();
 const trusted = connector({ permissionGroups: ['TrustedServers'], authMechanisms: ['TLS', 'ExternalAuthoritative'], limits: { maxMessageSize: 1000 } });
 const requireTls = connector({ permissionGroups: ['AnonymousUsers'], tls: { files: null, requireTLS: true, clientCAFile: null } });
 const strictHelo = connector({ permissionGroups: ['AnonymousUsers'], requireEHLODomain: true });
+// Send-As: the Client connector, with bob allowed AcceptAnySender (not the authoritative-domain right)
+const sendAs = connector({
+  usage: 'Client',
+  permissionGroups: ['AuthenticatedUsers'],
+  authMechanisms: ['TLS', 'BasicAuth'],
+  permissions: [{ principal: 'user:bob', allow: ['AcceptAnySender'], deny: [] }],
+});
+const sendAsOff = connector({ ...sendAs, senderCheck: { headerFrom: 'Off' } });
+const BOB: SessionIdentity = { kind: 'Authenticated', user: 'bob' };
 const noLimits = connector({ permissionGroups: ['AnonymousUsers'], limits: { maxMessageSize: 0, maxRecipientsPerMessage: 0, maxHopCount: 0 } });
 
 const ANON: SessionIdentity = { kind: 'Anonymous' };
@@ -59,9 +68,11 @@ const auth = (c: ConnectorConfig, id: SessionIdentity, secure: boolean) => () =>
 const size = (c: ConnectorConfig, id: SessionIdentity, bytes: number) => () => decideDataSize({ ...ctx(c, id), size: bytes });
 const dataEnd = (
   c: ConnectorConfig,
-  facts: Partial<{ bareLineFeedRejected: boolean; headerSizeExceeded: boolean; size: number; receivedCount: number }>,
+  facts: Partial<{ bareLineFeedRejected: boolean; headerSizeExceeded: boolean; size: number; receivedCount: number; headers: string }>,
   id: SessionIdentity = ANON,
-) => () => decideDataEnd({ ...ctx(c, id), bareLineFeedRejected: false, headerSizeExceeded: false, size: 100, receivedCount: 1, ...facts });
+) => () => decideDataEnd({ ...ctx(c, id), bareLineFeedRejected: false, headerSizeExceeded: false, size: 100, receivedCount: 1, headers: 'Subject: x\r\n\r\n', ...facts });
+/** The end of DATA of a message whose header block is `headers` (CRLF lines, blank line added). */
+const headerEnd = (c: ConnectorConfig, id: SessionIdentity, ...lines: string[]) => dataEnd(c, { headers: `${lines.join('\r\n')}\r\n\r\n` }, id);
 const helo = (c: ConnectorConfig, name: string) => () => decideHelo({ connector: c, helo: name });
 
 const RELAY = '550 5.7.54 Unable to relay recipient in non-accepted domain';
@@ -88,7 +99,7 @@ const GOLDEN: Row[] = [
   ['alice as listed address, other case', mail(client, ALICE, 'alice.smith@CONTOSO.com'), 'ok senderListedForUser'],
   ['alice as someone else in her domain', mail(client, ALICE, 'ceo@contoso.com'), SPOOF],
   ['alice as a foreign address', mail(client, ALICE, 'alice@gmail.example'), SPOOF],
-  ['alice null sender', mail(client, ALICE, ''), 'ok nullSender'],
+  ['alice null sender (Send-As: <> is no listed address)', mail(client, ALICE, ''), SPOOF],
   [
     'alice with AcceptAnySender, foreign address',
     mail(connector({ permissionGroups: ['AuthenticatedUsers'], permissions: [{ principal: 'user:alice', allow: ['AcceptAnySender'], deny: [] }] }), ALICE, 'x@example.org'),
@@ -143,7 +154,7 @@ const GOLDEN: Row[] = [
   ['recipient limit 0 = none', rcpt(noLimits, ANON, 'x@contoso.com', 100_000), 'ok acceptedDomain'],
   // AUTH
   ['AUTH on a connector without BasicAuth', auth(internet, ALICE, true), '503 5.5.1 Authentication not enabled'],
-  ['AUTH before TLS with BasicAuthRequireTLS', auth(client, ALICE, false), '538 5.7.11 Encryption required for requested authentication mechanism'],
+  ['AUTH before TLS with BasicAuthRequireTLS', auth(client, ALICE, false), '538 5.7.11 Encryption required for requested authentication mechanism, STARTTLS first'],
   ['AUTH after TLS', auth(client, ALICE, true), 'ok authAllowed'],
   ['AUTH in clear with plain BasicAuth', auth(clientPlain, ALICE, false), 'ok authAllowed'],
   [
@@ -153,6 +164,33 @@ const GOLDEN: Row[] = [
   ],
   ['AUTH where Authenticated has no group', auth(connector({ permissionGroups: ['AnonymousUsers'], authMechanisms: ['TLS', 'BasicAuth'] }), ALICE, true), '530 5.7.1 Client was not authenticated'],
   ['AUTH on requireTLS connector before TLS', auth(connector({ permissionGroups: ['AuthenticatedUsers'], authMechanisms: ['TLS', 'BasicAuth'], tls: { files: null, requireTLS: true, clientCAFile: null } }), ALICE, false), '530 5.7.0 Must issue a STARTTLS command first'],
+  // Send-As: MAIL FROM (alice lists alice@contoso.com and Alice.Smith@Contoso.com; bob none)
+  ['user: listed sender', mail(sendAs, ALICE, 'alice@contoso.com'), 'ok senderListedForUser'],
+  ['user: null sender without AcceptAnySender', mail(sendAs, ALICE, ''), SPOOF],
+  ['user: null sender with AcceptAnySender', mail(sendAs, BOB, ''), 'ok nullSender'],
+  ['user: other sender without AcceptAnySender', mail(sendAs, ALICE, 'ceo@example.org'), SPOOF],
+  ['user: foreign sender with AcceptAnySender', mail(sendAs, BOB, 'news@example.org'), 'ok acceptAnySender'],
+  ['user: authoritative sender with AcceptAnySender only', mail(sendAs, BOB, 'ceo@contoso.com'), SPOOF],
+  ['anonymous: null sender is a bounce', mail(internet, ANON, ''), 'ok nullSender'],
+  ['trusted server with a user: null sender', mail(trusted, { kind: 'TrustedServers', user: 'alice' }, ''), 'ok nullSender'],
+  // Send-As: header From and Sender at the end of DATA
+  ['header: From listed', headerEnd(sendAs, ALICE, 'From: Alice <alice@contoso.com>'), 'ok dataAccepted'],
+  ['header: From listed, other case, bare', headerEnd(sendAs, ALICE, 'from : ALICE.SMITH@contoso.com (me)'), 'ok dataAccepted'],
+  ['header: From not listed', headerEnd(sendAs, ALICE, 'From: CEO <ceo@contoso.com>'), SPOOF],
+  ['header: listed envelope does not cover the header', headerEnd(sendAs, ALICE, 'From: alice@contoso.com, ceo@contoso.com'), SPOOF],
+  ['header: display name is not an address', headerEnd(sendAs, ALICE, 'From: "ceo@contoso.com" <alice@contoso.com>'), 'ok dataAccepted'],
+  ['header: second From field', headerEnd(sendAs, ALICE, 'From: alice@contoso.com', 'Subject: x', 'From: ceo@contoso.com'), SPOOF],
+  ['header: folded From', headerEnd(sendAs, ALICE, 'From: Alice', ' <ceo@contoso.com>'), SPOOF],
+  ['header: Sender field', headerEnd(sendAs, ALICE, 'From: alice@contoso.com', 'Sender: ceo@contoso.com'), SPOOF],
+  ['header: no From at all', headerEnd(sendAs, ALICE, 'Subject: none'), 'ok dataAccepted'],
+  ['header: AcceptAnySender, foreign From', headerEnd(sendAs, BOB, 'From: news@example.org'), 'ok dataAccepted'],
+  ['header: AcceptAnySender, authoritative From', headerEnd(sendAs, BOB, 'From: ceo@contoso.com'), SPOOF],
+  ['header: encoded word as address (Mailsploit)', headerEnd(sendAs, BOB, 'From: =?utf-8?b?Y2VvQGNvbnRvc28uY29t?=@example.org'), SPOOF],
+  ['header: two angle addresses', headerEnd(sendAs, ALICE, 'From: <alice@contoso.com> <ceo@contoso.com>'), SPOOF],
+  ['header: source route', headerEnd(sendAs, BOB, 'From: <@example.org:ceo@example.org>'), SPOOF],
+  ['header: Off checks nothing', headerEnd(sendAsOff, ALICE, 'From: ceo@contoso.com'), 'ok dataAccepted'],
+  ['header: anonymous sessions are not checked', headerEnd(hardened, ANON, 'From: ceo@contoso.com'), 'ok dataAccepted'],
+  ['header: TrustedServers with a user are not checked', headerEnd(trusted, { kind: 'TrustedServers', user: 'alice' }, 'From: x@y'), 'ok dataAccepted'],
   // DATA size
   ['DATA over the limit', size(client, ALICE, 1001), '552 5.3.4 Message size exceeds fixed maximum message size'],
   ['DATA at the limit', size(client, ALICE, 1000), 'ok sizeWithinLimit'],

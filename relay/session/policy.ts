@@ -13,6 +13,7 @@
  */
 import type { AcceptedDomainConfig, ConnectorConfig, Right } from '../config/schema.ts';
 import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress } from './domains.ts';
+import { headerSenders } from './sender-headers.ts';
 
 export interface Refusal {
   ok: false;
@@ -60,10 +61,39 @@ export const REPLIES = {
     'Client does not have permissions to send as this sender',
     'senderNotAllowedForUser',
   ),
+  // Send-As (Exchange: no ms-Exch-SMTP-Accept-Any-Sender): the null sender is no address of
+  // the user's, so an authenticated user needs AcceptAnySender for it too
+  nullSenderNotAllowedForUser: refuse(
+    550,
+    '5.7.1',
+    'Client does not have permissions to send as this sender',
+    'nullSenderNotAllowedForUser',
+  ),
+  // The same check on the header From and Sender at the end of DATA (Exchange rejects a
+  // spoofed header sender at end of data with the reply of MAIL FROM)
+  headerSenderNotAllowedForUser: refuse(
+    550,
+    '5.7.1',
+    'Client does not have permissions to send as this sender',
+    'headerSenderNotAllowedForUser',
+  ),
+  headerAuthoritativeDomainSender: refuse(
+    550,
+    '5.7.1',
+    'Client does not have permissions to send as this sender',
+    'headerAuthoritativeDomainSender',
+  ),
+  headerSenderUnreadable: refuse(
+    550,
+    '5.7.1',
+    'Client does not have permissions to send as this sender',
+    'headerSenderUnreadable',
+  ),
   relayDenied: refuse(550, '5.7.54', 'Unable to relay recipient in non-accepted domain', 'relayDenied'),
   tooManyRecipients: refuse(452, '4.5.3', 'Too many recipients', 'tooManyRecipients'),
   authNotEnabled: refuse(503, '5.5.1', 'Authentication not enabled', 'authNotEnabled'),
-  authRequiresTls: refuse(538, '5.7.11', 'Encryption required for requested authentication mechanism', 'authRequiresTls'),
+  // "STARTTLS first" says what to do; the code and the rest are RFC 4954's
+  authRequiresTls: refuse(538, '5.7.11', 'Encryption required for requested authentication mechanism, STARTTLS first', 'authRequiresTls'),
   authNoSubmitRight: refuse(530, '5.7.1', 'Client was not authenticated', 'authNoSubmitRight'),
   invalidHeloDomain: refuse(501, '5.5.4', 'Invalid domain name', 'invalidHeloDomain'),
   hopCountExceeded: refuse(554, '5.4.6', 'Hop count exceeded - possible mail loop', 'hopCountExceeded'),
@@ -114,29 +144,67 @@ export function decideAuth(ctx: PolicyContext): Decision {
 }
 
 /**
- * MAIL FROM. Order: requireTLS, Submit, declared SIZE, then the sender checks (skipped for
- * the null sender): an authenticated user may always send as a listed address; other addresses
- * need AcceptAnySender. An address in an Authoritative accepted domain needs
+ * Whether this session may name `address` as its sender (envelope or header): null, or which
+ * rule it breaks. An authenticated user may always use a listed address; any other needs
+ * AcceptAnySender. An address in an Authoritative accepted domain also needs
  * AcceptAuthoritativeDomainSender unless it is one of the user's listed addresses.
+ */
+function senderRule(ctx: PolicyContext, address: string): 'notAllowedForUser' | 'authoritativeDomain' | null {
+  if (ctx.authenticatedUser !== undefined) {
+    if ((ctx.userAddresses ?? []).some((a) => sameAddress(a, address))) return null;
+    if (!ctx.rights.has('AcceptAnySender')) return 'notAllowedForUser';
+  }
+  const domain = matchAcceptedDomain(parseEnvelopeAddress(address).domain, ctx.acceptedDomains);
+  if (domain?.type === 'Authoritative' && !ctx.rights.has('AcceptAuthoritativeDomainSender')) return 'authoritativeDomain';
+  return null;
+}
+
+/**
+ * MAIL FROM. Order: requireTLS, Submit, declared SIZE, then the sender checks. The null
+ * sender (bounces, RFC 5321 4.5.5) is accepted from sessions without a user; a session
+ * authenticated as a user needs AcceptAnySender for it (Send-As: `<>` is no listed address,
+ * and would let the user send with no sender the check could refuse). Other addresses: see
+ * senderRule.
  */
 export function decideMailFrom(ctx: PolicyContext & { mailFrom: string; declaredSize?: number }): Decision {
   if (ctx.connector.tls.requireTLS && !ctx.secure) return REPLIES.tlsRequired;
   if (!ctx.rights.has('Submit')) return REPLIES.noSubmitRight;
   if (ctx.declaredSize !== undefined && sizeExceeded(ctx, ctx.declaredSize)) return REPLIES.messageTooLarge;
-  if (ctx.mailFrom === '') return allow('nullSender');
-
   const user = ctx.authenticatedUser;
-  if (user !== undefined) {
-    const listed = (ctx.userAddresses ?? []).some((a) => sameAddress(a, ctx.mailFrom));
-    if (listed) return allow('senderListedForUser');
-    if (!ctx.rights.has('AcceptAnySender')) return REPLIES.senderNotAllowedForUser;
+  if (ctx.mailFrom === '') {
+    if (user !== undefined && !ctx.rights.has('AcceptAnySender')) return REPLIES.nullSenderNotAllowedForUser;
+    return allow('nullSender');
   }
-  const sender = parseEnvelopeAddress(ctx.mailFrom);
-  const domain = matchAcceptedDomain(sender.domain, ctx.acceptedDomains);
-  if (domain?.type === 'Authoritative' && !ctx.rights.has('AcceptAuthoritativeDomainSender')) {
-    return REPLIES.authoritativeDomainSender;
+  const rule = senderRule(ctx, ctx.mailFrom);
+  if (rule === 'notAllowedForUser') return REPLIES.senderNotAllowedForUser;
+  if (rule === 'authoritativeDomain') return REPLIES.authoritativeDomainSender;
+  if (user === undefined) return allow('senderAccepted');
+  return allow((ctx.userAddresses ?? []).some((a) => sameAddress(a, ctx.mailFrom)) ? 'senderListedForUser' : 'acceptAnySender');
+}
+
+/**
+ * The From and Sender header fields at the end of DATA (`headers`: the client's header block),
+ * checked with the rules of MAIL FROM (senderRule) for sessions authenticated as a user unless
+ * the connector sets `senderCheck.headerFrom: Off`. Without it a user limited to its own
+ * addresses could still show any author to the recipients. Not checked: sessions without a
+ * user (a relay cannot know who wrote mail from elsewhere), and sessions that hold both
+ * AcceptAnySender and AcceptAuthoritativeDomainSender (nothing could be refused). A field
+ * that cannot be read with certainty, or an address with routing syntax, is refused: a
+ * reader might show an address the check never saw.
+ */
+export function decideHeaderSenders(ctx: PolicyContext & { headers: Buffer | string }): Decision {
+  if (ctx.authenticatedUser === undefined) return allow('headerSenderNotChecked');
+  if ((ctx.connector.senderCheck?.headerFrom ?? 'Enforce') === 'Off') return allow('headerSenderCheckOff');
+  if (ctx.rights.has('AcceptAnySender') && ctx.rights.has('AcceptAuthoritativeDomainSender')) return allow('headerSenderAnySender');
+  const found = headerSenders(ctx.headers);
+  if (found.unreadable > 0) return REPLIES.headerSenderUnreadable;
+  for (const address of found.addresses) {
+    if (parseEnvelopeAddress(address).routing) return REPLIES.headerSenderUnreadable;
+    const rule = senderRule(ctx, address);
+    if (rule === 'notAllowedForUser') return REPLIES.headerSenderNotAllowedForUser;
+    if (rule === 'authoritativeDomain') return REPLIES.headerAuthoritativeDomainSender;
   }
-  return allow(user !== undefined ? 'acceptAnySender' : 'senderAccepted');
+  return allow('headerSenderAllowed');
 }
 
 /**
@@ -169,15 +237,18 @@ export function decideHopCount(ctx: { connector: ConnectorConfig; receivedCount:
 /**
  * End of DATA, after the final dot (the stream was read to its end). Order: stray CR/LF/NUL
  * in Reject mode, header block size, message size (bytes received), hop count (Received
- * fields counted on the client's header block before the header firewall strips any).
+ * fields counted on the client's header block before the header firewall strips any), then
+ * the header senders (decideHeaderSenders, on the same block).
  */
 export function decideDataEnd(
-  ctx: PolicyContext & { bareLineFeedRejected: boolean; headerSizeExceeded: boolean; size: number; receivedCount: number },
+  ctx: PolicyContext & { bareLineFeedRejected: boolean; headerSizeExceeded: boolean; size: number; receivedCount: number; headers: Buffer | string },
 ): Decision {
   if (ctx.bareLineFeedRejected) return REPLIES.bareLineFeedRejected;
   if (ctx.headerSizeExceeded) return REPLIES.headerTooLarge;
   const size = decideDataSize(ctx);
   if (!size.ok) return size;
   const hops = decideHopCount(ctx);
-  return hops.ok ? allow('dataAccepted') : hops;
+  if (!hops.ok) return hops;
+  const senders = decideHeaderSenders(ctx);
+  return senders.ok ? allow('dataAccepted') : senders;
 }
