@@ -42,6 +42,7 @@ import {
 } from './smtp-load.ts';
 import type { Endpoint, LoadParams, Sink } from './smtp-load.ts';
 import { main as rangeMatcherMain } from './range-matcher.ts';
+import { main as headerParseMain } from './header-parse.ts';
 import { main as spoolMain } from './spool.ts';
 import { main as operatorMain } from './operator.ts';
 import { EXAMPLE_CONNECTOR, EXAMPLE_FILE, SLOW_DNS_MS, startDnsScenario, type DnsBehaviour } from './dns-scenario.ts';
@@ -558,6 +559,7 @@ async function main(): Promise<number> {
     for (const [title, script, run] of [
       ['Spool commit (relay/spool)', 'bench/spool.ts', () => spoolMain(process.env)],
       ['Listener range index (relay/listener/range-index.ts)', 'bench/range-matcher.ts', () => Promise.resolve(rangeMatcherMain(process.env))],
+      ['Header parsing (relay/session, relay/delivery/message-headers.ts)', 'bench/header-parse.ts', () => Promise.resolve(headerParseMain(process.env))],
     ] as const) {
       const heading = `## ${title}\n\nRun by bench/run.ts through \`main()\` of [${script}](../${script}) (alone: \`node ${script}\`).\n`;
       console.log(`\n${heading}`);
