@@ -28,7 +28,7 @@ import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
 import { DnsCache, sourceOfResolver, systemDnsSource } from './session/dns-cache.ts';
 import { createConnectorServer, type ConnectorRuntime } from './session/connector-server.ts';
-import { RateLimitRegistry } from './session/rate-limits.ts';
+import { LogonLockout, RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
 import { DEFAULT_MIN_FREE_BYTES } from './spool/options.ts';
@@ -108,6 +108,8 @@ export class Hub {
   readonly #spool: Spool;
   #delivery: DeliveryService | null = null;
   readonly #limits = new RateLimitRegistry();
+  /** Failed AUTH counts per source and per user name, across every connector and reload. */
+  readonly #logonLockout = new LogonLockout();
   /** One DNS answer cache for the anti-spam checks of every connector, kept across reloads. */
   readonly #dnsCache: DnsCache;
   readonly #listeners = new Map<string, Listener>();
@@ -387,6 +389,7 @@ export class Hub {
         spool: this.#spool,
         users,
         limiter: this.#limits.limiterFor(connector),
+        logonLockout: this.#logonLockout,
         tls: files ? { cert: read(files.certFile), key: read(files.keyFile) } : null,
         clientCA: connector.tls.clientCAFile ? read(connector.tls.clientCAFile) : null,
         metrics: this.metrics,
@@ -432,6 +435,7 @@ export class Hub {
     this.#retry = null;
     this.#configPending.set(0);
     this.#limits.retain(loaded.config.connectors.map((c) => c.id));
+    this.#logonLockout.update(loaded.config.hub.logonLockout);
     this.#spool.setMinFreeBytes(spoolReserve(this.#options, loaded.config));
     this.metrics.configInfo.reset();
     this.metrics.configInfo.set({ hash: loaded.hash }, 1);

@@ -41,6 +41,15 @@ export type RelayHubSpec = {
   users?: {
     /** Secret whose key users holds lines name:bcrypt-hash[:addr,addr...] (htpasswd plus allowed sender addresses). */
     secretName?: string;
+    /** Hub-wide logon lockout, across sessions and connectors (each connector's limits.maxLogonFailures still ends a session): after maxFailuresPerSource failed AUTH attempts from one source (an IPv4 address, an IPv6 /64) or maxFailuresPerUser for one user name (known or not) within window, AUTH from that source or for that name gets 454 4.7.0 for one window, whatever the password. A source that authenticated as a user in the last 24 hours is exempt from that user's lockout. Absent: the defaults below. */
+    lockout?: {
+      /** Failed AUTH attempts from one source within window that lock it out; default 10; 0 turns the per-source lockout off. */
+      maxFailuresPerSource?: number;
+      /** Failed AUTH attempts for one user name within window that lock it out; default 30; 0 turns the per-user lockout off. */
+      maxFailuresPerUser?: number;
+      /** Sliding window over which failures count, and how long a lockout lasts; default 15m. */
+      window?: string;
+    };
   };
   /** Checks run for sessions without BypassAntiSpam; results go into X-Relay-Antispam headers. */
   antiSpam?: {

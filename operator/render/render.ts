@@ -8,7 +8,7 @@
  */
 import { hashConfig } from '../../relay/config/load.ts';
 import type {
-  AcceptedDomainConfig, ConnectorConfig, ListenerConfig, RenderedConfig, SendConnectorConfig, TlsFiles, Principal,
+  AcceptedDomainConfig, ConnectorConfig, ListenerConfig, RenderedConfig, SendConnectorConfig, TlsFiles, Principal, HubSettings,
 } from '../../relay/config/schema.ts';
 import { RENDERED_CONFIG_API_VERSION } from '../../relay/config/schema.ts';
 import type { ReceiveConnector, RelayHub } from '../api/types.generated.ts';
@@ -20,6 +20,7 @@ import { connectorSecurityProblems, domainPublicSuffixProblem, SecurityReason, S
 import { objectKey, secretValue, type NamespaceObjects } from './inputs.ts';
 import { byPrecedence, selectsHub } from './selection.ts';
 import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
+import { LOGON_LOCKOUT_DEFAULTS } from '../../relay/session/rate-limits.ts';
 
 /** Where the relay finds the data of a Secret key (a mounted volume, or files standalone mode wrote). */
 export type SecretFileResolver = (secretName: string, key: string) => string;
@@ -91,6 +92,14 @@ function limitsOf(spec: ReceiveConnector['spec']): ConnectorConfig['limits'] {
     maxLogonFailures: l.maxLogonFailures,
     greetDelayMs: parseDuration(l.greetDelay),
     dnsLookupTimeoutMs: parseDuration(l.dnsLookupTimeout),
+  };
+}
+
+function logonLockoutOf(lockout: NonNullable<NonNullable<RelayHub['spec']['users']>['lockout']>): NonNullable<HubSettings['logonLockout']> {
+  return {
+    maxFailuresPerSource: lockout.maxFailuresPerSource ?? LOGON_LOCKOUT_DEFAULTS.maxFailuresPerSource,
+    maxFailuresPerUser: lockout.maxFailuresPerUser ?? LOGON_LOCKOUT_DEFAULTS.maxFailuresPerUser,
+    windowMs: lockout.window !== undefined ? parseDuration(lockout.window) : LOGON_LOCKOUT_DEFAULTS.windowMs,
   };
 }
 
@@ -330,6 +339,8 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
       trustedProxies: hub.spec.proxyProtocol?.trustedProxies ?? [],
       tls: hubTls,
       usersFile,
+      // Only when set: a hub without it runs the defaults and keeps the config hash it had.
+      ...(hub.spec.users?.lockout ? { logonLockout: logonLockoutOf(hub.spec.users.lockout) } : {}),
       antiSpam: { spf: hub.spec.antiSpam?.spf ?? true, dnsbl: hub.spec.antiSpam?.dnsbl ?? [] },
       retry: {
         minBackoffMs: parseDuration(retry.minBackoff),

@@ -132,6 +132,12 @@ export interface HubSettings {
   tls: TlsFiles | null;
   /** htpasswd-style file: `name:bcrypt-hash[:addr,addr...]` per line. */
   usersFile: string | null;
+  /**
+   * RelayHub spec.users.lockout: failed AUTH per source and per user name across sessions
+   * (relay/session/rate-limits.ts LogonLockout). Absent = the defaults, so older rendered
+   * configs keep their hash.
+   */
+  logonLockout?: { maxFailuresPerSource: number; maxFailuresPerUser: number; windowMs: number };
   antiSpam: { spf: boolean; dnsbl: string[] };
   retry: RetryConfig;
   /** Came after the first v1 relays; a file without it means the spool's defaults. */

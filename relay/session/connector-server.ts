@@ -23,9 +23,9 @@ import { DataSink, dataMemoryBudget, DEFAULT_MAX_DATA_MEMORY_BYTES } from './dat
 import { MAX_SPOOL_BODY_BYTES } from '../spool/record-format.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
 import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
-import { logonFailureDecision, tarpit, type ConnectorRateLimiter } from './rate-limits.ts';
+import { logonFailureDecision, sourceKey, tarpit, type ConnectorRateLimiter, type LogonLockout } from './rate-limits.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
-import { checkPassword, type RelayUser, type UserDirectory } from './users.ts';
+import { verifyLogon, type RelayUser, type UserDirectory } from './users.ts';
 import { clientFormOfAddress } from './address-canonical.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { closeSession, socketOfSession } from '../listener/smtp-server-patch.ts';
@@ -37,6 +37,8 @@ export interface ConnectorRuntime {
   spool: Spool;
   users: UserDirectory;
   limiter: ConnectorRateLimiter;
+  /** The hub's logon lockout, shared by every connector (rate-limits.ts); absent = per-session MaxLogonFailures only. */
+  logonLockout?: LogonLockout;
   tls: { key: Buffer; cert: Buffer } | null;
   clientCA: Buffer | null;
   metrics: HubMetrics;
@@ -265,24 +267,33 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
         void refuse(session, allowed, 'AUTH', (err) => callback(err));
         return;
       }
-      void checkPassword(users, name, auth.password ?? '').then(async (user) => {
-        if (user) {
-          state.user = user;
+      // Hub-wide lockout first, so a locked source or name costs no bcrypt and learns nothing;
+      // the check itself runs in the password pool, off the event loop (password-worker.ts).
+      const locked = runtime.logonLockout?.check(session.remoteAddress, name) ?? null;
+      const low = runtime.logonLockout?.hasRecentFailures(session.remoteAddress) ?? false;
+      const checked = locked ? Promise.resolve(null) : verifyLogon(users, name, auth.password ?? '', sourceKey(session.remoteAddress), { low });
+      void checked.then(async (check) => {
+        if (check?.ok) {
+          runtime.logonLockout?.recordSuccess(session.remoteAddress, name);
+          state.user = check.user;
           state.log.write('*', `AUTH ${auth.method} ${name}`, 'authenticated');
           setRights(state);
           callback(null, { user: name });
           return;
         }
+        const temporary = locked ?? (check?.reason === 'busy' ? { code: 454, enhanced: '4.7.0', message: 'Temporary authentication failure', reason: 'passwordCheckBusy' } : null);
+        if (!temporary) runtime.logonLockout?.recordFailure(session.remoteAddress, name);
         state.logonFailures++;
-        metrics.refusals.inc({ ...labels, reason: 'authenticationFailed' });
-        state.log.write('*', `AUTH ${auth.method} ${name} failed`, 'authenticationFailed', true);
+        const reason = temporary?.reason ?? 'authenticationFailed';
+        metrics.refusals.inc({ ...labels, reason });
+        state.log.write('*', `AUTH ${auth.method} ${name} failed`, reason, true);
         const decision = logonFailureDecision(state.logonFailures, connector.limits);
         await tarpitSession(state, decision.tarpitMs);
         if (decision.disconnect) {
           callback(smtpError({ code: 421, enhanced: '4.7.0', message: decision.disconnect.message }));
           return;
         }
-        callback(smtpError({ code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' }));
+        callback(smtpError(temporary ?? { code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' }));
       });
     },
 

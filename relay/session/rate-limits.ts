@@ -214,3 +214,165 @@ export function logonFailureDecision(
       : null;
   return { tarpitMs: failures > 0 ? limits.tarpitIntervalMs : 0, disconnect };
 }
+
+/**
+ * Hub-wide logon lockout (RelayHub spec.users.lockout): MaxLogonFailures above is per session,
+ * so an attacker who reconnects, or holds many connections, was never slowed by it. These count
+ * failed AUTH attempts across every session and connector of the hub.
+ */
+export interface LogonLockoutSettings {
+  /** Failures from one source (sourceKey: an IPv4 address, an IPv6 /64) that lock it out; 0 = off. */
+  maxFailuresPerSource: number;
+  /** Failures for one user name (known or not) that lock it out; 0 = off. */
+  maxFailuresPerUser: number;
+  /** Failures count over this sliding window, and a lockout lasts this long. */
+  windowMs: number;
+}
+
+/**
+ * Defaults: one address gets 10 guesses per 15 minutes (40 an hour, against about 14 a second
+ * before), a name 30 from all sources together; a person mistyping a password a few times, or
+ * an office behind one NAT address, stays well under both.
+ */
+export const LOGON_LOCKOUT_DEFAULTS: LogonLockoutSettings = { maxFailuresPerSource: 10, maxFailuresPerUser: 30, windowMs: 15 * 60_000 };
+
+/** How long a source stays trusted for a user after it authenticated as that user. */
+const KNOWN_SOURCE_MS = 24 * 60 * 60_000;
+/** Most keys held per table; past it the oldest go first, so a flood of names cannot grow memory. */
+const MAX_LOCKOUT_KEYS = 100_000;
+
+export interface LogonLockoutRefusal {
+  ok: false;
+  code: 454;
+  enhanced: '4.7.0';
+  message: string;
+  /** logonLockout:source or logonLockout:user (logs and metrics only; the reply says neither). */
+  reason: string;
+}
+
+/** Failures of one key within the window, and when its lockout ends. */
+interface FailureRecord {
+  times: number[];
+  lockedUntil: number;
+}
+
+/**
+ * LogonLockout - after maxFailuresPerSource failures from one source, or maxFailuresPerUser for
+ * one user name, within windowMs, AUTH from that source or for that name is refused for windowMs
+ * from the failure that reached the limit, with `454 4.7.0 Temporary authentication failure, try
+ * again later`, before any password is checked: the reply is the same for either lockout and for
+ * a name that does not exist, and a correct password gets it too (so a locked-out attacker learns
+ * nothing). 454, not 535: the credentials were not looked at, and a client told 535 may stop
+ * retrying or ask its user for a new password.
+ * Known sources: a user's lockout does not apply to a source that authenticated as that user in
+ * the last 24 hours, so guessing at a name from elsewhere cannot lock its owner out of the
+ * places it uses (a source's own lockout still applies to it).
+ * Only wrong names or passwords count; success resets nothing (an attacker holding one account
+ * could otherwise clear its source's count between guesses at others).
+ * Failure modes: in memory and per process, like the limits above; a restart forgets.
+ */
+export class LogonLockout {
+  #settings: LogonLockoutSettings;
+  readonly #sourceKey: (address: string) => string;
+  readonly #bySource = new Map<string, FailureRecord>();
+  readonly #byUser = new Map<string, FailureRecord>();
+  /** `user\0source` -> last successful AUTH. */
+  readonly #known = new Map<string, number>();
+  #lastSweep = 0;
+
+  constructor(settings: Partial<LogonLockoutSettings> = {}, options: { ipv6PrefixLength?: number } = {}) {
+    this.#settings = { ...LOGON_LOCKOUT_DEFAULTS, ...settings };
+    const prefixLength = options.ipv6PrefixLength ?? 64;
+    this.#sourceKey = memoizeByAddress((address) => sourceKey(address, prefixLength));
+  }
+
+  /** New settings after a config reload; counts carry over. */
+  update(settings: Partial<LogonLockoutSettings> = {}): void {
+    this.#settings = { ...LOGON_LOCKOUT_DEFAULTS, ...settings };
+  }
+  get settings(): LogonLockoutSettings {
+    return this.#settings;
+  }
+
+  /** Before a password is checked: a refusal while the source or the name is locked out. */
+  check(clientAddress: string, user: string, now = Date.now()): LogonLockoutRefusal | null {
+    this.#sweep(now);
+    const source = this.#sourceKey(clientAddress);
+    if ((this.#bySource.get(source)?.lockedUntil ?? 0) > now) return lockoutRefusal('logonLockout:source');
+    if ((this.#byUser.get(user)?.lockedUntil ?? 0) > now && !this.#isKnown(user, source, now)) return lockoutRefusal('logonLockout:user');
+    return null;
+  }
+
+  /** After a wrong name or password. */
+  recordFailure(clientAddress: string, user: string, now = Date.now()): void {
+    const s = this.#settings;
+    count(this.#bySource, this.#sourceKey(clientAddress), s.maxFailuresPerSource, s.windowMs, now);
+    count(this.#byUser, user, s.maxFailuresPerUser, s.windowMs, now);
+  }
+
+  /** After a successful AUTH: the source becomes known for that user. */
+  recordSuccess(clientAddress: string, user: string, now = Date.now()): void {
+    const key = `${user}\0${this.#sourceKey(clientAddress)}`;
+    this.#known.delete(key);
+    this.#known.set(key, now);
+    trim(this.#known);
+  }
+
+  /**
+   * hasRecentFailures - whether the source failed an AUTH within the window (or is locked out):
+   * its checks wait behind those of clean sources in the password pool, so a guessing source
+   * does not delay the clients that type their password right.
+   */
+  hasRecentFailures(clientAddress: string, now = Date.now()): boolean {
+    const r = this.#bySource.get(this.#sourceKey(clientAddress));
+    return r !== undefined && (r.lockedUntil > now || r.times.some((t) => t > now - this.#settings.windowMs));
+  }
+
+  /** Keys held (for tests and metrics). */
+  get trackedKeys(): number {
+    return this.#bySource.size + this.#byUser.size + this.#known.size;
+  }
+
+  #isKnown(user: string, source: string, now: number): boolean {
+    const at = this.#known.get(`${user}\0${source}`);
+    return at !== undefined && at > now - KNOWN_SOURCE_MS;
+  }
+
+  #sweep(now: number): void {
+    const windowMs = this.#settings.windowMs;
+    if (now - this.#lastSweep < Math.min(windowMs, WINDOW_MS)) return;
+    this.#lastSweep = now;
+    for (const table of [this.#bySource, this.#byUser]) {
+      for (const [key, r] of table) if (r.lockedUntil <= now && (r.times[r.times.length - 1] ?? 0) <= now - windowMs) table.delete(key);
+    }
+    for (const [key, at] of this.#known) if (at <= now - KNOWN_SOURCE_MS) this.#known.delete(key);
+  }
+}
+
+function lockoutRefusal(reason: string): LogonLockoutRefusal {
+  return { ok: false, code: 454, enhanced: '4.7.0', message: 'Temporary authentication failure, try again later', reason };
+}
+
+function count(table: Map<string, FailureRecord>, key: string, limit: number, windowMs: number, now: number): void {
+  // Counted also when the lockout is off: hasRecentFailures orders the password queue by it.
+  let r = table.get(key);
+  if (!r) {
+    table.set(key, (r = { times: [], lockedUntil: 0 }));
+    trim(table);
+  }
+  r.times = r.times.filter((t) => t > now - windowMs);
+  r.times.push(now);
+  if (limit > 0 && r.times.length >= limit) {
+    // Locked for a whole window from here; the count starts again after it.
+    r.lockedUntil = now + windowMs;
+    r.times = [];
+  }
+}
+
+function trim(table: Map<string, unknown>): void {
+  while (table.size > MAX_LOCKOUT_KEYS) {
+    const oldest = table.keys().next();
+    if (oldest.done) return;
+    table.delete(oldest.value);
+  }
+}
