@@ -169,6 +169,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       `--service-cluster-ip-range=${options.serviceCIDR ?? '10.0.0.0/24'}`, '--kubelet-preferred-address-types=InternalIP', '--authorization-mode=RBAC', '--allow-privileged=true',
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
       `--service-account-issuer=${server}`, `--service-account-key-file=${join(dir, 'sa.key')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      // As hardened clusters and OpenShift run: setting blockOwnerDeletion on an owner reference
+      // needs update on the owner's finalizers (which the chart's RBAC grants for RelayHubs).
+      '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
       ...(options.controllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
     ], join(dir, 'kube-apiserver.log'));
     children.push(apiserver);

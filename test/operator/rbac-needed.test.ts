@@ -20,9 +20,10 @@
  * relayoperator.io relayhubs, receiveconnectors,     list     caches never sync: no "caches synced", /readyz never 200
  *   accepteddomains, sendconnectors (list, watch)    watch    a RelayHub created after start is never seen: no StatefulSet
  * .../status of the four (patch)                     patch    the hub's status is never written (its ConfigMap is)
- * relayhubs/finalizers (update)                      update   NOT SHOWN: needed only under the OwnerReferencesPermission-
- *                                                            Enforcement admission plugin (blockOwnerDeletion on the hub's
- *                                                            objects), which the test control plane does not enable
+ * relayhubs/finalizers (update)                      update   the hub's ConfigMap is never created: its owner reference
+ *                                                            sets blockOwnerDeletion, which the OwnerReferencesPermission-
+ *                                                            Enforcement admission plugin (on in the test control plane, as
+ *                                                            on hardened clusters) allows only with update on finalizers
  * secrets (list, watch)                              list     caches never sync
  *                                                    watch    a TLS Secret created after start is never seen: the hub's
  *                                                            connector never gets into its ConfigMap
@@ -428,6 +429,7 @@ const CASES: Case[] = [
   main('relayhubs', 'list', 'synced', CUSTOM),
   main('relayhubs', 'watch', 'hubSeen', CUSTOM),
   main('relayhubs/status', 'patch', 'status'),
+  { removal: { role: MAIN_ROLE, resource: 'relayhubs/finalizers', verb: 'update' }, scenario: 'configMap', evidence: [/cannot set blockOwnerDeletion/] },
   main('secrets', 'list', 'synced'),
   main('secrets', 'watch', 'secretLate'),
   main('pods', 'list', 'synced'),
@@ -462,7 +464,7 @@ const CASES: Case[] = [
 ];
 
 /** Not removable here, with the reason (the table at the top). */
-const NOT_SHOWN = new Map([[`${MAIN_ROLE} relayhubs/finalizers update`, 'OwnerReferencesPermissionEnforcement is not enabled on the test control plane']]);
+const NOT_SHOWN = new Map<string, string>();
 /** Shown in-process, not by an operator run (the table at the top). */
 const IN_PROCESS = new Set([`${MAIN_ROLE} events patch`]);
 
