@@ -32,8 +32,15 @@ test('helm lint passes and the rendered chart is accepted by the API server', ()
   const rendered = helm(['template', 'relay', CHART, '--namespace', 'relay-system', '--kube-version', '1.36.3', '--include-crds', '--set', 'watchNamespace=mail']);
   assert.match(rendered, /- --namespace\n\s+- mail/);
   cluster.tryKubectl(['create', 'namespace', 'relay-system']);
+  cluster.tryKubectl(['create', 'namespace', 'mail']);
+  // watchNamespace set: the operator's rules are a Role in that namespace, nothing cluster-wide.
   const applied = cluster.tryKubectl(['apply', '--dry-run=server', '-f', '-'], rendered);
   assert.equal(applied.status, 0, applied.stderr);
   assert.match(applied.stdout, /deployment\.apps\/relay-operator created \(server dry run\)/);
-  assert.match(applied.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/relay-relay-operator created/);
+  assert.match(applied.stdout, /role\.rbac\.authorization\.k8s\.io\/relay-relay-operator created/);
+  assert.doesNotMatch(applied.stdout, /clusterrole/);
+  // watchNamespace empty: the same rules in a ClusterRole.
+  const clusterWide = cluster.tryKubectl(['apply', '--dry-run=server', '-f', '-'], helm(['template', 'relay', CHART, '--namespace', 'relay-system', '--kube-version', '1.36.3']));
+  assert.equal(clusterWide.status, 0, clusterWide.stderr);
+  assert.match(clusterWide.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/relay-relay-operator created/);
 });
