@@ -38,7 +38,8 @@ function manifests(port: number): string {
     },
     {
       apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'internet', namespace: NS },
-      spec: { hubs: [HUB], usage: 'Custom', bindings: [`${HUB_IP}:${port}`], remoteIPRanges: ['127.0.0.0/16'], permissionGroups: ['AnonymousUsers'], limits },
+      // The relay connector above narrows this one and grants more: allowed only with its consent.
+      spec: { hubs: [HUB], usage: 'Custom', bindings: [`${HUB_IP}:${port}`], remoteIPRanges: ['127.0.0.0/16'], permissionGroups: ['AnonymousUsers'], allowNarrowerConnectors: true, limits },
     },
     {
       apiVersion: 'relayoperator.io/v1alpha1', kind: 'AcceptedDomain', metadata: { name: 'contoso', namespace: NS },
