@@ -16,7 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../controlplane/controlplane.ts';
-import { startHubProcess, removeHubDir, type HubProcess } from '../support/hub-process.ts';
+import { startHubProcess, removeHubDir, type HubProcess, anonymousRelayConnector } from '../support/hub-process.ts';
 import { startCapturePeer, until, type CapturePeer } from '../../relay/delivery/test-peers.ts';
 import { BREAKS, assertNoInjectedLine, fieldNames, payload } from '../../relay/delivery/header-injection-cases.ts';
 
@@ -94,16 +94,7 @@ kind: RelayHub
 metadata: {name: inj, namespace: inj}
 spec: {fqdn: inj.relay.test, antiSpam: {spf: false}}
 ---
-apiVersion: relayoperator.io/v1alpha1
-kind: ReceiveConnector
-metadata: {name: apps, namespace: inj}
-spec:
-  hubs: [inj]
-  bindings: ["${IP}:${port}"]
-  remoteIPRanges: [127.0.0.0/8]
-  permissionGroups: [AnonymousUsers]
-  permissions: [{principal: Anonymous, allow: [AcceptAnyRecipient]}]
-  limits: {tarpitInterval: 0s}
+${anonymousRelayConnector({ namespace: 'inj', hub: 'inj', binding: `${IP}:${port}` })}
 ---
 apiVersion: relayoperator.io/v1alpha1
 kind: AcceptedDomain

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
 import { freePort } from '../controlplane/controlplane.ts';
-import { startHubProcess, removeHubDir, type HubProcess } from '../support/hub-process.ts';
+import { startHubProcess, removeHubDir, type HubProcess, anonymousRelayConnector } from '../support/hub-process.ts';
 import { Spool } from '../../relay/spool/spool.ts';
 
 const IP = '127.0.0.73';
@@ -28,16 +28,7 @@ kind: RelayHub
 metadata: {name: dsn, namespace: dsn}
 spec: {fqdn: dsn.relay.test, antiSpam: {spf: false}}
 ---
-apiVersion: relayoperator.io/v1alpha1
-kind: ReceiveConnector
-metadata: {name: apps, namespace: dsn}
-spec:
-  hubs: [dsn]
-  bindings: ["${IP}:${port}"]
-  remoteIPRanges: [127.0.0.0/8]
-  permissionGroups: [AnonymousUsers]
-  permissions: [{principal: Anonymous, allow: [AcceptAnyRecipient]}]
-  limits: {tarpitInterval: 0s}
+${anonymousRelayConnector({ namespace: 'dsn', hub: 'dsn', binding: `${IP}:${port}` })}
 ---
 apiVersion: relayoperator.io/v1alpha1
 kind: SendConnector

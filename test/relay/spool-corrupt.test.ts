@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { freePort } from '../controlplane/controlplane.ts';
-import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
+import { removeHubDir, startHubProcess, type HubProcess, anonymousRelayConnector } from '../support/hub-process.ts';
 import { scanSegment } from '../../relay/spool/log-format.ts';
 
 const HUB_IP = '127.0.0.113';
@@ -32,16 +32,7 @@ spec:
   antiSpam: {spf: false}
   queue: {retry: {minBackoff: 1s, maxBackoff: 2s, maxAge: 1h}}
 ---
-apiVersion: relayoperator.io/v1alpha1
-kind: ReceiveConnector
-metadata: {name: in, namespace: spool-corrupt}
-spec:
-  hubs: [corrupt]
-  bindings: ["${HUB_IP}:${hubPort}"]
-  remoteIPRanges: [127.0.0.0/8]
-  permissionGroups: [AnonymousUsers]
-  permissions: [{principal: Anonymous, allow: [AcceptAnyRecipient]}]
-  limits: {tarpitInterval: 0s}
+${anonymousRelayConnector({ namespace: 'spool-corrupt', hub: 'corrupt', binding: `${HUB_IP}:${hubPort}`, name: 'in' })}
 ---
 apiVersion: relayoperator.io/v1alpha1
 kind: SendConnector

@@ -75,3 +75,22 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
 export function removeHubDir(hub: HubProcess): void {
   rmSync(hub.dir, { recursive: true, force: true });
 }
+
+/**
+ * anonymousRelayConnector - the ReceiveConnector most relay tests start from, as a YAML
+ * document: anonymous clients from 127.0.0.0/8 on `binding` may relay (AcceptAnyRecipient), no
+ * tarpit.
+ */
+export function anonymousRelayConnector(options: { namespace: string; hub: string; binding: string; name?: string }): string {
+  return `apiVersion: relayoperator.io/v1alpha1
+kind: ReceiveConnector
+metadata: {name: ${options.name ?? 'apps'}, namespace: ${options.namespace}}
+spec:
+  hubs: [${options.hub}]
+  bindings: ["${options.binding}"]
+  remoteIPRanges: [127.0.0.0/8]
+  permissionGroups: [AnonymousUsers]
+  permissions: [{principal: Anonymous, allow: [AcceptAnyRecipient]}]
+  limits: {tarpitInterval: 0s}
+`;
+}
