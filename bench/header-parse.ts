@@ -21,6 +21,7 @@ import { DataNormalizer } from '../relay/session/data-normalizer.ts';
 import { countReceivedHeaders, filterHeaders } from '../relay/session/header-firewall.ts';
 import { headerSection, headerValue } from '../relay/delivery/message-headers.ts';
 import type { Right } from '../relay/config/schema.ts';
+import { headerLines as lines } from '../test/support/header-blocks.ts';
 
 interface BenchParams {
   sizesKiB: number[];
@@ -50,17 +51,6 @@ function paramsFrom(env: NodeJS.ProcessEnv): BenchParams {
   const sizesKiB = (env.SIZES ?? '64,256,1024,2048,8192').split(',').map(Number);
   if (sizesKiB.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('SIZES must be positive integers (KiB)');
   return { sizesKiB, runs: int('RUNS', 5), budgetMs: int('BUDGET_MS', 20_000) };
-}
-
-function lines(size: number, line: (i: number) => string): Buffer {
-  const out: string[] = [];
-  for (let i = 0, n = 0; n < size; i++) {
-    const text = `${line(i)}\r\n`;
-    out.push(text);
-    n += text.length;
-  }
-  out.push('\r\n');
-  return Buffer.from(out.join(''), 'latin1');
 }
 
 const SHAPES: ReadonlyArray<readonly [string, (size: number) => Buffer]> = [

@@ -23,6 +23,7 @@ import type { Right } from '../config/schema.ts';
 import { DataNormalizer } from './data-normalizer.ts';
 import { countReceivedHeaders, filterHeaders } from './header-firewall.ts';
 import { headerSection, headerValue } from '../delivery/message-headers.ts';
+import { headerLines as lines } from '../../test/support/header-blocks.ts';
 
 const KiB = 1024;
 const SMALL = 256 * KiB;
@@ -44,17 +45,6 @@ const SHAPES: Record<string, (size: number) => Buffer> = {
   'Received fields to strip': (size) => lines(size, (i) => `Received: from hop-${i} by relay`),
   'bare LF line ends': (size) => Buffer.from(lines(size, (i) => `X-Hdr-${i}: value ${i}`).toString('latin1').replace(/\r\n/g, '\n'), 'latin1'),
 };
-
-function lines(size: number, line: (i: number) => string): Buffer {
-  const out: string[] = [];
-  for (let i = 0, n = 0; n < size; i++) {
-    const text = `${line(i)}\r\n`;
-    out.push(text);
-    n += text.length;
-  }
-  out.push('\r\n');
-  return Buffer.from(out.join(''), 'latin1');
-}
 
 /** The readers, each given a header block followed by a short body. */
 const READERS: Record<string, (message: Buffer, block: Buffer) => unknown> = {
