@@ -39,12 +39,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/relay-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work"/{debs,base,node,deps,app}
 
-# tar_layer DIR FILE - a reproducible layer tar of DIR's contents.
-tar_layer() {
-  find "$1" -exec touch -h -d "@$epoch" {} +
-  tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner --format=posix \
-    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime -C "$1" -cf "$2" .
-}
+. "$root/.ci/image/oci-tools.sh"
 
 say "1/4 runtime base from Debian: ${base_packages[*]}"
 (cd "$work/debs" && apt-get download "${base_packages[@]}" >/dev/null 2>&1) || {
@@ -96,7 +91,7 @@ oci=$work/oci
 umoci init --layout "$oci"
 umoci new --image "$oci:build"
 for layer in base node deps app-layer; do
-  tar_layer "$work/$layer" "$work/$layer.tar"
+  tar_dir "$work/$layer" "$work/$layer.tar" "$epoch"
   umoci raw add-layer --image "$oci:build" --history.created "$created" --history.created_by "relay-operator .ci/image/build.sh: $layer" "$work/$layer.tar"
 done
 umoci config --image "$oci:build" --created "$created" --author "relay-operator" \
@@ -107,18 +102,10 @@ umoci config --image "$oci:build" --created "$created" --author "relay-operator"
   --config.label "org.opencontainers.image.title=relay-operator" \
   --config.label "org.opencontainers.image.version=$version" \
   --history.created "$created" --history.created_by "relay-operator .ci/image/build.sh: config"
-# The archive names the image by its full reference (what ctr import, skopeo and crane read).
 umoci tag --image "$oci:build" "$version"
 umoci rm --image "$oci:build"
 umoci gc --layout "$oci"
-node -e '
-  const fs = require("fs"); const [file, ref] = process.argv.slice(1);
-  const index = JSON.parse(fs.readFileSync(file, "utf8"));
-  for (const m of index.manifests) m.annotations = { ...m.annotations, "org.opencontainers.image.ref.name": ref, "io.containerd.image.name": ref };
-  fs.writeFileSync(file, JSON.stringify(index));' "$oci/index.json" "$ref"
-
-mkdir -p "$(dirname "$out")"
-tar_layer "$oci" "$out.tmp" && mv "$out.tmp" "$out"
+pack_oci_archive "$oci" "$ref" "$out" "$epoch"
 digest=$(node -e 'const i=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(i.manifests[0].digest)' "$oci/index.json")
 echo "$ref" > "$out.ref"
 echo "$digest" > "$out.digest"

@@ -10,17 +10,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pause-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/root"
 cp "$bin" "$work/root/pause"
-touch -h -d @0 "$work/root" "$work/root/pause"
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/root" -cf "$work/layer.tar" .
+. "$(dirname "$0")/../../.ci/image/oci-tools.sh"
+tar_dir "$work/root" "$work/layer.tar"
 umoci init --layout "$work/oci"
 umoci new --image "$work/oci:pause"
 umoci raw add-layer --image "$work/oci:pause" --history.created 1970-01-01T00:00:00Z "$work/layer.tar"
 umoci config --image "$work/oci:pause" --created 1970-01-01T00:00:00Z --os linux --architecture amd64 \
   --config.entrypoint /pause --config.user 65535:65535 --history.created 1970-01-01T00:00:00Z
-node -e '
-  const fs = require("fs"); const [file, ref] = process.argv.slice(1);
-  const index = JSON.parse(fs.readFileSync(file, "utf8"));
-  for (const m of index.manifests) m.annotations = { ...m.annotations, "org.opencontainers.image.ref.name": ref, "io.containerd.image.name": ref };
-  fs.writeFileSync(file, JSON.stringify(index));' "$work/oci/index.json" "$ref"
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/oci" -cf "$out.tmp" . && mv "$out.tmp" "$out"
+pack_oci_archive "$work/oci" "$ref" "$out"
 echo "$out"

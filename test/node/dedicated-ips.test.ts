@@ -108,9 +108,7 @@ describe('dedicated IPs on real networking', () => {
     cluster = await nodeTestCluster();
     sink = await startCapturePeer({ host: SINK_HOST, port: SINK_PORT });
     for (const address of [COPIER, COPIER_2, APP, STRANGER, COPIER6, STRANGER6]) addClientAddress(address);
-    cluster.helm(['install', RELEASE, 'charts/relay-operator', '-n', OPERATOR_NS, '--create-namespace', '--set', 'replicas=1',
-      '--set', `image.repository=${cluster.imageRef.slice(0, cluster.imageRef.lastIndexOf(':'))}`, '--set', `image.tag=${cluster.imageRef.slice(cluster.imageRef.lastIndexOf(':') + 1)}`,
-      '--set', 'image.pullPolicy=Never', '--wait', '--timeout', '4m']);
+    cluster.installChart(RELEASE, OPERATOR_NS, ['replicas=1']);
     cluster.kubectl(['create', 'namespace', NS]);
     cluster.kubectl(['apply', '-f', '-'], manifests(IP_B));
     for (const name of ['hub-a', 'hub-b']) {

@@ -74,7 +74,6 @@ describe('relay-operator on a real node', () => {
   const connectorCondition = (): Condition | undefined =>
     cluster.json<{ status?: { conditions?: Condition[] } }>(['get', 'receiveconnector', '-n', MAIL_NS, 'copiers']).status?.conditions?.find((c) => c.type === 'Ready');
   const leaseHolder = (): string => cluster.kubectl(['get', 'lease', '-n', OPERATOR_NS, 'relay-operator', '-o', 'jsonpath={.spec.holderIdentity}']);
-  const [repository, tag] = [() => cluster.imageRef.slice(0, cluster.imageRef.lastIndexOf(':')), () => cluster.imageRef.slice(cluster.imageRef.lastIndexOf(':') + 1)];
 
   before(async () => {
     cluster = await nodeTestCluster();
@@ -85,8 +84,7 @@ describe('relay-operator on a real node', () => {
   });
 
   test('helm install: both operator replicas Running and Ready on the node, one leader', async () => {
-    cluster.helm(['install', RELEASE, 'charts/relay-operator', '-n', OPERATOR_NS, '--create-namespace',
-      '--set', `image.repository=${repository()}`, '--set', `image.tag=${tag()}`, '--set', 'image.pullPolicy=Never', '--wait', '--timeout', '4m']);
+    cluster.installChart(RELEASE, OPERATOR_NS);
     const operators = await eventually('two operator pods Ready', 120_000, () => {
       const list = pods(OPERATOR_NS, 'app.kubernetes.io/name=relay-operator');
       return list.length === 2 && list.every(ready) && list;

@@ -14,6 +14,8 @@ export interface NodeTestCluster extends TestCluster {
   /** ctr against the node's containerd (namespace k8s.io). */
   ctr(args: string[]): string;
   json<T = Record<string, unknown>>(args: string[]): T;
+  /** helm install of charts/relay-operator with the imported image (pull policy Never), waiting for it. */
+  installChart(release: string, namespace: string, extraSets?: string[]): string;
 }
 
 export async function nodeTestCluster(): Promise<NodeTestCluster> {
@@ -21,12 +23,18 @@ export async function nodeTestCluster(): Promise<NodeTestCluster> {
   const cluster = await testCluster();
   const imageRef = process.env.RELAY_TEST_IMAGE_REF ?? '';
   const sock = process.env.RELAY_TEST_CONTAINERD_SOCK ?? '';
+  const helm = (args: string[]): string => execFileSync(join(cluster.binDir, 'helm'), ['--kubeconfig', cluster.kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return {
     ...cluster,
     imageRef,
-    helm: (args) => execFileSync(join(cluster.binDir, 'helm'), ['--kubeconfig', cluster.kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+    helm,
     ctr: (args) => nodeExec(['ctr', '--address', sock, '--namespace', 'k8s.io', ...args]),
     json: <T>(args: string[]): T => JSON.parse(cluster.kubectl([...args, '-o', 'json'])) as T,
+    installChart: (release, namespace, extraSets = []) => {
+      const colon = imageRef.lastIndexOf(':');
+      const sets = [`image.repository=${imageRef.slice(0, colon)}`, `image.tag=${imageRef.slice(colon + 1)}`, 'image.pullPolicy=Never', ...extraSets];
+      return helm(['install', release, 'charts/relay-operator', '-n', namespace, '--create-namespace', ...sets.flatMap((set) => ['--set', set]), '--wait', '--timeout', '4m']);
+    },
   };
 }
 
