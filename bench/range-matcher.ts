@@ -1,14 +1,16 @@
 /*
  * bench/range-matcher - load time, lookup cost and memory of the listener range index
- * (relay/listener/range-index.ts) at 1,000 / 100,000 / 1,000,000 remoteIPRanges entries.
+ * (relay/listener/range-index-build.ts, range-index-lookup.ts) at 1,000 / 100,000 / 1,000,000
+ * remoteIPRanges entries, through the calls production makes: the hub's buildListenerIndex and
+ * the listener's selectConnector.
  *
  * Entries: 70% IPv4, 30% IPv6, a mix of single addresses, a-b ranges and CIDR blocks, one per
  * disjoint block of the address space (so nothing conflicts), spread over 16 connectors; 10% of
  * blocks get a second, nested entry on another connector (most-specific selection at work), and
  * a catch-all connector holds 0.0.0.0/0 and ::/0. Load = buildListenerIndex, cold (first build
- * in the process for that size) and median of the following builds. Lookup = index.lookup() on
- * pre-generated address strings (parsing included), median ns/op over several runs, for IPv4,
- * IPv4-mapped IPv6 (::ffff:a.b.c.d, as dual-stack sockets report) and IPv6 clients. Memory =
+ * in the process for that size) and median of the following builds. Lookup = selectConnector()
+ * on pre-generated address strings (parsing included), as the listener calls it per connection,
+ * median ns/op over several runs, for IPv4, IPv4-mapped IPv6 (::ffff:a.b.c.d, as dual-stack sockets report) and IPv6 clients. Memory =
  * growth of V8 heap + ArrayBuffers retained by one index after GC, input strings excluded.
  *
  * Parameters (environment): ENTRIES=1000,100000,1000000 LOOKUPS=200000 RUNS=7 SEED=1.
@@ -18,8 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { buildListenerIndex } from '../relay/listener/range-index.ts';
-import type { ConnectorRanges, ListenerRangeIndex } from '../relay/listener/range-index.ts';
+import { buildListenerIndex, type ConnectorRanges } from '../relay/listener/range-index-build.ts';
+import { selectConnector, type ListenerRangeIndex } from '../relay/listener/range-index-lookup.ts';
 import { mulberry32, v4Text } from '../test/support/seeded-random.ts';
 
 interface BenchParams {
@@ -154,7 +156,7 @@ function lookupNs(index: ListenerRangeIndex, addresses: string[], runs: number):
   const warmUpRuns = 3; // until the JIT has settled on optimized code
   for (let run = 0; run < warmUpRuns + runs; run++) {
     const started = process.hrtime.bigint();
-    for (const address of addresses) if (index.lookup(address) !== null) found++;
+    for (const address of addresses) if (selectConnector(index, address).ok) found++;
     const elapsed = Number(process.hrtime.bigint() - started);
     if (run >= warmUpRuns) times.push(elapsed / addresses.length);
   }

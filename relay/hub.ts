@@ -16,13 +16,13 @@
  * file (JSON, written atomically) that the operator or a test can read.
  */
 import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import { loadRenderedConfig, type LoadedConfig } from './config/load.ts';
 import type { ConnectorConfig, ListenerConfig, RenderedConfig } from './config/schema.ts';
 import { Counter, Gauge } from 'prom-client';
 import { Listener, type ListenerRoute } from './listener/listener.ts';
-import { buildListenerIndex, parseRemoteIPRange } from './listener/range-index.ts';
+import { buildListenerIndex } from './listener/range-index-build.ts';
+import { trustedProxyMatcher } from './listener/proxy-protocol.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
@@ -91,15 +91,6 @@ const listenerKey = (l: ListenerConfig): string => `${l.bindAddress}|${l.port}`;
  */
 function spoolReserve(options: HubOptions, config: RenderedConfig): number {
   return options.spool?.minFreeBytes ?? config.hub.spool?.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
-}
-
-function proxyMatcher(entries: string[]): (address: string) => boolean {
-  const ranges = entries.map((entry) => parseRemoteIPRange(entry));
-  return (address) => {
-    if (ranges.length === 0 || isIP(address) === 0) return false;
-    const probe = parseRemoteIPRange(address);
-    return ranges.some((r) => r.family === probe.family && r.first <= probe.first && probe.first <= r.last);
-  };
 }
 
 export class Hub {
@@ -400,7 +391,7 @@ export class Hub {
       servers.set(connector.id, { server: createConnectorServer(runtime), runtime });
     }
     const byId = new Map<string, ConnectorConfig>(config.connectors.map((c) => [c.id, c]));
-    const isTrustedProxy = proxyMatcher(config.hub.trustedProxies);
+    const isTrustedProxy = trustedProxyMatcher(config.hub.trustedProxies);
     const routes = new Map<string, { config: ListenerConfig; route: ListenerRoute }>();
     for (const configured of config.listeners) {
       const listener = this.#options.bindAddress ? { ...configured, bindAddress: this.#options.bindAddress } : configured;

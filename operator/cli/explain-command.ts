@@ -8,7 +8,8 @@
  * each decision with the reply a client would get.
  */
 import { RIGHTS } from '../../relay/config/schema.ts';
-import { buildListenerIndex, selectConnector } from '../../relay/listener/range-index.ts';
+import { buildListenerIndex } from '../../relay/listener/range-index-build.ts';
+import { selectConnector } from '../../relay/listener/range-index-lookup.ts';
 import { decideAuth, decideMailFrom, decideRcptTo, replyLine, type Decision, type PolicyContext } from '../../relay/session/policy.ts';
 import { resolveSessionRights, sessionIdentityFor } from '../../relay/session/rights.ts';
 import { renderHub } from '../render/render.ts';

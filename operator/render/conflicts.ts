@@ -11,7 +11,8 @@
  * a connector that narrows another one to grant more rights, unless the other allows it.
  */
 import type { ConnectorConfig } from '../../relay/config/schema.ts';
-import { buildListenerIndex, parseRemoteIPRange, type ParsedRange } from '../../relay/listener/range-index.ts';
+import { parseRemoteIPRange, type ParsedRange } from '../../relay/common/addresses.ts';
+import { buildListenerIndex } from '../../relay/listener/range-index-build.ts';
 import { narrowerGrantsMore } from './security.ts';
 
 export interface ConflictCandidate {

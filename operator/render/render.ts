@@ -16,6 +16,7 @@ import { LIMIT_DEFAULTS, QUEUE_MAX_DATA_MEMORY_DEFAULT, QUEUE_MIN_FREE_SPACE_DEF
 import { parseDuration, parseQuantity } from '../api/units.ts';
 import { hubAddresses, resolveBinding, type ResolvedBinding } from './bindings.ts';
 import { findListenerConflicts, findNarrowerConnectors } from './conflicts.ts';
+import { compareConnectorPrecedence } from '../../relay/listener/range-index-build.ts';
 import { connectorSecurityProblems, domainPublicSuffixProblem, SecurityReason, SecurityRule } from './security.ts';
 import { objectKey, secretValue, type NamespaceObjects } from './inputs.ts';
 import { byPrecedence, selectsHub } from './selection.ts';
@@ -222,7 +223,9 @@ export function renderHub(hub: RelayHub, objects: NamespaceObjects, options: Ren
   const candidates: Array<{ config: ConnectorConfig; bindings: ResolvedBinding[]; allowNarrowerConnectors: boolean }> = [];
   const generations = new Map<string, number>();
 
-  for (const connector of [...objects.receiveConnectors].sort(byPrecedence)) {
+  // The relay's own connector precedence (range-index-build.ts), so render and the index agree.
+  const precedenceKey = (c: ReceiveConnector) => ({ id: objectKey(objects.namespace, c.metadata.name), createdAt: c.metadata.creationTimestamp ?? '' });
+  for (const connector of [...objects.receiveConnectors].sort((a, b) => compareConnectorPrecedence(precedenceKey(a), precedenceKey(b)))) {
     const spec = effectiveConnectorSpec(connector);
     if (spec.enabled === false || !selectsHub(spec, hub)) continue;
     const id = objectKey(objects.namespace, connector.metadata.name);

@@ -16,7 +16,7 @@
 import { getDomain } from 'tldts';
 import type { ConnectorConfig, Right } from '../../relay/config/schema.ts';
 import { RIGHTS } from '../../relay/config/schema.ts';
-import { parseRemoteIPRange, type ParsedRange } from '../../relay/listener/range-index.ts';
+import { parseRemoteIPRange, type ParsedRange } from '../../relay/common/addresses.ts';
 import { resolveSessionRights, sessionIdentityFor, type SessionFacts } from '../../relay/session/rights.ts';
 import { USAGE_PRESETS, type Usage } from '../api/defaults.ts';
 
@@ -46,7 +46,7 @@ export const OPEN_RELAY_MAX_SIZE: Readonly<Record<4 | 6, bigint>> = { 4: 1n << 2
 /**
  * Addresses that are not globally reachable (IANA IPv4/IPv6 Special-Purpose Address Registries,
  * RFC 6890): an entry inside one of them is not public. 2001::/23 is left public on purpose:
- * parts of it are reachable. IPv4-mapped IPv6 entries are parsed as IPv4 (range-index).
+ * parts of it are reachable. IPv4-mapped IPv6 entries are refused (relay/common/addresses.ts).
  */
 const NOT_GLOBALLY_REACHABLE: Readonly<Record<4 | 6, readonly string[]>> = {
   4: ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.0.2.0/24',

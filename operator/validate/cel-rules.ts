@@ -7,7 +7,7 @@
  */
 import type { Kind } from '../api/crds.ts';
 import { grantsRelayRight } from '../render/security.ts';
-import { ipFamily, isCIDR, isIP } from './ip-syntax.ts';
+import { addressFamily, isCIDR, isIP } from '../../relay/common/addresses.ts';
 import type { SchemaProblem } from './schema-check.ts';
 import { SECRET_NAME_PATTERN } from '../../relay/config/secret-names.ts';
 
@@ -49,7 +49,7 @@ function bindingProblems(binding: string, field: string): SchemaProblem[] {
   }
   if (binding.startsWith('[') && binding.includes(']')) {
     const inner = binding.slice(1, binding.indexOf(']'));
-    if (ipFamily(inner) !== 6) out.push(problem(field, 'bindingAddress', 'binding address in brackets must be a valid IPv6 address'));
+    if (addressFamily(inner) !== 6) out.push(problem(field, 'bindingAddress', 'binding address in brackets must be a valid IPv6 address'));
   }
   return out;
 }

@@ -17,7 +17,7 @@ import { effectiveConnectorSpec, renderHub } from '../render/render.ts';
 import { domainPublicSuffixProblem, openRelayProblem, SecurityRule } from '../render/security.ts';
 import { checkCelRules } from './cel-rules.ts';
 import { checkSchema, isKnownKind } from './schema-check.ts';
-import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
+import { parseRemoteIPRange } from '../../relay/common/addresses.ts';
 import { secretKeyProblem, secretNameProblem } from '../../relay/config/secret-names.ts';
 import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
 

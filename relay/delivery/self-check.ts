@@ -9,7 +9,7 @@
  * 5.1) so the hub never delivers to itself.
  */
 import os from 'node:os';
-import ipaddr from 'ipaddr.js';
+import { canonicalAddress } from '../common/addresses.ts';
 import type { ListenerConfig } from '../config/schema.ts';
 import type { SelfCheck } from './next-hop.ts';
 
@@ -18,7 +18,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 /** One spelling per address: IPv4-mapped IPv6 as IPv4, IPv6 in its RFC 5952 form. */
 function canonical(address: string): string {
   const bare = address.replace(/%.*$/, '');
-  return ipaddr.isValid(bare) ? ipaddr.process(bare).toString() : bare.toLowerCase();
+  return canonicalAddress(bare) ?? bare.toLowerCase();
 }
 
 /** This machine's interface addresses of one family (a 0.0.0.0 listener takes IPv4 only, :: both). */

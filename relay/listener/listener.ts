@@ -16,7 +16,7 @@ import type { ListenerConfig } from '../config/schema.ts';
 import { SessionLog, appLog, type LogSink } from '../log/protocol-log.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { registerAcceptedConnection, type ConnectorRuntime } from '../session/connector-server.ts';
-import { selectConnector, type ListenerRangeIndex } from './range-index.ts';
+import { selectConnector, type ListenerRangeIndex } from './range-index-lookup.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
 import { setGreeting } from './smtp-server-patch.ts';
 import { decideHelo } from '../session/policy.ts';
@@ -205,7 +205,7 @@ export class Listener {
       forget();
     };
     onSocketClose = release;
-    registerAcceptedConnection(socket, { log, sessionId, release, matchedEntry: selection.entry });
+    registerAcceptedConnection(socket, { log, sessionId, release });
     // id: smtp-server's session.id is our session id (it would otherwise draw 10 random bytes
     // per connection for an id nothing here uses).
     server.connect(socket, { id: sessionId, remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });

@@ -6,14 +6,17 @@
 // Trust: the header is a claim by whoever opened the connection. Call this only for peers the
 // caller has matched against its trusted-proxy list; from anyone else it is a spoofing tool and
 // must not be read (the SMTP engine then rejects "PROXY" as a bad command). Parsing is strict:
-// v1 at most 107 bytes, isIP-checked addresses of the stated family, plain decimal ports; v2
-// capped at 536 bytes, TCP over IPv4/IPv6 or AF_UNSPEC only, TLVs skipped unread.
+// v1 at most 107 bytes, addresses of the stated family (relay/common/addresses.ts, client
+// grammar without zone IDs), plain decimal ports; v2 capped at 536 bytes, TCP over IPv4/IPv6
+// or AF_UNSPEC only, TLVs skipped unread.
 //
 // Failure modes: never throws or rejects; failures are results with a stable camelCase reason.
 // Bad input fails as soon as the bytes prove it (plain "EHLO" on its first byte), a silent peer
 // with 'timeout' (default 5 s), a hang-up with 'closed'. The caller closes the socket on failure.
-import { isIPv4, isIPv6 } from 'node:net';
 import type { Socket } from 'node:net';
+import { WORDS, formatAddress, parseClientAddress, readAddressBytes } from '../common/addresses.ts';
+import { buildListenerIndex } from './range-index-build.ts';
+import { selectConnector } from './range-index-lookup.ts';
 
 export interface ProxyEndpoint {
   address: string;
@@ -145,41 +148,21 @@ function parseV1Line(line: string, consumed: number): ProxyParseResult {
   };
 }
 
+const addressScratch = new Uint32Array(WORDS);
+
 function parseV1Address(text: string, protocol: 'TCP4' | 'TCP6'): string | undefined {
-  if (protocol === 'TCP4') return isIPv4(text) ? text : undefined;
-  // isIPv6 accepts a "%zone" suffix, which means nothing off the proxy's own host.
-  if (text.includes('%') || !isIPv6(text)) return undefined;
-  return formatIPv6(ipv6TextToWords(text));
+  // A "%zone" suffix means nothing off the proxy's own host.
+  if (text.includes('%')) return undefined;
+  // TCP4 takes dotted-quad IPv4 only; TCP6 any IPv6 text, an IPv4-mapped one coming back as IPv4.
+  if (protocol === 'TCP4' ? text.includes(':') : !text.includes(':')) return undefined;
+  const family = parseClientAddress(text, addressScratch);
+  return family === 0 ? undefined : formatAddress(family, addressScratch);
 }
 
 function parseV1Port(text: string): number | undefined {
   if (!PORT_SYNTAX.test(text)) return undefined;
   const port = Number(text);
   return port <= 65535 ? port : undefined;
-}
-
-/** Eight 16-bit words of an address net.isIPv6 has already accepted (no zone ID). */
-function ipv6TextToWords(text: string): number[] {
-  let body = text;
-  let v4Tail: number[] = [];
-  const lastColon = body.lastIndexOf(':');
-  if (body.includes('.', lastColon)) {
-    const octets = body.slice(lastColon + 1).split('.').map(Number);
-    v4Tail = [((octets[0] ?? 0) << 8) | (octets[1] ?? 0), ((octets[2] ?? 0) << 8) | (octets[3] ?? 0)];
-    body = body.slice(0, lastColon + 1) + '0:0';
-  }
-  const toWords = (part: string): number[] => (part === '' ? [] : part.split(':').map((hex) => parseInt(hex, 16)));
-  const gap = body.indexOf('::');
-  let words: number[];
-  if (gap === -1) {
-    words = toWords(body);
-  } else {
-    const head = toWords(body.slice(0, gap));
-    const tail = toWords(body.slice(gap + 2));
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  if (v4Tail.length === 2) words.splice(6, 2, ...v4Tail);
-  return words;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,51 +208,18 @@ function parseV2(buffer: Buffer): ProxyParseResult {
   const header: ProxyHeader = { version: 2, command: 'PROXY' };
   const at = V2_FIXED_LENGTH;
   if (family === 0x11) {
-    header.source = { address: formatIPv4(buffer, at), port: buffer.readUInt16BE(at + 8) };
-    header.destination = { address: formatIPv4(buffer, at + 4), port: buffer.readUInt16BE(at + 10) };
+    header.source = { address: addressAt(buffer, at, 4), port: buffer.readUInt16BE(at + 8) };
+    header.destination = { address: addressAt(buffer, at + 4, 4), port: buffer.readUInt16BE(at + 10) };
   } else if (family === 0x21) {
-    header.source = { address: formatIPv6(ipv6BytesToWords(buffer, at)), port: buffer.readUInt16BE(at + 32) };
-    header.destination = { address: formatIPv6(ipv6BytesToWords(buffer, at + 16)), port: buffer.readUInt16BE(at + 34) };
+    header.source = { address: addressAt(buffer, at, 16), port: buffer.readUInt16BE(at + 32) };
+    header.destination = { address: addressAt(buffer, at + 16, 16), port: buffer.readUInt16BE(at + 34) };
   }
   // Bytes between the addresses and `total` are TLVs (ALPN, authority, SSL, ...): skipped.
   return { state: 'done', header, consumed: total };
 }
 
-function formatIPv4(buffer: Buffer, at: number): string {
-  return `${buffer[at]}.${buffer[at + 1]}.${buffer[at + 2]}.${buffer[at + 3]}`;
-}
-
-function ipv6BytesToWords(buffer: Buffer, at: number): number[] {
-  const words: number[] = [];
-  for (let i = 0; i < 8; i++) words.push(buffer.readUInt16BE(at + 2 * i));
-  return words;
-}
-
-/** RFC 5952 text, except ::ffff:a.b.c.d which becomes plain a.b.c.d. */
-function formatIPv6(words: readonly number[]): string {
-  const w = (i: number): number => words[i] ?? 0;
-  if (w(0) === 0 && w(1) === 0 && w(2) === 0 && w(3) === 0 && w(4) === 0 && w(5) === 0xffff) {
-    return `${w(6) >> 8}.${w(6) & 0xff}.${w(7) >> 8}.${w(7) & 0xff}`;
-  }
-  // The longest run of two or more zero words (the first one on a tie) becomes "::".
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (w(i) !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w(j) === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => words.slice(from, to).map((word) => word.toString(16)).join(':');
-  if (bestStart === -1) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+function addressAt(buffer: Buffer, at: number, length: 4 | 16): string {
+  return formatAddress(readAddressBytes(buffer, at, length, addressScratch), addressScratch);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,4 +273,15 @@ export function readProxyHeader(socket: Socket, options: ReadProxyHeaderOptions 
     // Bytes may have arrived before we listened; 'readable' would not fire again for them.
     pump();
   });
+}
+
+/**
+ * trustedProxyMatcher - is a peer one of the hub's trustedProxies (addresses, ranges or CIDR
+ * blocks, in the remoteIPRanges grammar)? An IPv4-mapped peer is its IPv4 address. The entries
+ * are one connector's to the range index, so they may overlap. Throws RangeSyntaxError.
+ */
+export function trustedProxyMatcher(entries: readonly string[]): (address: string) => boolean {
+  if (entries.length === 0) return () => false;
+  const { index } = buildListenerIndex([{ id: 'trustedProxies', createdAt: '', ranges: [...entries] }]);
+  return (address) => selectConnector(index, address).ok;
 }

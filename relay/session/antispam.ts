@@ -39,6 +39,7 @@
  * Non-public client addresses (private, loopback, documentation...) are not sent to DNSBLs.
  */
 import ipaddr from 'ipaddr.js';
+import { WORDS, addressBytes, addressFamily, canonicalAddress, parseClientAddress } from '../common/addresses.ts';
 import type { DNSResolver } from 'mailauth';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import { memoizeByAddress } from './address-memo.ts';
@@ -117,13 +118,16 @@ async function checkSpf(input: AntiSpamInput, resolver: DnsResolver, deadline: n
 
 /** The DNSBL query name for an address (reversed octets or nibbles), or null when not public. */
 export function dnsblQueryName(address: string, zone: string): string | null {
-  if (!ipaddr.isValid(address)) return null;
-  const ip = ipaddr.process(address);
-  if (ip.range() !== 'unicast') return null;
+  const words = new Uint32Array(WORDS);
+  const family = parseClientAddress(address, words);
+  if (family === 0) return null;
+  const bytes = addressBytes(family, words);
+  // ipaddr.js only for its table of special-purpose ranges; the codec parsed the address.
+  if (ipaddr.fromByteArray(bytes).range() !== 'unicast') return null;
   const labels =
-    ip.kind() === 'ipv4'
-      ? ip.toByteArray().map(String)
-      : ip.toByteArray().flatMap((b) => [(b >> 4).toString(16), (b & 15).toString(16)]);
+    family === 4
+      ? bytes.map(String)
+      : bytes.flatMap((b) => [(b >> 4).toString(16), (b & 15).toString(16)]);
   return `${labels.reverse().join('.')}.${zone.replace(/\.$/, '')}`;
 }
 
@@ -133,7 +137,7 @@ async function checkDnsbl(address: string, zone: string, resolver: DnsResolver):
   try {
     const answer = await resolver(name, 'A');
     const codes = (Array.isArray(answer) ? answer : []).filter((a): a is string => typeof a === 'string');
-    const listed = codes.filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.') && ipaddr.IPv4.isValidFourPartDecimal(a));
+    const listed = codes.filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.') && addressFamily(a) === 4);
     if (listed.length > 0) return { zone, result: 'listed', codes: listed };
     return { zone, result: codes.length === 0 ? 'notListed' : 'temperror', codes: [] };
   } catch (err) {
@@ -144,7 +148,7 @@ async function checkDnsbl(address: string, zone: string, resolver: DnsResolver):
 }
 
 /** The client-ip value of the headers: the canonical address (IPv4-mapped shown as IPv4). */
-const clientIpToken = memoizeByAddress((address: string): string => (ipaddr.isValid(address) ? ipaddr.process(address).toString() : token(address, 64)));
+const clientIpToken = memoizeByAddress((address: string): string => canonicalAddress(address) ?? token(address, 64));
 
 /**
  * startAntiSpamChecks - runAntiSpamChecks started now (at MAIL FROM) and awaited later (at the

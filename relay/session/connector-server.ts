@@ -54,7 +54,6 @@ export interface AcceptedConnection {
   /** The protocol log's session-id, also stored in the spooled envelope. */
   sessionId: string;
   release: () => void;
-  matchedEntry: string;
 }
 
 interface SessionState {

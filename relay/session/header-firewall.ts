@@ -18,7 +18,7 @@
  * CRLF + the client's bytes unchanged, so everything the client sent is body text, nothing is
  * stripped (nothing of it is a header) and no Received in it counts as a hop.
  */
-import ipaddr from 'ipaddr.js';
+import { canonicalAddress } from '../common/addresses.ts';
 import type { Right } from '../config/schema.ts';
 import { memoizeByAddress } from './address-memo.ts';
 
@@ -145,9 +145,9 @@ const clean = (value: string, allowed: RegExp, max: number): string => value.rep
 
 /** `[192.0.2.1]` or `[IPv6:2001:db8::1]`; IPv4-mapped IPv6 is shown as IPv4 (memoized per address). */
 export const addressLiteral = memoizeByAddress((address: string): string => {
-  if (!ipaddr.isValid(address)) return `[${clean(address, /[^0-9a-fA-F:.]/g, 64)}]`;
-  const ip = ipaddr.process(address);
-  return ip.kind() === 'ipv4' ? `[${ip.toString()}]` : `[IPv6:${ip.toString()}]`;
+  const canonical = canonicalAddress(address);
+  if (canonical === null) return `[${clean(address, /[^0-9a-fA-F:.]/g, 64)}]`;
+  return canonical.includes(':') ? `[IPv6:${canonical}]` : `[${canonical}]`;
 });
 
 const lastDate = { second: Number.NaN, text: '' };

@@ -13,7 +13,7 @@
  * twice is counted once. Idle rate windows are swept, so memory follows active sources only.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import ipaddr from 'ipaddr.js';
+import { WORDS, formatAddress, maskHostBits, parseClientAddress } from '../common/addresses.ts';
 import type { ConnectorConfig, ConnectorLimits } from '../config/schema.ts';
 import { memoizeByAddress } from './address-memo.ts';
 
@@ -40,12 +40,12 @@ const TOO_MANY_FROM_IP = 'Too many connections from your IP';
 
 /** `192.0.2.1`, or `2001:db8:1:2::/64` for IPv6 (prefix configurable). */
 export function sourceKey(address: string, ipv6PrefixLength = 64): string {
-  if (!ipaddr.isValid(address)) return address;
-  const ip = ipaddr.process(address);
-  if (ip.kind() === 'ipv4') return ip.toString();
-  const bytes = ip.toByteArray();
-  for (let bit = ipv6PrefixLength; bit < 128; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
-  return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6PrefixLength}`;
+  const words = new Uint32Array(WORDS);
+  const family = parseClientAddress(address, words);
+  if (family === 0) return address;
+  if (family === 4) return formatAddress(4, words);
+  maskHostBits(words, 0, 128 - ipv6PrefixLength, false);
+  return `${formatAddress(6, words)}/${ipv6PrefixLength}`;
 }
 
 /** Sliding-window timestamps of one key, oldest first. */
