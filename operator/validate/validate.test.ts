@@ -106,3 +106,15 @@ test('issue 17 item 12: Secret names and keys, and every secretName field, must 
   ]);
   assert.deepEqual(errors([file]), []);
 });
+
+test('IPv4-mapped IPv6 is refused in every remoteIPRanges form and in hub addresses, as CEL isIP/isCIDR refuse it', () => {
+  const entries = ['::ffff:10.0.0.1', '0:0:0:0:0:ffff:a00:1', '::ffff:10.0.0.0/104', '::ffff:10.0.0.1-::ffff:10.0.0.9', '10.0.0.1'];
+  const file = manifestFile([hub, connector('mapped', { usage: 'Custom', remoteIPRanges: entries, permissionGroups: ['AnonymousUsers'] })]);
+  const lines = errors([file]).filter((l) => l.includes('mail/mapped: spec.remoteIPRanges['));
+  // The first three fail CEL (isIP/isCIDR), the range its own parse (CEL lets a-b through); 10.0.0.1 is fine.
+  assert.deepEqual(lines.map((l) => /remoteIPRanges\[(\d)\]/.exec(l)?.[1]), ['0', '1', '2', '3'], lines.join('\n'));
+  assert.ok(lines.every((l) => l.endsWith('(rule remoteIPRangeSyntax)')), lines.join('\n'));
+  assert.match(lines[3] ?? '', /IPv4-mapped IPv6 address, which is not allowed: write the IPv4 address 10\.0\.0\.1/);
+  const hubRules = checkCelRules('RelayHub', { spec: { addresses: [{ ip: '::ffff:192.0.2.1' }, { ip: '192.0.2.2' }], proxyProtocol: { trustedProxies: ['::ffff:192.0.2.0/120', '192.0.2.0/24'] } } });
+  assert.deepEqual(hubRules.map((p) => [p.field, p.rule]), [['spec.addresses[0].ip', 'addressIP'], ['spec.proxyProtocol.trustedProxies[0]', 'trustedProxy']]);
+});
