@@ -10,9 +10,9 @@ import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
 import { TrackingLog, type TrackingEvent } from '../log/tracking-log.ts';
 import type { SpoolEnvelope, SpoolRecipient } from '../spool/spool.ts';
 import { reportAttempt } from './delivery-report.ts';
-import { renderedConfig } from './fixtures.ts';
+import { renderedConfig } from '../../test/support/rendered-config.ts';
 import { NO_DELIVERY_METRICS } from './metrics.ts';
-import { testBodyText } from './service-harness.ts';
+import { testBodyText } from '../../test/support/delivery-harness.ts';
 
 const RECEIVED = '2025-03-01T10:00:00.000Z';
 const NOW = Date.parse('2025-03-01T14:30:00.000Z');

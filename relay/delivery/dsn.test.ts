@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SpoolEnvelope } from '../spool/spool.ts';
 import { buildDsn, wantsDsn, type DsnInput } from './dsn.ts';
-import { BREAKS, assertNoInjectedLine, fieldNames, payload } from './header-injection-cases.ts';
+import { BREAKS, assertNoInjectedLine, fieldNames, payload } from '../../test/support/header-injection-cases.ts';
 
 const BODY = Buffer.from('From: <app@corp.test>\r\nSubject: quarterly report\r\nMessage-ID: <q1@corp.test>\r\n\r\nline one\r\n.hidden dot\r\n');
 

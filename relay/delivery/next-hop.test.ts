@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sendConnector } from './fixtures.ts';
+import { sendConnector } from '../../test/support/rendered-config.ts';
 import { dnsResolverFor, MAX_ADDRESSES, parseSmartHost, resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver } from './next-hop.ts';
-import { startTestDnsServer } from './test-dns-server.ts';
+import { startTestDnsServer } from '../../test/support/dns-server.ts';
 
 void test('parseSmartHost: name, port, brackets, IPv6', () => {
   assert.deepEqual(parseSmartHost('smtp.example:587', 25), { host: 'smtp.example', port: 587 });

@@ -12,7 +12,7 @@ import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress
 import { decideMailFrom, decideRcptTo, type PolicyContext } from './policy.ts';
 import { resolveSessionRights } from './rights.ts';
 import { connector } from './fixtures.ts';
-import { sendConnector } from '../delivery/fixtures.ts';
+import { sendConnector } from '../../test/support/rendered-config.ts';
 import { planRoutes, selectSendConnector, domainOf } from '../delivery/routing.ts';
 
 const NFC_U = '\u00fc'; // ü

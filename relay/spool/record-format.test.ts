@@ -4,7 +4,7 @@ import { findBareLineEnd } from './canonical.ts';
 import { checkSpoolEnvelope } from './envelope.ts';
 import { createMessageId, isSpoolMessageId } from './message-id.ts';
 import { decodeSpoolFile, encodeSpoolFile, REC_END, RECORD_HEADER_BYTES } from './record-format.ts';
-import { testBody, testEnvelope } from './testdata/fixtures.ts';
+import { testBody, testEnvelope } from '../../test/support/spool-messages.ts';
 
 function encodeToBuffer(seq: number, chunks = 1): Buffer {
   const body = testBody(seq, 300);

@@ -1,5 +1,5 @@
 /*
- * relay/delivery/service-harness - a spool, a DeliveryService and its logs, for the tests.
+ * test/support/delivery-harness - a spool, a DeliveryService and its logs, for the tests.
  *
  * Job: open a temp spool, commit messages as a session would, start a DeliveryService
  * with small retry values and a captured log sink, and read back what happened (queue
@@ -11,11 +11,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import type { RenderedConfig } from '../config/schema.ts';
-import type { TrackingEvent } from '../log/tracking-log.ts';
-import { Spool, type SpoolEnvelope, type SpoolRecipient } from '../spool/spool.ts';
-import { createDeliveryMetrics } from './metrics.ts';
-import { DeliveryService, type DeliveryServiceOptions } from './service.ts';
+import type { RenderedConfig } from '../../relay/config/schema.ts';
+import type { TrackingEvent } from '../../relay/log/tracking-log.ts';
+import { Spool, type SpoolEnvelope, type SpoolRecipient } from '../../relay/spool/spool.ts';
+import { createDeliveryMetrics } from '../../relay/delivery/metrics.ts';
+import { DeliveryService, type DeliveryServiceOptions } from '../../relay/delivery/service.ts';
 
 export interface Harness {
   dir: string;

@@ -1,9 +1,9 @@
 /*
- * relay/spool/testdata/fixtures - envelopes and bodies shared by the spool tests,
+ * test/support/spool-messages - envelopes and bodies shared by the spool tests,
  * the crash writer and the benchmark. Bodies are deterministic so a reader can check
  * byte for byte what a writer committed.
  */
-import type { SpoolEnvelope } from '../envelope.ts';
+import type { SpoolEnvelope } from '../../relay/spool/envelope.ts';
 
 /** testBody - a CRLF body of about `bytes` bytes, unique to `seq`. */
 export function testBody(seq: number, bytes = 4096): Buffer {
