@@ -9,7 +9,7 @@
 import type { RenderedConfig } from '../config/schema.ts';
 import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
-import { canonicalBody } from './canonical-body.ts';
+import { canonicalBody } from '../common/line-endings.ts';
 import { deliverRouteGroup, type HopContext } from './hop-delivery.ts';
 import { headerValue } from './message-headers.ts';
 import { domainOf, planRoutes } from './routing.ts';

@@ -29,7 +29,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SpoolEnvelope } from '../spool/spool.ts';
-import { canonicalBody } from './canonical-body.ts';
+import { canonicalBody } from '../common/line-endings.ts';
 import { decodeXtext, headerSection, headerValue } from './message-headers.ts';
 
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed';

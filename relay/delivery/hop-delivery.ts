@@ -48,7 +48,7 @@ export interface HopMessage {
   queueId: string;
   mailFrom: string;
   rcptTo: readonly SpoolRecipient[];
-  /** Canonical body (canonical-body.ts). */
+  /** Canonical body (relay/common/line-endings.ts). */
   body: Buffer;
   dsnRet?: 'FULL' | 'HDRS';
   dsnEnvid?: string;

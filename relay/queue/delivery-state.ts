@@ -20,8 +20,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeSyncedFile } from '../spool/durable-file.ts';
-import { DirectorySyncer } from '../spool/group-commit.ts';
+import { writeSyncedFile } from '../common/durable-file.ts';
+import { DirectorySyncer } from '../common/group-commit.ts';
 import { isSpoolMessageId } from '../spool/message-id.ts';
 import { QueueArgumentError, QueueStateWriteError } from './errors.ts';
 

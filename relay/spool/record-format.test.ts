@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findBareLineEnd } from './canonical.ts';
+import { findBareLineEnd } from '../common/line-endings.ts';
 import { checkSpoolEnvelope } from './envelope.ts';
 import { createMessageId, isSpoolMessageId } from './message-id.ts';
 import { decodeSpoolFile, encodeSpoolFile, REC_END, RECORD_HEADER_BYTES } from './record-format.ts';
