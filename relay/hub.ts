@@ -31,7 +31,7 @@ import { createConnectorServer, type ConnectorRuntime } from './session/connecto
 import { LogonLockout, RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
-import { DEFAULT_MIN_FREE_BYTES } from './spool/options.ts';
+import { DEFAULT_MIN_FREE_BYTES } from './config/settings.ts';
 import './listener/smtp-server-patch.ts';
 import { DeliveryService } from './delivery/service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';

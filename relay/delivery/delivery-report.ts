@@ -21,7 +21,7 @@ import type { RenderedConfig } from '../config/schema.ts';
 import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
 import type { Spool } from '../spool/spool.ts';
-import { expiresAtMs, saneRetry } from '../queue/retry-schedule.ts';
+import { expiresAtMs } from '../queue/retry-schedule.ts';
 import { networkMessageId } from './delivery-attempt.ts';
 import { buildDsn, wantsDsn, type DsnAction, type DsnRecipientReport } from './dsn.ts';
 import type { DeliveryMetrics } from './metrics.ts';
@@ -81,7 +81,7 @@ function dsnAction(job: QueueJob, o: RecipientOutcome): DsnAction | null {
 
 async function queueDsns(job: QueueJob, outcomes: readonly RecipientOutcome[], ctx: ReportContext): Promise<void> {
   const env = job.message.envelope;
-  const willRetryUntil = new Date(expiresAtMs(env.receivedAt, saneRetry(ctx.config.hub.retry))).toISOString();
+  const willRetryUntil = new Date(expiresAtMs(env.receivedAt, ctx.config.hub.retry)).toISOString();
   const byAction = new Map<DsnAction, DsnRecipientReport[]>();
   for (const o of outcomes) {
     const action = dsnAction(job, o);

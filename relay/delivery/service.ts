@@ -27,7 +27,7 @@ import { TrackingLog } from '../log/tracking-log.ts';
 import { DeliveryStateStore } from '../queue/delivery-state.ts';
 import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
 import { QueueManager, type QueueLogEvent } from '../queue/queue-manager.ts';
-import { RETRY_JITTER, saneRetry } from '../queue/retry-schedule.ts';
+import { RETRY_JITTER } from '../queue/retry-schedule.ts';
 import type { QueueRecoveryReport } from '../queue/queue-recovery.ts';
 import { QUEUE_STATES, type Spool } from '../spool/spool.ts';
 import { attemptDelivery, logReceive } from './delivery-attempt.ts';
@@ -173,7 +173,7 @@ export class DeliveryService {
       isSelf: this.#isSelf,
       health: this.#health,
       // shorter than the first retry of a deferred message, which is jittered down to this
-      hostDownMs: saneRetry(this.#config.hub.retry).minBackoffMs * (1 - RETRY_JITTER),
+      hostDownMs: this.#config.hub.retry.minBackoffMs * (1 - RETRY_JITTER),
       onHostHealth: (host, change) => {
         if (change.down) appLog('warn', `next hop ${host} marked down until ${new Date(change.untilMs).toISOString()}: other messages skip it until then`, { host, reason: change.reason }, this.#logSink);
         else appLog('info', `next hop ${host} is reachable again`, { host }, this.#logSink);

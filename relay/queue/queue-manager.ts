@@ -32,7 +32,8 @@ import { QueueArgumentError } from './errors.ts';
 import { applyExpiry, mergeOutcomes } from './attempt-result.ts';
 import type { QueueJob, QueueJobReporter, QueueJobRunner, RecipientOutcome } from './job.ts';
 import { dueTime, recoverQueue, type QueueRecoveryReport } from './queue-recovery.ts';
-import { isDelayNoticeDue, isExpired, nextAttemptAtMs, saneRetry, type RetrySettings } from './retry-schedule.ts';
+import type { RetryConfig } from '../config/schema.ts';
+import { isDelayNoticeDue, isExpired, nextAttemptAtMs } from './retry-schedule.ts';
 import { queueDepth, type QueueDepth } from './queue-depth.ts';
 
 export type QueueLogEvent =
@@ -50,8 +51,8 @@ export interface QueueManagerOptions {
   store: DeliveryStateStore;
   run: QueueJobRunner;
   report?: QueueJobReporter;
-  /** Read at every decision, so a config reload applies to the next attempt. */
-  retry: () => RetrySettings;
+  /** Read at every decision, so a config reload applies to the next attempt; normalised at config load. */
+  retry: () => RetryConfig;
   maxActive: number;
   pollIntervalMs: number;
   now?: () => number;
@@ -85,8 +86,7 @@ export class QueueManager {
     for (const key of ['maxActive', 'pollIntervalMs'] as const) {
       if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new QueueArgumentError(`${key} must be a positive integer`);
     }
-    const retry = options.retry;
-    this.#o = { ...options, retry: () => saneRetry(retry()) };
+    this.#o = options;
     this.#now = options.now ?? Date.now;
   }
 

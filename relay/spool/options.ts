@@ -4,6 +4,7 @@
  * resolveSpoolOptions validates at the door (one message per option, naming it) and
  * returns an immutable object; nothing here is module state.
  */
+import { DEFAULT_MIN_FREE_BYTES } from '../config/settings.ts';
 import { SpoolArgumentError } from './errors.ts';
 import type { SpoolLogEvent } from './events.ts';
 
@@ -40,9 +41,6 @@ interface NumericSetting {
   max: number;
   unit: string;
 }
-
-/** The free-space reserve without a setting (RelayHub spec.queue.minFreeSpace's default, 64Mi). */
-export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 
 export const SPOOL_SETTINGS: readonly NumericSetting[] = [
   { name: 'minFreeBytes', default: DEFAULT_MIN_FREE_BYTES, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
