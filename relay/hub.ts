@@ -33,7 +33,7 @@ import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
 import { DEFAULT_MIN_FREE_BYTES } from './config/settings.ts';
 import './listener/smtp-server-patch.ts';
-import { DeliveryService } from './delivery/service.ts';
+import { DeliveryService } from './queue/delivery-service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';
 import type { DeliveryTuningOptions } from './delivery/tuning.ts';
 

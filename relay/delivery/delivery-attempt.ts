@@ -7,7 +7,7 @@
  * the message expires. On the first attempt the message is logged as RECEIVE.
  */
 import type { RenderedConfig } from '../config/schema.ts';
-import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
+import type { QueueJob, RecipientOutcome } from './job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
 import { canonicalBody } from '../common/line-endings.ts';
 import { deliverRouteGroup, type HopContext } from './hop-delivery.ts';

@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RecipientDeliveryState } from '../queue/delivery-state.ts';
-import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
+import type { RecipientDeliveryState } from '../spool/delivery-state.ts';
+import type { QueueJob, RecipientOutcome } from './job.ts';
 import { TrackingLog, type TrackingEvent } from '../log/tracking-log.ts';
 import type { SpoolEnvelope, SpoolRecipient } from '../spool/spool.ts';
 import { reportAttempt } from './delivery-report.ts';

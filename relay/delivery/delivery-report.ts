@@ -18,7 +18,7 @@
  * domain, else the hub FQDN).
  */
 import type { RenderedConfig } from '../config/schema.ts';
-import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
+import type { QueueJob, RecipientOutcome } from './job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
 import type { Spool } from '../spool/spool.ts';
 import { expiresAtMs } from '../queue/retry-schedule.ts';

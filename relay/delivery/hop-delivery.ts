@@ -14,7 +14,7 @@
  */
 import type { SMTPEnvelope } from 'nodemailer/lib/smtp-connection';
 import type { SpoolRecipient } from '../spool/spool.ts';
-import type { RecipientOutcome } from '../queue/job.ts';
+import type { RecipientOutcome } from './job.ts';
 import { writeDropFile } from './drop-directory.ts';
 import { DeliveryStoppedError } from './errors.ts';
 import { decideFailure } from './failure-policy.ts';

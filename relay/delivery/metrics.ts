@@ -18,7 +18,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueState } from '../spool/spool.ts';
-import type { RecipientResult } from '../queue/job.ts';
+import type { RecipientResult } from './job.ts';
 
 export interface DeliveryMetrics {
   queueDepth(state: QueueState, count: number): void;

@@ -16,7 +16,7 @@
  * Pure; decisions carry reasons.
  */
 import type { SendConnectorConfig } from '../config/schema.ts';
-import { canonicalDomain, canonicalDomainPattern } from '../session/address-canonical.ts';
+import { canonicalDomain, canonicalDomainPattern } from './address-canonical.ts';
 
 export type RouteKind = 'smartHost' | 'mx' | 'drop';
 

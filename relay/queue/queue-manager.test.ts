@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Spool, type SpoolEnvelope } from '../spool/spool.ts';
-import { DeliveryStateStore } from './delivery-state.ts';
-import type { QueueJob, RecipientOutcome } from './job.ts';
+import { DeliveryStateStore } from '../spool/delivery-state.ts';
+import type { QueueJob, RecipientOutcome } from '../delivery/job.ts';
 import { QueueManager, type QueueLogEvent, type QueueManagerOptions } from './queue-manager.ts';
 
 const RETRY = { minBackoffMs: 20, maxBackoffMs: 40, maxAgeMs: 60_000, delayNotificationMs: 0 };

@@ -27,10 +27,10 @@
  */
 import { SpoolCorruptError } from '../spool/spool.ts';
 import type { QueueState, Spool } from '../spool/spool.ts';
-import type { DeliveryStateStore, MessageDeliveryState, RecipientDeliveryState } from './delivery-state.ts';
+import type { DeliveryStateStore, MessageDeliveryState, RecipientDeliveryState } from '../spool/delivery-state.ts';
 import { QueueArgumentError } from './errors.ts';
 import { applyExpiry, mergeOutcomes } from './attempt-result.ts';
-import type { QueueJob, QueueJobReporter, QueueJobRunner, RecipientOutcome } from './job.ts';
+import type { QueueJob, QueueJobReporter, QueueJobRunner, RecipientOutcome } from '../delivery/job.ts';
 import { dueTime, recoverQueue, type QueueRecoveryReport } from './queue-recovery.ts';
 import type { RetryConfig } from '../config/schema.ts';
 import { isDelayNoticeDue, isExpired, nextAttemptAtMs } from './retry-schedule.ts';

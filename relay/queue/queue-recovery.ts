@@ -11,7 +11,7 @@
  * A message that vanishes between listing and moving (SpoolNotFoundError) is skipped.
  */
 import type { Spool } from '../spool/spool.ts';
-import type { DeliveryStateStore } from './delivery-state.ts';
+import type { DeliveryStateStore } from '../spool/delivery-state.ts';
 
 export interface QueueRecoveryReport {
   activeToIncoming: number;

@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { AcceptedDomainConfig, ConnectorConfig, HubSettings } from '../config/schema.ts';
 import type { Spool } from '../spool/spool.ts';
-import type { DsnNotify } from '../spool/envelope.ts';
+import type { DsnNotify } from '../delivery/envelope.ts';
 import { SessionLog, type LogSink } from '../log/protocol-log.ts';
 import { runAntiSpamChecks, startAntiSpamChecks, type AntiSpamInput, type AntiSpamResult, type DnsResolver } from './antispam.ts';
 import type { DnsCache } from './dns-cache.ts';
@@ -27,7 +27,7 @@ import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision,
 import { logonFailureDecision, sourceKey, tarpit, type ConnectorRateLimiter, type LogonLockout } from './rate-limits.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
 import { verifyLogon, type RelayUser, type UserDirectory } from './users.ts';
-import { clientFormOfAddress } from './address-canonical.ts';
+import { clientFormOfAddress } from '../delivery/address-canonical.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { closeSession, socketOfSession } from '../listener/smtp-server-patch.ts';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findBareLineEnd } from '../common/line-endings.ts';
-import { checkSpoolEnvelope } from './envelope.ts';
+import { checkSpoolEnvelope } from '../delivery/envelope.ts';
 import { createMessageId, isSpoolMessageId } from './message-id.ts';
 import { decodeSpoolFile, encodeSpoolFile, REC_END, RECORD_HEADER_BYTES } from './record-format.ts';
 import { testBody, testEnvelope } from '../../test/support/spool-messages.ts';

@@ -17,8 +17,8 @@
  * after the END record, a checksum mismatch - and says why. It never throws on bad input.
  */
 import { crc32 } from 'node:zlib';
-import { checkSpoolEnvelope } from './envelope.ts';
-import type { SpoolEnvelope } from './envelope.ts';
+import { checkSpoolEnvelope } from '../delivery/envelope.ts';
+import type { SpoolEnvelope } from '../delivery/envelope.ts';
 
 export const SPOOL_FORMAT_VERSION = 1;
 export const REC_HEADER = 0x48; // 'H'

@@ -13,7 +13,7 @@ import { decodeMessageFrame, replayFrames, scanSegment, segmentName, segmentSeq,
 import { isSpoolMessageId } from './message-id.ts';
 import { LIVE_QUEUE_STATES } from './queue-state.ts';
 import { decodeSpoolFile } from './record-format.ts';
-import type { SpoolEnvelope } from './envelope.ts';
+import type { SpoolEnvelope } from '../delivery/envelope.ts';
 import type { QueueState } from './queue-state.ts';
 
 export interface QueuedMessage {

@@ -15,7 +15,7 @@ import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { TrackingEvent } from '../../relay/log/tracking-log.ts';
 import { Spool, type SpoolEnvelope, type SpoolRecipient } from '../../relay/spool/spool.ts';
 import { createDeliveryMetrics } from '../../relay/delivery/metrics.ts';
-import { DeliveryService, type DeliveryServiceOptions } from '../../relay/delivery/service.ts';
+import { DeliveryService, type DeliveryServiceOptions } from '../../relay/queue/delivery-service.ts';
 
 export interface Harness {
   dir: string;

@@ -3,7 +3,7 @@
  * the crash writer and the benchmark. Bodies are deterministic so a reader can check
  * byte for byte what a writer committed.
  */
-import type { SpoolEnvelope } from '../../relay/spool/envelope.ts';
+import type { SpoolEnvelope } from '../../relay/delivery/envelope.ts';
 
 /** testBody - a CRLF body of about `bytes` bytes, unique to `seq`. */
 export function testBody(seq: number, bytes = 4096): Buffer {

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AcceptedDomainConfig } from '../config/schema.ts';
 import { canonicalDomain, canonicalDomainPattern, canonicalLocalPart, clientFormOfAddress } from './address-canonical.ts';
-import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress } from './domains.ts';
-import { decideMailFrom, decideRcptTo, type PolicyContext } from './policy.ts';
-import { resolveSessionRights } from './rights.ts';
-import { connector } from './fixtures.ts';
+import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress } from '../session/domains.ts';
+import { decideMailFrom, decideRcptTo, type PolicyContext } from '../session/policy.ts';
+import { resolveSessionRights } from '../session/rights.ts';
+import { connector } from '../session/fixtures.ts';
 import { sendConnector } from '../../test/support/rendered-config.ts';
-import { planRoutes, selectSendConnector, domainOf } from '../delivery/routing.ts';
+import { planRoutes, selectSendConnector, domainOf } from './routing.ts';
 
 const NFC_U = '\u00fc'; // ü
 const NFD_U = 'u\u0308'; // u + combining diaeresis

@@ -8,7 +8,7 @@
  * notice was due (delayNotified: told once, never again), and persists the result.
  */
 import type { SpoolMessage } from '../spool/spool.ts';
-import type { RecipientDeliveryState } from './delivery-state.ts';
+import type { RecipientDeliveryState } from '../spool/delivery-state.ts';
 
 export type RecipientResult = 'delivered' | 'failed' | 'deferred';
 

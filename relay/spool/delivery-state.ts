@@ -22,8 +22,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeSyncedFile } from '../common/durable-file.ts';
 import { DirectorySyncer } from '../common/group-commit.ts';
-import { isSpoolMessageId } from '../spool/message-id.ts';
-import { QueueArgumentError, QueueStateWriteError } from './errors.ts';
+import { isSpoolMessageId } from './message-id.ts';
+import { QueueArgumentError, QueueStateWriteError } from '../queue/errors.ts';
 
 export const DELIVERY_STATE_DIR = 'delivery-state';
 
