@@ -148,7 +148,9 @@ export class Hub {
       if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog(Spool.logLevel(event), `spool ${event.event ?? ''}`, event, options.logSink);
     };
     // reloads apply a new reserve (#afterLoad); this one holds until the first of them
-    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log });
+    // each commit wakes the queue manager up (the delivery service is created just below)
+    const onCommitted = (): void => hub.#delivery?.kick();
+    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log, onCommitted });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     hub.metrics.recordSpoolRecovery(spool.damage);
     // Delivery starts before the listeners: whatever the spool held at start (recovered after

@@ -13,7 +13,7 @@
  *           delivery failure; an aborted signal (stop) throws DeliveryStoppedError.
  */
 import type { SMTPEnvelope } from 'nodemailer/lib/smtp-connection';
-import type { SpoolRecipient } from '../spool/spool.ts';
+import type { EnvelopeRecipient } from './envelope.ts';
 import type { RecipientOutcome } from './job.ts';
 import { writeDropFile } from './drop-directory.ts';
 import { DeliveryStoppedError } from './errors.ts';
@@ -47,7 +47,7 @@ export interface HopContext {
 export interface HopMessage {
   queueId: string;
   mailFrom: string;
-  rcptTo: readonly SpoolRecipient[];
+  rcptTo: readonly EnvelopeRecipient[];
   /** Canonical body (relay/common/line-endings.ts). */
   body: Buffer;
   dsnRet?: 'FULL' | 'HDRS';

@@ -1,47 +1,38 @@
 /*
- * relay/delivery/service - the delivery side of a hub: queue manager + delivery agent.
+ * relay/queue/delivery-service - the delivery side of a hub: the queue manager feeding the agent.
  *
- * JOB       DeliveryService ties the queue manager (relay/queue) to the agent: routing by
- *           address space, SMTP through nodemailer's SMTPConnection with pooled sessions per
- *           next hop, next hops that could not be reached skipped for minBackoff
- *           (host-health.ts), drop directories, DSNs, the tracking log and metrics. The hub creates
- *           one per spool: `new DeliveryService({ spool, config })`, `await start()`,
- *           `kick()` after each commit (commits on the spool's `relay:spool:committed`
- *           channel kick it too), `updateConfig(config)` on reload, `await stop(graceMs)`
- *           before closing the spool.
+ * JOB       DeliveryService puts the queue manager (queue-manager.ts), which owns the queue,
+ *           together with the delivery agent (relay/delivery/agent.ts), which it feeds. The
+ *           spool comes in through the interfaces the queue and the agent define (QueueStore,
+ *           DsnSubmitter): the spool writes every byte of queue data, this room none. The hub
+ *           creates one per spool: `new DeliveryService({ spool, config })`, `await start()`,
+ *           `kick()` after each commit (the hub wires the spool's onCommitted to it),
+ *           `updateConfig(config)` on reload, `await stop(graceMs)` before closing the spool.
  * STATES    owned by the queue manager: incoming -> active -> done | deferred | corrupt; the
- *           per-recipient state lives in <spool>/delivery-state/ (see relay/queue).
+ *           per-recipient state lives in <spool>/delivery-state/ (relay/spool/delivery-state.ts).
  * RELOAD    updateConfig swaps the config atomically: attempts in flight finish with the one
  *           they started with; idle sessions are closed so new ones use the new settings.
  * SHUTDOWN  stop(graceMs): no new attempts; in-flight attempts get graceMs to finish, then
  *           their connections are destroyed and their messages stay in active/ (put back by
  *           the next start). Nothing is lost; a message delivered just before the abort may be
  *           delivered again (RFC 1047).
- * TRUST     Credentials are read from the connector's authFile at each new session and sent
- *           only to smart hosts (AUTH after STARTTLS when tls.mode asks for it).
  */
-import diagnostics_channel from 'node:diagnostics_channel';
 import type { RenderedConfig } from '../config/schema.ts';
 import { appLog, type LogSink } from '../log/protocol-log.ts';
-import { TrackingLog } from '../log/tracking-log.ts';
-import { DeliveryStateStore } from '../spool/delivery-state.ts';
-import type { QueueJob, RecipientOutcome } from '../delivery/job.ts';
-import { QueueManager, type QueueLogEvent } from './queue-manager.ts';
-import { RETRY_JITTER } from './retry-schedule.ts';
-import type { QueueRecoveryReport } from './queue-recovery.ts';
-import { QUEUE_STATES, type Spool } from '../spool/spool.ts';
-import { attemptDelivery, logReceive } from '../delivery/delivery-attempt.ts';
-import { reportAttempt } from '../delivery/delivery-report.ts';
+import { DeliveryAgent } from '../delivery/agent.ts';
+import type { DsnSubmitter } from '../delivery/delivery-report.ts';
 import { DeliveryStoppedError } from '../delivery/errors.ts';
 import { NO_DELIVERY_METRICS, type DeliveryMetrics } from '../delivery/metrics.ts';
-import { dnsResolverFor, type DeliveryDnsResolver, type SelfCheck } from '../delivery/next-hop.ts';
-import { HostHealth } from '../delivery/host-health.ts';
-import { selfCheckFor } from '../delivery/self-check.ts';
-import { DestinationLimiter, SmtpConnectionPool } from '../delivery/smtp-pool.ts';
+import type { DeliveryDnsResolver } from '../delivery/next-hop.ts';
 import { resolveDeliveryTuning, type DeliveryTuning, type DeliveryTuningOptions } from '../delivery/tuning.ts';
+import { QueueManager, type QueueLogEvent } from './queue-manager.ts';
+import type { QueueRecoveryReport } from './queue-recovery.ts';
+import { QUEUE_STATES, type DeliveryStates, type QueueStore } from './queue-store.ts';
+import { RETRY_JITTER } from './retry-schedule.ts';
 
 export interface DeliveryServiceOptions {
-  spool: Spool;
+  /** The spool: its messages, its delivery states, and where DSNs are committed. */
+  spool: QueueStore & DsnSubmitter;
   config: RenderedConfig;
   /** Where tracking and app log lines go; default stdout. */
   logSink?: LogSink;
@@ -61,46 +52,43 @@ export interface DeliveryServiceOptions {
 const WARN_EVENTS = new Set<QueueLogEvent['event']>(['messageCorrupt', 'stateUnreadable', 'attemptFailed', 'persistFailed', 'abandoned']);
 
 export class DeliveryService {
-  readonly #spool: Spool;
+  readonly #spool: QueueStore & DsnSubmitter;
   readonly #tuning: DeliveryTuning;
   readonly #now: () => number;
   readonly #random: () => number;
-  readonly #resolver: DeliveryDnsResolver;
   readonly #metrics: DeliveryMetrics;
   readonly #logSink: LogSink | undefined;
-  readonly #tracking: TrackingLog;
-  readonly #pool: SmtpConnectionPool;
-  readonly #limiter = new DestinationLimiter();
-  readonly #health: HostHealth;
-  readonly #selfAddresses: string[];
-  /** The hub's own listeners in the current config (MX loops); rebuilt by updateConfig. */
-  #isSelf: SelfCheck;
-  readonly #onCommitted = (): void => this.kick();
-  #config: RenderedConfig;
-  #store: DeliveryStateStore | null = null;
+  readonly #agent: DeliveryAgent;
+  #store: DeliveryStates | null = null;
   #queue: QueueManager | null = null;
   #state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(options: DeliveryServiceOptions) {
     this.#spool = options.spool;
-    this.#config = options.config;
     this.#tuning = resolveDeliveryTuning(options.tuning);
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
-    this.#resolver = options.resolver ?? dnsResolverFor();
     this.#metrics = options.metrics ?? NO_DELIVERY_METRICS;
     this.#logSink = options.logSink;
-    this.#tracking = new TrackingLog(options.logSink, this.#now);
-    this.#health = new HostHealth(this.#now);
-    this.#selfAddresses = options.selfAddresses ?? [];
-    this.#isSelf = selfCheckFor(this.#config.listeners, this.#selfAddresses);
-    this.#metrics.nextHopsDownFrom(() => this.#health.downCount);
-    this.#pool = new SmtpConnectionPool({ idleMs: this.#tuning.connectionIdleMs, maxMessages: this.#tuning.maxMessagesPerConnection });
+    this.#agent = new DeliveryAgent({
+      config: options.config,
+      dsnSubmitter: options.spool,
+      tuning: this.#tuning,
+      // shorter than the first retry of a deferred message, which is jittered down to this
+      hostDownMs: () => this.#agent.config.hub.retry.minBackoffMs * (1 - RETRY_JITTER),
+      onDsn: () => this.kick(),
+      now: this.#now,
+      random: this.#random,
+      metrics: this.#metrics,
+      ...(options.logSink ? { logSink: options.logSink } : {}),
+      ...(options.resolver ? { resolver: options.resolver } : {}),
+      ...(options.selfAddresses ? { selfAddresses: options.selfAddresses } : {}),
+    });
   }
 
   /** The config deliveries start with now. */
   get config(): RenderedConfig {
-    return this.#config;
+    return this.#agent.config;
   }
 
   /** Ids of the messages being delivered now. */
@@ -112,13 +100,13 @@ export class DeliveryService {
   async start(): Promise<QueueRecoveryReport> {
     if (this.#state !== 'new') throw new DeliveryStoppedError();
     this.#state = 'running';
-    this.#store = await DeliveryStateStore.open(this.#spool.directory);
+    this.#store = await this.#spool.openDeliveryStates();
     this.#queue = new QueueManager({
       spool: this.#spool,
       store: this.#store,
-      run: (job) => this.#run(job),
-      report: (job, outcomes) => this.#report(job, outcomes),
-      retry: () => this.#config.hub.retry,
+      run: (job) => this.#agent.deliver(job),
+      report: (job, outcomes) => this.#agent.report(job, outcomes),
+      retry: () => this.#agent.config.hub.retry,
       maxActive: this.#tuning.maxActiveMessages,
       pollIntervalMs: this.#tuning.pollIntervalMs,
       now: this.#now,
@@ -128,9 +116,8 @@ export class DeliveryService {
         for (const state of QUEUE_STATES) this.#metrics.queueDepth(state, depth.counts[state]);
         this.#metrics.oldestMessageAge(depth.oldestAgeMs / 1000);
       },
-      onAbandon: () => this.#pool.destroyAll(),
+      onAbandon: () => this.#agent.abandon(),
     });
-    diagnostics_channel.subscribe('relay:spool:committed', this.#onCommitted);
     return this.#queue.start();
   }
 
@@ -141,9 +128,7 @@ export class DeliveryService {
 
   /** updateConfig - deliveries started from now on use `config` (hot reload). */
   updateConfig(config: RenderedConfig): void {
-    this.#config = config;
-    this.#isSelf = selfCheckFor(config.listeners, this.#selfAddresses);
-    this.#pool.closeIdle();
+    this.#agent.updateConfig(config);
     this.kick();
   }
 
@@ -153,43 +138,9 @@ export class DeliveryService {
     const wasRunning = this.#state === 'running';
     this.#state = 'stopped';
     if (!wasRunning) return;
-    diagnostics_channel.unsubscribe('relay:spool:committed', this.#onCommitted);
     await this.#queue?.stop(graceMs);
-    this.#pool.destroyAll();
+    this.#agent.abandon();
     await this.#store?.close();
-  }
-
-  #run(job: QueueJob): Promise<RecipientOutcome[]> {
-    if (job.firstAttempt) logReceive(job, this.#tracking);
-    const t = this.#tuning;
-    return attemptDelivery(job, this.#config, {
-      resolver: this.#resolver,
-      pool: this.#pool,
-      limiter: this.#limiter,
-      destinationConcurrency: t.destinationConcurrency,
-      timeouts: { connectTimeoutMs: t.connectTimeoutMs, greetingTimeoutMs: t.greetingTimeoutMs, socketTimeoutMs: t.socketTimeoutMs },
-      ...(t.tlsCa.length > 0 ? { ca: [...t.tlsCa] } : {}),
-      random: this.#random,
-      isSelf: this.#isSelf,
-      health: this.#health,
-      // shorter than the first retry of a deferred message, which is jittered down to this
-      hostDownMs: this.#config.hub.retry.minBackoffMs * (1 - RETRY_JITTER),
-      onHostHealth: (host, change) => {
-        if (change.down) appLog('warn', `next hop ${host} marked down until ${new Date(change.untilMs).toISOString()}: other messages skip it until then`, { host, reason: change.reason }, this.#logSink);
-        else appLog('info', `next hop ${host} is reachable again`, { host }, this.#logSink);
-      },
-    });
-  }
-
-  #report(job: QueueJob, outcomes: readonly RecipientOutcome[]): Promise<void> {
-    return reportAttempt(job, outcomes, {
-      spool: this.#spool,
-      config: this.#config,
-      tracking: this.#tracking,
-      metrics: this.#metrics,
-      now: this.#now,
-      onDsn: () => this.kick(),
-    });
   }
 
   #log(event: QueueLogEvent): void {

@@ -22,6 +22,8 @@ export interface SpoolOptions {
   /** Refuse bodies with a bare CR or LF (caller canonicalises; this only asserts). */
   assertCanonical?: boolean;
   log?: (event: SpoolLogEvent) => void;
+  /** Called with the queue id after each commit, before commitMessage resolves: the hub wires the queue manager's wake-up here. */
+  onCommitted?: (id: string) => void;
 }
 
 export interface ResolvedSpoolOptions {
@@ -32,6 +34,7 @@ export interface ResolvedSpoolOptions {
   readonly cacheBytes: number;
   readonly assertCanonical: boolean;
   readonly log: (event: SpoolLogEvent) => void;
+  readonly onCommitted: (id: string) => void;
 }
 
 interface NumericSetting {
@@ -63,8 +66,8 @@ export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOp
   if (options.assertCanonical !== undefined && typeof options.assertCanonical !== 'boolean') {
     throw new SpoolArgumentError('assertCanonical must be a boolean');
   }
-  if (options.log !== undefined && typeof options.log !== 'function') {
-    throw new SpoolArgumentError('log must be a function');
+  for (const name of ['log', 'onCommitted'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw new SpoolArgumentError(`${name} must be a function`);
   }
   return Object.freeze({
     minFreeBytes: numbers.minFreeBytes ?? 0,
@@ -74,5 +77,6 @@ export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOp
     cacheBytes: numbers.cacheBytes ?? 0,
     assertCanonical: options.assertCanonical ?? false,
     log: options.log ?? (() => {}),
+    onCommitted: options.onCommitted ?? (() => {}),
   });
 }
