@@ -52,14 +52,7 @@ export async function attemptDelivery(job: QueueJob, config: RenderedConfig, hop
     nextHop: 'none',
     connectorId: '',
   }));
-  const message = {
-    queueId: job.id,
-    mailFrom: env.mailFrom,
-    rcptTo: env.rcptTo,
-    body,
-    ...(env.dsnRet ? { dsnRet: env.dsnRet } : {}),
-    ...(env.dsnEnvid ? { dsnEnvid: env.dsnEnvid } : {}),
-  };
+  const message = { queueId: job.id, envelope: env, body };
   const ctx: HopContext = { ...hop, signal: job.signal };
   const perGroup = await Promise.all(plan.groups.map((group) => deliverRouteGroup(ctx, group, message)));
   return [...outcomes, ...perGroup.flat()];
