@@ -11,7 +11,7 @@
  * smtp-source sessions come from one, and the default 20 per source would turn the warm-up's
  * closing connections plus the measured run's new ones into 421s; the Postfix side has no
  * per-client limit either (smtpd_client_connection_count_limit = 0).
- * The hub's DNS is a local test DNS server (relay/delivery/test-dns-server.ts) that holds the
+ * The hub's DNS is a local test DNS server (test/support/dns-server.ts) that holds the
  * SPF record of the load's sender domain (bench.test) and answers every question 200 ms late
  * (`slow`) or never (`dead`); the hub is pointed at it with test/support/dns-preload.ts.
  */
@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { startTestDnsServer, type TestDnsServer } from '../relay/delivery/test-dns-server.ts';
+import { startTestDnsServer, type TestDnsServer } from '../test/support/dns-server.ts';
 
 export type DnsBehaviour = 'slow' | 'dead';
 export const SLOW_DNS_MS = 200;

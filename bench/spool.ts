@@ -14,7 +14,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Spool } from '../relay/spool/spool.ts';
-import type { SpoolEnvelope } from '../relay/spool/spool.ts';
+import type { MessageEnvelope } from '../relay/delivery/envelope.ts';
 
 interface BenchParams {
   n: number;
@@ -64,7 +64,7 @@ function benchBody(size: number): Buffer {
   return body;
 }
 
-function benchEnvelope(size: number, seq: number): SpoolEnvelope {
+function benchEnvelope(size: number, seq: number): MessageEnvelope {
   return {
     mailFrom: 'bench@example.org',
     rcptTo: [{ address: 'sink@example.com', notify: ['FAILURE'] }],

@@ -31,9 +31,9 @@ import { createConnectorServer, type ConnectorRuntime } from './session/connecto
 import { LogonLockout, RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
-import { DEFAULT_MIN_FREE_BYTES } from './spool/options.ts';
+import { DEFAULT_MIN_FREE_BYTES } from './config/settings.ts';
 import './listener/smtp-server-patch.ts';
-import { DeliveryService } from './delivery/service.ts';
+import { DeliveryService } from './queue/delivery-service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';
 import type { DeliveryTuningOptions } from './delivery/tuning.ts';
 
@@ -139,7 +139,9 @@ export class Hub {
       if (event.event !== 'messageMoved' && event.event !== 'messageRemoved') appLog(Spool.logLevel(event), `spool ${event.event ?? ''}`, event, options.logSink);
     };
     // reloads apply a new reserve (#afterLoad); this one holds until the first of them
-    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log });
+    // each commit wakes the queue manager up (the delivery service is created just below)
+    const onCommitted = (): void => hub.#delivery?.kick();
+    const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log, onCommitted });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     hub.metrics.recordSpoolRecovery(spool.damage);
     // Delivery starts before the listeners: whatever the spool held at start (recovered after

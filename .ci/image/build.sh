@@ -82,7 +82,7 @@ find "$work/deps/app/node_modules" -name '*.d.ts' -type f -delete
 
 say "4/4 the app"
 (cd "$root" && git ls-files -co --exclude-standard -- bin operator relay crds package.json) |
-  grep -v -E '\.test\.ts$|/testdata/|/fixtures\.ts$|/test-[^/]*\.ts$|/service-harness\.ts$|/generate-types\.ts$' |
+  grep -v -E '\.test\.ts$|/fixtures\.ts$|/test-[^/]*\.ts$|/generate-types\.ts$' |
   while read -r f; do [ -f "$root/$f" ] && echo "$f"; done > "$work/app-files.txt"
 (cd "$root" && tar -cf - -T "$work/app-files.txt") | tar -xf - -C "$work/app"
 mkdir -p "$work/app-layer/app" && mv "$work/app"/* "$work/app-layer/app/"

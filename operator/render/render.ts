@@ -20,7 +20,7 @@ import { compareConnectorPrecedence } from '../../relay/listener/range-index-bui
 import { connectorSecurityProblems, domainPublicSuffixProblem, SecurityReason, SecurityRule } from './security.ts';
 import { objectKey, secretValue, type NamespaceObjects } from './inputs.ts';
 import { byPrecedence, selectsHub } from './selection.ts';
-import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
+import { canonicalDomainPattern } from '../../relay/delivery/address-canonical.ts';
 import { LOGON_LOCKOUT_DEFAULTS } from '../../relay/session/rate-limits.ts';
 
 /** Where the relay finds the data of a Secret key (a mounted volume, or files standalone mode wrote). */

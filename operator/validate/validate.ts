@@ -19,7 +19,7 @@ import { checkCelRules } from './cel-rules.ts';
 import { checkSchema, isKnownKind } from './schema-check.ts';
 import { parseRemoteIPRange } from '../../relay/common/addresses.ts';
 import { secretKeyProblem, secretNameProblem } from '../../relay/config/secret-names.ts';
-import { canonicalDomainPattern } from '../../relay/session/address-canonical.ts';
+import { canonicalDomainPattern } from '../../relay/delivery/address-canonical.ts';
 
 export interface ValidationProblem extends ManifestProblem {
   severity: 'error' | 'warning';

@@ -4,8 +4,9 @@
  * The operator renders and validates; this is the relay's own guard against a wrong or
  * truncated file: the apiVersion must be one it knows, the structure must hold and every
  * file it names from a Secret must be `<Secret name>/<key>` with no way out of the Secret's
- * directory. Bad input throws a ConfigError naming the file and field; the hub then keeps
- * running the config it has (on reload) or refuses to start (at start).
+ * directory. Retry and spool settings are checked and normalised here, once (settings.ts).
+ * Bad input throws a ConfigError naming the file and field; the hub then keeps running the
+ * config it has (on reload) or refuses to start (at start).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -13,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.ts';
 import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type TlsFiles } from './schema.ts';
 import { secretFileProblem } from './secret-names.ts';
+import { HUB_SPOOL_SETTINGS, hubSpoolProblem, normalizeRetry } from './settings.ts';
 
 export class ConfigError extends RelayError {
   constructor(message: string) {
@@ -48,13 +50,11 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
     if (!Array.isArray(config[field])) throw new ConfigError(`${source}: ${field} must be a list`);
   }
   if (!config.hub || typeof config.hub.fqdn !== 'string') throw new ConfigError(`${source}: hub.fqdn is required`);
-  const reserve = config.hub.spool?.minFreeBytes;
-  if (config.hub.spool !== undefined && (!Number.isSafeInteger(reserve) || (reserve as number) < 0)) {
-    throw new ConfigError(`${source}: hub.spool.minFreeBytes must be a whole number of bytes from 0 to ${Number.MAX_SAFE_INTEGER} (RelayHub spec.queue.minFreeSpace), not ${JSON.stringify(reserve)}`);
-  }
-  const dataMemory = config.hub.spool?.maxDataMemoryBytes;
-  if (dataMemory !== undefined && (!Number.isSafeInteger(dataMemory) || dataMemory < 1)) {
-    throw new ConfigError(`${source}: hub.spool.maxDataMemoryBytes must be a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER} (RelayHub spec.queue.maxDataMemory), not ${JSON.stringify(dataMemory)}`);
+  if (config.hub.spool !== undefined) {
+    // minFreeBytes is required in hub.spool; maxDataMemoryBytes came later and may be absent
+    const { minFreeBytes, maxDataMemoryBytes } = HUB_SPOOL_SETTINGS;
+    const problem = hubSpoolProblem(minFreeBytes, config.hub.spool?.minFreeBytes) || (config.hub.spool?.maxDataMemoryBytes === undefined ? '' : hubSpoolProblem(maxDataMemoryBytes, config.hub.spool.maxDataMemoryBytes));
+    if (problem) throw new ConfigError(`${source}: ${problem}`);
   }
   for (const [field, path] of secretFiles(config as RenderedConfig)) {
     const problem = secretFileProblem(path);
@@ -69,7 +69,10 @@ export function parseRenderedConfig(text: string, source: string): LoadedConfig 
       if (!ids.has(id)) throw new ConfigError(`${source}: listeners[${listener.endpoint}] names connector ${id}, which is not in connectors`);
     }
   }
-  return { config: config as RenderedConfig, hash: hashConfig(config) };
+  // the hash is the operator's, of the config as rendered; the relay runs it normalised
+  const hash = hashConfig(config);
+  const loaded = config as RenderedConfig;
+  return { config: { ...loaded, hub: { ...loaded.hub, retry: normalizeRetry(loaded.hub.retry) } }, hash };
 }
 
 /**

@@ -151,7 +151,7 @@ export interface SpoolConfig {
   /**
    * DATA bytes all sessions may hold in memory together (RelayHub spec.queue.maxDataMemory);
    * a message that would need more gets 451 4.3.1. Came after minFreeBytes: absent means the
-   * default (relay/session/data-sink.ts).
+   * default (relay/config/settings.ts).
    */
   maxDataMemoryBytes?: number;
 }

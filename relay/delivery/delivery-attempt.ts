@@ -7,9 +7,9 @@
  * the message expires. On the first attempt the message is logged as RECEIVE.
  */
 import type { RenderedConfig } from '../config/schema.ts';
-import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
+import type { QueueJob, RecipientOutcome } from './job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
-import { canonicalBody } from './canonical-body.ts';
+import { canonicalBody } from '../common/line-endings.ts';
 import { deliverRouteGroup, type HopContext } from './hop-delivery.ts';
 import { headerValue } from './message-headers.ts';
 import { domainOf, planRoutes } from './routing.ts';
@@ -52,14 +52,7 @@ export async function attemptDelivery(job: QueueJob, config: RenderedConfig, hop
     nextHop: 'none',
     connectorId: '',
   }));
-  const message = {
-    queueId: job.id,
-    mailFrom: env.mailFrom,
-    rcptTo: env.rcptTo,
-    body,
-    ...(env.dsnRet ? { dsnRet: env.dsnRet } : {}),
-    ...(env.dsnEnvid ? { dsnEnvid: env.dsnEnvid } : {}),
-  };
+  const message = { queueId: job.id, envelope: env, body };
   const ctx: HopContext = { ...hop, signal: job.signal };
   const perGroup = await Promise.all(plan.groups.map((group) => deliverRouteGroup(ctx, group, message)));
   return [...outcomes, ...perGroup.flat()];

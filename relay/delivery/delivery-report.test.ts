@@ -5,26 +5,26 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RecipientDeliveryState } from '../queue/delivery-state.ts';
-import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
+import type { QueueJob, RecipientDeliveryState, RecipientOutcome } from './job.ts';
 import { TrackingLog, type TrackingEvent } from '../log/tracking-log.ts';
-import type { SpoolEnvelope, SpoolRecipient } from '../spool/spool.ts';
+import type { MessageEnvelope, EnvelopeRecipient } from './envelope.ts';
 import { reportAttempt } from './delivery-report.ts';
-import { renderedConfig } from './fixtures.ts';
+import { renderedConfig } from '../../test/support/rendered-config.ts';
 import { NO_DELIVERY_METRICS } from './metrics.ts';
-import { testBodyText } from './service-harness.ts';
+import { testBodyText } from '../../test/support/delivery-harness.ts';
 
 const RECEIVED = '2025-03-01T10:00:00.000Z';
 const NOW = Date.parse('2025-03-01T14:30:00.000Z');
 const MAX_AGE_MS = 2 * 86_400_000;
 
-function job(rcptTo: SpoolRecipient[], o: { delayNoticeDue: boolean; mailFrom?: string; notified?: number[] }): QueueJob {
+function job(rcptTo: EnvelopeRecipient[], o: { delayNoticeDue: boolean; mailFrom?: string; notified?: number[] }): QueueJob {
   const body = Buffer.from(testBodyText('slow'), 'latin1');
-  const envelope: SpoolEnvelope = { mailFrom: o.mailFrom ?? 'app@corp.test', rcptTo, receivedAt: RECEIVED, connectorId: 'mail/in', sessionId: 's', clientAddress: '127.0.0.1', size: body.length };
+  const envelope: MessageEnvelope = { mailFrom: o.mailFrom ?? 'app@corp.test', rcptTo, receivedAt: RECEIVED, connectorId: 'mail/in', sessionId: 's', clientAddress: '127.0.0.1', size: body.length };
   const recipients = rcptTo.map((r, i): RecipientDeliveryState => ({ address: r.address, status: 'pending', attempts: 3, ...(o.notified?.includes(i) ? { delayNotified: true } : {}) }));
   return {
-    id: '0190000000000001aaaaaaaaaaaa', message: { id: '0190000000000001aaaaaaaaaaaa', state: 'active', envelope, body },
+    id: '0190000000000001aaaaaaaaaaaa', message: { envelope, body },
     recipients, pending: rcptTo.map((_, i) => i), attempts: 3, firstAttempt: false, expired: false, delayNoticeDue: o.delayNoticeDue,
+    expiresAtMs: Date.parse(RECEIVED) + MAX_AGE_MS,
     signal: new AbortController().signal,
   };
 }
@@ -32,7 +32,7 @@ function job(rcptTo: SpoolRecipient[], o: { delayNoticeDue: boolean; mailFrom?: 
 const deferAll = (j: QueueJob): RecipientOutcome[] => j.pending.map((index) => ({ index, result: 'deferred', dsnStatus: '4.2.1', reply: '450 4.2.1 Mailbox busy', remoteMta: 'mx.remote.test' }));
 
 async function report(j: QueueJob, outcomes = deferAll(j)) {
-  const committed: Array<{ envelope: SpoolEnvelope; text: string; intoReserve: boolean }> = [];
+  const committed: Array<{ envelope: MessageEnvelope; text: string; intoReserve: boolean }> = [];
   const tracking: TrackingEvent[] = [];
   const dsnActions: string[] = [];
   await reportAttempt(j, outcomes, {
@@ -73,7 +73,7 @@ void test('one delayed DSN for the deferred recipients whose NOTIFY allows it an
 });
 
 void test('no delay notice before it is due, for a null sender, or for recipients delivered or failed now', async () => {
-  const rcpts: SpoolRecipient[] = [{ address: 'a@remote.test' }, { address: 'b@remote.test' }];
+  const rcpts: EnvelopeRecipient[] = [{ address: 'a@remote.test' }, { address: 'b@remote.test' }];
   assert.equal((await report(job(rcpts, { delayNoticeDue: false }))).committed.length, 0, 'not due yet');
   assert.equal((await report(job(rcpts, { delayNoticeDue: true, mailFrom: '' }))).committed.length, 0, 'never for a bounce');
   assert.equal((await report(job(rcpts, { delayNoticeDue: true, notified: [0, 1] }))).committed.length, 0, 'everybody told already');

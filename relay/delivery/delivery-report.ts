@@ -10,7 +10,7 @@
  *                 it can duplicate a DSN but never lose one. Never for a null-sender message.
  *   delay notice  a deferral while job.delayNoticeDue, for a recipient whose state is not yet
  *                 delayNotified, is reported as `delayed` (NOTIFY permitting), with
- *                 Will-Retry-Until = receivedAt + maxAge: one report per attempt for all such
+ *                 Will-Retry-Until = job.expiresAtMs (receivedAt + maxAge): one report per attempt for all such
  *                 recipients. The queue manager then marks them delayNotified, so a recipient
  *                 gets at most one (a second only when a crash, or a failure to write the
  *                 delivery state, falls between this and that write: repeated, never lost).
@@ -18,17 +18,21 @@
  * domain, else the hub FQDN).
  */
 import type { RenderedConfig } from '../config/schema.ts';
-import type { QueueJob, RecipientOutcome } from '../queue/job.ts';
+import type { QueueJob, RecipientOutcome } from './job.ts';
 import type { TrackingLog } from '../log/tracking-log.ts';
-import type { Spool } from '../spool/spool.ts';
-import { expiresAtMs, saneRetry } from '../queue/retry-schedule.ts';
+import type { MessageEnvelope } from './envelope.ts';
 import { networkMessageId } from './delivery-attempt.ts';
 import { buildDsn, wantsDsn, type DsnAction, type DsnRecipientReport } from './dsn.ts';
 import type { DeliveryMetrics } from './metrics.ts';
 
+/** DsnSubmitter - where DSNs are committed: the spool, wired by the hub (delivery never imports it). */
+export interface DsnSubmitter {
+  /** Durable before it resolves with the new message's queue id; intoReserve: past the free-space reserve. */
+  commitMessage(envelope: MessageEnvelope, body: Buffer, options: { intoReserve: boolean }): Promise<string>;
+}
+
 export interface ReportContext {
-  /** Where DSNs are committed (the only use of the spool here). */
-  spool: Pick<Spool, 'commitMessage'>;
+  spool: DsnSubmitter;
   config: RenderedConfig;
   tracking: TrackingLog;
   metrics: DeliveryMetrics;
@@ -81,7 +85,7 @@ function dsnAction(job: QueueJob, o: RecipientOutcome): DsnAction | null {
 
 async function queueDsns(job: QueueJob, outcomes: readonly RecipientOutcome[], ctx: ReportContext): Promise<void> {
   const env = job.message.envelope;
-  const willRetryUntil = new Date(expiresAtMs(env.receivedAt, saneRetry(ctx.config.hub.retry))).toISOString();
+  const willRetryUntil = new Date(job.expiresAtMs).toISOString();
   const byAction = new Map<DsnAction, DsnRecipientReport[]>();
   for (const o of outcomes) {
     const action = dsnAction(job, o);

@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { syncDirectory, writeSyncedFile } from '../spool/durable-file.ts';
-import { canonicalBody } from './canonical-body.ts';
+import { syncDirectory, writeSyncedFile } from '../common/durable-file.ts';
+import { canonicalBody } from '../common/line-endings.ts';
 
 export interface DropFileInput {
   dir: string;

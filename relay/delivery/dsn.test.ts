@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SpoolEnvelope } from '../spool/spool.ts';
+import type { MessageEnvelope } from './envelope.ts';
 import { buildDsn, wantsDsn, type DsnInput } from './dsn.ts';
-import { BREAKS, assertNoInjectedLine, fieldNames, payload } from './header-injection-cases.ts';
+import { BREAKS, assertNoInjectedLine, fieldNames, payload } from '../../test/support/header-injection-cases.ts';
 
 const BODY = Buffer.from('From: <app@corp.test>\r\nSubject: quarterly report\r\nMessage-ID: <q1@corp.test>\r\n\r\nline one\r\n.hidden dot\r\n');
 
-function envelope(overrides: Partial<SpoolEnvelope> = {}): SpoolEnvelope {
+function envelope(overrides: Partial<MessageEnvelope> = {}): MessageEnvelope {
   return {
     mailFrom: 'app@corp.test',
     rcptTo: [
@@ -19,7 +19,7 @@ function envelope(overrides: Partial<SpoolEnvelope> = {}): SpoolEnvelope {
   };
 }
 
-const input = (env: SpoolEnvelope, recipients: DsnInput['recipients']): DsnInput => ({
+const input = (env: MessageEnvelope, recipients: DsnInput['recipients']): DsnInput => ({
   queueId: '0190000000000001aaaaaaaaaaaa', envelope: env, body: BODY, recipients,
   reportingMta: 'hub.relay.test', postmaster: 'postmaster@relay.test', now: new Date('2025-03-01T10:05:00.000Z'),
 });
@@ -88,7 +88,7 @@ void test('RET=HDRS returns the header section only; success reports too', () =>
 });
 
 void test('NOTIFY for delays: no NOTIFY or DELAY asks for one; FAILURE or SUCCESS alone, NEVER and the null sender do not', () => {
-  const env = (notify?: SpoolEnvelope['rcptTo'][number]['notify'], mailFrom = 'app@corp.test'): SpoolEnvelope =>
+  const env = (notify?: MessageEnvelope['rcptTo'][number]['notify'], mailFrom = 'app@corp.test'): MessageEnvelope =>
     envelope({ mailFrom, rcptTo: [{ address: 'x@remote.test', ...(notify ? { notify } : {}) }] });
   assert.equal(wantsDsn(env(), 0, 'delayed'), true, 'no NOTIFY: failures and delays');
   assert.equal(wantsDsn(env(['DELAY']), 0, 'delayed'), true);
@@ -173,7 +173,7 @@ for (const { name, brk } of BREAKS) {
   void test(`issue 17 item 2: ${name} in any envelope field never writes a line of its own into the DSN`, () => {
     const hostile = payload(brk);
     const base = envelope({ rcptTo: [{ address: 'gone@remote.test' }], dsnEnvid: 'ENV1' });
-    const variants: Array<{ field: string; env: SpoolEnvelope; body?: Buffer; report?: Partial<DsnInput['recipients'][number]> }> = [
+    const variants: Array<{ field: string; env: MessageEnvelope; body?: Buffer; report?: Partial<DsnInput['recipients'][number]> }> = [
       { field: 'MAIL FROM', env: { ...base, mailFrom: `${hostile}@evil.test` } },
       { field: 'RCPT TO', env: { ...base, rcptTo: [{ address: `${hostile}@remote.test` }] } },
       { field: 'ORCPT rfc822', env: { ...base, rcptTo: [{ address: 'gone@remote.test', orcpt: `rfc822;${hostile}@remote.test` }] } },

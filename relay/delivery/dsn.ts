@@ -28,8 +28,8 @@
  * OUTPUT    Canonical CRLF bytes; the caller commits them to the spool like any message.
  */
 import { randomBytes } from 'node:crypto';
-import type { SpoolEnvelope } from '../spool/spool.ts';
-import { canonicalBody } from './canonical-body.ts';
+import type { MessageEnvelope } from './envelope.ts';
+import { canonicalBody } from '../common/line-endings.ts';
 import { decodeXtext, headerSection, headerValue } from './message-headers.ts';
 
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed';
@@ -50,7 +50,7 @@ export interface DsnRecipientReport {
 
 export interface DsnInput {
   queueId: string;
-  envelope: SpoolEnvelope;
+  envelope: MessageEnvelope;
   body: Buffer;
   recipients: DsnRecipientReport[];
   /** The hub FQDN (Reporting-MTA). */
@@ -63,7 +63,7 @@ export interface DsnInput {
 export const MAX_RETURN_BYTES = 10 * 1024 * 1024;
 
 /** wantsDsn - RFC 3461 NOTIFY for one recipient and one action (null sender: never). */
-export function wantsDsn(envelope: SpoolEnvelope, index: number, action: DsnAction): boolean {
+export function wantsDsn(envelope: MessageEnvelope, index: number, action: DsnAction): boolean {
   if (envelope.mailFrom === '') return false;
   const notify = envelope.rcptTo[index]?.notify;
   if (notify === undefined) return action === 'failed' || action === 'delayed';
@@ -226,7 +226,7 @@ function humanText(input: DsnInput, kind: DsnKind): string[] {
 }
 
 /** buildDsn - the DSN for the given recipient reports, ready for Spool.commitMessage. */
-export function buildDsn(input: DsnInput): { envelope: SpoolEnvelope; body: Buffer } {
+export function buildDsn(input: DsnInput): { envelope: MessageEnvelope; body: Buffer } {
   const kind = dsnKind(input.recipients);
   const mta = fieldText(input.reportingMta, 255);
   const queueId = fieldText(input.queueId, 64).replace(/[^A-Za-z0-9._-]/g, '-');
@@ -284,7 +284,7 @@ export function buildDsn(input: DsnInput): { envelope: SpoolEnvelope; body: Buff
   const tail = `${returned.length > 0 && !returned.subarray(-2).equals(Buffer.from('\r\n')) ? '\r\n' : ''}--${boundary}--\r\n`;
   // UTF-8, never latin1: see TRUST above
   const body = Buffer.concat([Buffer.from(head, 'utf8'), returned, Buffer.from(tail, 'utf8')]);
-  const envelope: SpoolEnvelope = {
+  const envelope: MessageEnvelope = {
     mailFrom: '',
     rcptTo: [{ address: input.envelope.mailFrom }],
     receivedAt: input.now.toISOString(),

@@ -1,24 +1,27 @@
 /*
  * relay/delivery/failure-policy - what a failed SMTP step means for a recipient: the one
- * place where 4xx/5xx x final/non-final host becomes defer, bounce or next host.
+ * place where 4xx/5xx x final/non-final host becomes deferred, failed (bounce) or next host.
  *
  * After Postfix's smtp_trouble.c:
  *   soft error (4xx, 421, 503, no reply: refused, timed out, dropped), non-final host
  *       -> nextHost: try the recipient at the next MX / smart host;
- *   soft error, final host -> defer: keep it queued, retry with backoff;
- *   hard error (5xx) to MAIL, RCPT or DATA -> bounce, whichever host said it;
- *   hard error in the greeting or EHLO -> nextHost, or bounce from the final host;
+ *   soft error, final host -> deferred: keep it queued, retry with backoff;
+ *   hard error (5xx) to MAIL, RCPT or DATA -> failed (bounce), whichever host said it;
+ *   hard error in the greeting or EHLO -> nextHost, or failed from the final host;
  *   TLS and AUTH failures are ours or the peer's configuration, never the message's ->
- *       nextHost or defer, never bounce (Postfix smtp_sasl_auth_soft_bounce).
+ *       nextHost or deferred, never failed (Postfix smtp_sasl_auth_soft_bounce).
  * Every decision carries a stable camelCase reason (for logs and tests) and the RFC 3463
  * status for DSNs: the enhanced code from the reply when it agrees with the reply class,
  * else a default per phase. Pure; table-tested in failure-policy.test.ts.
  */
 
+import type { RecipientResult } from './job.ts';
+
 export const SMTP_PHASES = ['connect', 'tls', 'auth', 'mail', 'rcpt', 'data'] as const;
 export type SmtpPhase = (typeof SMTP_PHASES)[number];
 
-export type FailureAction = 'nextHost' | 'defer' | 'bounce';
+/** nextHost: try the recipient at the next host; else the recipient's result (job.ts words). */
+export type FailureAction = 'nextHost' | Exclude<RecipientResult, 'delivered'>;
 
 export interface SmtpFailure {
   phase: SmtpPhase;
@@ -33,7 +36,7 @@ export interface SmtpFailure {
 export interface FailureDecision {
   action: FailureAction;
   reason: string;
-  /** RFC 3463 status, class 4 for nextHost/defer and 5 for bounce. */
+  /** RFC 3463 status, class 4 for nextHost/deferred and 5 for failed. */
   dsnStatus: string;
 }
 
@@ -81,8 +84,8 @@ export function decideFailure(failure: SmtpFailure): FailureDecision {
   const bounceNow = permanent && messageStep;
   const bounceAtEnd = permanent && !configProblem && failure.phase === 'connect';
   const reason = REASON[failure.phase][permanent ? 'hard' : 'soft'];
-  if (bounceNow) return { action: 'bounce', reason, dsnStatus: statusFor(failure, true) };
+  if (bounceNow) return { action: 'failed', reason, dsnStatus: statusFor(failure, true) };
   if (!failure.finalHost) return { action: 'nextHost', reason, dsnStatus: statusFor(failure, false) };
-  if (bounceAtEnd) return { action: 'bounce', reason, dsnStatus: statusFor(failure, true) };
-  return { action: 'defer', reason, dsnStatus: statusFor(failure, false) };
+  if (bounceAtEnd) return { action: 'failed', reason, dsnStatus: statusFor(failure, true) };
+  return { action: 'deferred', reason, dsnStatus: statusFor(failure, false) };
 }

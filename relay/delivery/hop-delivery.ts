@@ -13,8 +13,8 @@
  *           delivery failure; an aborted signal (stop) throws DeliveryStoppedError.
  */
 import type { SMTPEnvelope } from 'nodemailer/lib/smtp-connection';
-import type { SpoolRecipient } from '../spool/spool.ts';
-import type { RecipientOutcome } from '../queue/job.ts';
+import type { MessageEnvelope } from './envelope.ts';
+import type { RecipientOutcome } from './job.ts';
 import { writeDropFile } from './drop-directory.ts';
 import { DeliveryStoppedError } from './errors.ts';
 import { decideFailure } from './failure-policy.ts';
@@ -44,14 +44,12 @@ export interface HopContext {
   onHostHealth?: (host: string, change: { down: true; untilMs: number; reason: string } | { down: false }) => void;
 }
 
+/** The message an attempt delivers: the envelope as queued, and the body made canonical. */
 export interface HopMessage {
   queueId: string;
-  mailFrom: string;
-  rcptTo: readonly SpoolRecipient[];
-  /** Canonical body (canonical-body.ts). */
+  envelope: MessageEnvelope;
+  /** Canonical body (relay/common/line-endings.ts). */
   body: Buffer;
-  dsnRet?: 'FULL' | 'HDRS';
-  dsnEnvid?: string;
 }
 
 type Open = { index: number; address: string };
@@ -64,15 +62,15 @@ function outcomeFor(group: RouteGroup, index: number, result: RecipientOutcome['
 function batchesOf(message: HopMessage, open: Open[]): Array<{ recipients: Open[]; dsn?: SMTPEnvelope['dsn'] }> {
   const batches = new Map<string, { recipients: Open[]; dsn?: SMTPEnvelope['dsn'] }>();
   for (const r of open) {
-    const rcpt = message.rcptTo[r.index];
+    const rcpt = message.envelope.rcptTo[r.index];
     const notify = rcpt?.notify;
     const orcpt = rcpt?.orcpt ? decodeXtext(rcpt.orcpt) : undefined;
     const key = JSON.stringify([notify ?? null, orcpt ?? null]);
     let batch = batches.get(key);
     if (!batch) {
       const dsn: SMTPEnvelope['dsn'] = {
-        ...(message.dsnRet ? { ret: message.dsnRet } : {}),
-        ...(message.dsnEnvid ? { envid: decodeXtext(message.dsnEnvid) } : {}),
+        ...(message.envelope.dsnRet ? { ret: message.envelope.dsnRet } : {}),
+        ...(message.envelope.dsnEnvid ? { envid: decodeXtext(message.envelope.dsnEnvid) } : {}),
         ...(notify ? { notify } : {}),
         ...(orcpt ? { orcpt } : {}),
       };
@@ -115,7 +113,7 @@ async function tryHost(ctx: HopContext, group: RouteGroup, host: NextHopHost, me
       replies.push(...batch.recipients.map((r): RecipientReply => ({ index: r.index, ok: false, failure })));
       continue;
     }
-    const input = { mailFrom: message.mailFrom, recipients: batch.recipients, body: message.body, ...(batch.dsn ? { dsn: batch.dsn } : {}) };
+    const input = { mailFrom: message.envelope.mailFrom, recipients: batch.recipients, body: message.body, ...(batch.dsn ? { dsn: batch.dsn } : {}) };
     let result: RecipientReply[] | null = null;
     for (let tries = 0; tries < 2 && result === null; tries += 1) {
       const s = await session(ctx, group, host, key);
@@ -139,8 +137,7 @@ async function deliverSmtp(ctx: HopContext, group: RouteGroup, message: HopMessa
     ? await resolveMxHosts(group.domain, group.connector.port, ctx.resolver, ctx.random, ctx.isSelf)
     : await resolveSmartHosts(group.connector, ctx.resolver);
   if (!resolved.ok) {
-    const result = resolved.action === 'bounce' ? 'failed' : 'deferred';
-    return open.map((r) => outcomeFor(group, r.index, result, resolved.dsnStatus, resolved.reply));
+    return open.map((r) => outcomeFor(group, r.index, resolved.result, resolved.dsnStatus, resolved.reply));
   }
   const release = await ctx.limiter.acquire(group.key, ctx.destinationConcurrency);
   const outcomes: RecipientOutcome[] = [];
@@ -159,7 +156,7 @@ async function deliverSmtp(ctx: HopContext, group: RouteGroup, message: HopMessa
         }
         const decision = decideFailure({ ...reply.failure, finalHost });
         if (decision.action === 'nextHost') next.push(remaining.find((r) => r.index === reply.index) as Open);
-        else outcomes.push(outcomeFor(group, reply.index, decision.action === 'bounce' ? 'failed' : 'deferred', decision.dsnStatus, reply.failure.reply, host));
+        else outcomes.push(outcomeFor(group, reply.index, decision.action, decision.dsnStatus, reply.failure.reply, host));
       }
       remaining = next;
     }
@@ -173,14 +170,14 @@ async function deliverSmtp(ctx: HopContext, group: RouteGroup, message: HopMessa
 /** deliverRouteGroup - outcomes for the group's recipients (see the manual above). */
 export async function deliverRouteGroup(ctx: HopContext, group: RouteGroup, message: HopMessage): Promise<RecipientOutcome[]> {
   if (ctx.signal.aborted) throw new DeliveryStoppedError();
-  const open = group.recipients.map((index) => ({ index, address: message.rcptTo[index]?.address ?? '' }));
+  const open = group.recipients.map((index) => ({ index, address: message.envelope.rcptTo[index]?.address ?? '' }));
   const c = group.connector;
   if (message.body.length > c.maxMessageSize) {
     return open.map((r) => outcomeFor(group, r.index, 'failed', '5.3.4', `message size ${message.body.length} exceeds the limit ${c.maxMessageSize} of send connector ${c.id}`));
   }
   if (group.kind === 'drop') {
     try {
-      const file = await writeDropFile({ dir: c.dropDirectory as string, queueId: message.queueId, connectorId: c.id, mailFrom: message.mailFrom, recipients: open.map((r) => r.address), body: message.body });
+      const file = await writeDropFile({ dir: c.dropDirectory as string, queueId: message.queueId, connectorId: c.id, mailFrom: message.envelope.mailFrom, recipients: open.map((r) => r.address), body: message.body });
       return open.map((r) => outcomeFor(group, r.index, 'delivered', '2.0.0', `written to ${file}`));
     } catch (err) {
       return open.map((r) => outcomeFor(group, r.index, 'deferred', '4.3.0', `drop directory ${c.dropDirectory} write failed: ${(err as Error).message}`));

@@ -17,11 +17,11 @@
  *                                                    read at scrape time (gauge)
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { QueueState } from '../spool/spool.ts';
-import type { RecipientResult } from '../queue/job.ts';
+import type { RecipientResult } from './job.ts';
 
 export interface DeliveryMetrics {
-  queueDepth(state: QueueState, count: number): void;
+  /** Messages in one queue state (relay/queue/queue-store.ts names them). */
+  queueDepth(state: string, count: number): void;
   oldestMessageAge(seconds: number): void;
   delivery(result: RecipientResult, nextHop: string, connectorId: string): void;
   deliveryLatency(seconds: number): void;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sendConnector } from './fixtures.ts';
+import { sendConnector } from '../../test/support/rendered-config.ts';
 import { dnsResolverFor, MAX_ADDRESSES, parseSmartHost, resolveMxHosts, resolveSmartHosts, type DeliveryDnsResolver } from './next-hop.ts';
-import { startTestDnsServer } from './test-dns-server.ts';
+import { startTestDnsServer } from '../../test/support/dns-server.ts';
 
 void test('parseSmartHost: name, port, brackets, IPv6', () => {
   assert.deepEqual(parseSmartHost('smtp.example:587', 25), { host: 'smtp.example', port: 587 });
@@ -41,13 +41,13 @@ void test('MX against a real DNS server: preference order, shuffle among equals,
   assert.equal(again.hosts[0]?.name, 'mx1.multi.test');
   assert.equal(again.hosts[0]?.port, 2525);
   assert.deepEqual(await resolveMxHosts('plain.test', 25, resolver), { ok: true, hosts: [{ name: 'plain.test', address: '127.0.0.14', port: 25 }] }, 'no MX: implicit MX');
-  assert.deepEqual(await resolveMxHosts('nullmx.test', 25, resolver), { ok: false, action: 'bounce', dsnStatus: '5.1.10', reason: 'nullMx', reply: 'nullmx.test does not accept mail (null MX)' });
+  assert.deepEqual(await resolveMxHosts('nullmx.test', 25, resolver), { ok: false, result: 'failed', dsnStatus: '5.1.10', reason: 'nullMx', reply: 'nullmx.test does not accept mail (null MX)' });
   const nx = await resolveMxHosts('nowhere.test', 25, resolver);
-  assert.equal(!nx.ok && `${nx.action} ${nx.dsnStatus} ${nx.reason}`, 'bounce 5.1.2 domainNotFound');
+  assert.equal(!nx.ok && `${nx.result} ${nx.dsnStatus} ${nx.reason}`, 'failed 5.1.2 domainNotFound');
   const fail = await resolveMxHosts('broken.test', 25, resolver);
-  assert.equal(!fail.ok && `${fail.action} ${fail.dsnStatus}`, 'defer 4.4.3');
+  assert.equal(!fail.ok && `${fail.result} ${fail.dsnStatus}`, 'deferred 4.4.3');
   const dangling = await resolveMxHosts('dangling.test', 25, resolver);
-  assert.equal(!dangling.ok && `${dangling.action} ${dangling.dsnStatus} ${dangling.reason}`, 'bounce 5.4.4 noAddress');
+  assert.equal(!dangling.ok && `${dangling.result} ${dangling.dsnStatus} ${dangling.reason}`, 'failed 5.4.4 noAddress');
   assert.ok(server.queries.includes('multi.test MX'));
 });
 
@@ -66,7 +66,7 @@ void test('smart hosts: in order, names resolved, unresolvable skipped, none -> 
     ],
   });
   const none = await resolveSmartHosts(sendConnector({ id: 'mail/none', smartHosts: ['unknown.test'] }), resolver);
-  assert.equal(!none.ok && `${none.action} ${none.reason}`, 'defer smartHostUnresolved');
+  assert.equal(!none.ok && `${none.result} ${none.reason}`, 'deferred smartHostUnresolved');
 });
 
 void test('MX loops (RFC 5321 5.1): the hub and every MX it does not beat are dropped; the best MX or the domain itself -> bounce 5.4.6', async () => {
@@ -98,17 +98,17 @@ void test('MX loops (RFC 5321 5.1): the hub and every MX it does not beat are dr
   // tie-breakers in answer order (hub, peer, other): the hub first, then the peer first
   for (const ties of [[0.1, 0.9, 0.5], [0.9, 0.1, 0.5]]) {
     const best = await resolveMxHosts('best.test', 25, resolver, () => ties.shift() ?? 0.5, isSelf);
-    assert.deepEqual(best, { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: 'mail for best.test loops back to myself: this hub is its best MX host (preference 10)' }, 'an MX of the same preference as the hub goes too, before or after it');
+    assert.deepEqual(best, { ok: false, result: 'failed', dsnStatus: '5.4.6', reason: 'mailLoop', reply: 'mail for best.test loops back to myself: this hub is its best MX host (preference 10)' }, 'an MX of the same preference as the hub goes too, before or after it');
   }
   const implicit = await resolveMxHosts('self.test', 25, resolver, () => 0.5, isSelf);
-  assert.equal(!implicit.ok && `${implicit.action} ${implicit.dsnStatus} ${implicit.reply}`, 'bounce 5.4.6 mail for self.test loops back to myself: this hub is the address of the domain');
+  assert.equal(!implicit.ok && `${implicit.result} ${implicit.dsnStatus} ${implicit.reply}`, 'failed 5.4.6 mail for self.test loops back to myself: this hub is the address of the domain');
   const literal = await resolveMxHosts('[127.0.0.41]', 25, resolver, () => 0.5, isSelf);
   assert.equal(!literal.ok && literal.dsnStatus, '5.4.6');
 
   const orphan = await resolveMxHosts('orphan.test', 25, resolver, () => 0.5, isSelf);
-  assert.equal(!orphan.ok && `${orphan.action} ${orphan.dsnStatus} ${orphan.reason}`, 'defer 4.4.4 noPrimaryRelay', 'a backup MX whose primary has no address holds the mail');
+  assert.equal(!orphan.ok && `${orphan.result} ${orphan.dsnStatus} ${orphan.reason}`, 'deferred 4.4.4 noPrimaryRelay', 'a backup MX whose primary has no address holds the mail');
   const flaky = await resolveMxHosts('flaky.test', 25, resolver, () => 0.5, isSelf);
-  assert.equal(!flaky.ok && `${flaky.action} ${flaky.dsnStatus}`, 'defer 4.4.3', 'the primary\'s lookup failed: a temporary failure');
+  assert.equal(!flaky.ok && `${flaky.result} ${flaky.dsnStatus}`, 'deferred 4.4.3', 'the primary\'s lookup failed: a temporary failure');
 
   const crowd: Record<string, unknown> = { 'crowd.test MX': Array.from({ length: 12 }, (_, i) => ({ priority: 10, exchange: `mx${i}.crowd.test` })) };
   for (let i = 0; i < 12; i += 1) crowd[`mx${i}.crowd.test A`] = [i === 11 ? '127.0.0.41' : `127.0.1.${i}`];

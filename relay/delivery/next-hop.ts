@@ -20,6 +20,7 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { SendConnectorConfig } from '../config/schema.ts';
+import type { RecipientResult } from './job.ts';
 
 export type DeliveryDnsResolver = (name: string, rrtype: 'MX' | 'A' | 'AAAA') => Promise<unknown>;
 
@@ -32,7 +33,7 @@ export interface NextHopHost {
 
 export type NextHopResult =
   | { ok: true; hosts: NextHopHost[] }
-  | { ok: false; action: 'defer' | 'bounce'; dsnStatus: string; reason: string; reply: string };
+  | { ok: false; result: Exclude<RecipientResult, 'delivered'>; dsnStatus: string; reason: string; reply: string };
 
 export const MAX_ADDRESSES = 10;
 
@@ -116,14 +117,14 @@ export async function resolveSmartHosts(connector: SendConnectorConfig, resolver
     hosts.push(...found.hosts);
   }
   if (hosts.length > 0) return { ok: true, hosts };
-  return { ok: false, action: 'defer', dsnStatus: '4.4.3', reason: 'smartHostUnresolved', reply: `no smart host of ${connector.id} resolves to an address` };
+  return { ok: false, result: 'deferred', dsnStatus: '4.4.3', reason: 'smartHostUnresolved', reply: `no smart host of ${connector.id} resolves to an address` };
 }
 
 /** resolveMxHosts - RFC 5321 5.1 for one domain (see the manual above). */
 export async function resolveMxHosts(domain: string, port: number, resolver: DeliveryDnsResolver, random: () => number = Math.random, isSelf?: SelfCheck): Promise<NextHopResult> {
   const literal = /^\[(?:ipv6:)?([^\]]+)\]$/i.exec(domain)?.[1];
-  if (literal && isIP(literal) && isSelf?.(literal, port)) return { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself` };
-  if (literal) return isIP(literal) ? { ok: true, hosts: [{ name: literal, address: literal, port }] } : { ok: false, action: 'bounce', dsnStatus: '5.1.2', reason: 'badAddressLiteral', reply: `bad address literal ${domain}` };
+  if (literal && isIP(literal) && isSelf?.(literal, port)) return { ok: false, result: 'failed', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself` };
+  if (literal) return isIP(literal) ? { ok: true, hosts: [{ name: literal, address: literal, port }] } : { ok: false, result: 'failed', dsnStatus: '5.1.2', reason: 'badAddressLiteral', reply: `bad address literal ${domain}` };
   let names: Exchange[];
   let implicit: boolean;
   try {
@@ -132,26 +133,26 @@ export async function resolveMxHosts(domain: string, port: number, resolver: Del
       (r): r is { exchange: string; priority: number } => typeof r === 'object' && r !== null && typeof (r as { exchange?: unknown }).exchange === 'string' && typeof (r as { priority?: unknown }).priority === 'number',
     );
     if (records.length === 1 && (records[0]?.exchange === '' || records[0]?.exchange === '.')) {
-      return { ok: false, action: 'bounce', dsnStatus: '5.1.10', reason: 'nullMx', reply: `${domain} does not accept mail (null MX)` };
+      return { ok: false, result: 'failed', dsnStatus: '5.1.10', reason: 'nullMx', reply: `${domain} does not accept mail (null MX)` };
     }
     implicit = records.length === 0;
     names = implicit ? [{ name: domain, priority: 0 }] : shuffleEqualPreference(records, random);
   } catch (err) {
     const code = errCode(err);
-    if (code === 'ENOTFOUND' || code === 'NOTFOUND') return { ok: false, action: 'bounce', dsnStatus: '5.1.2', reason: 'domainNotFound', reply: `domain ${domain} not found` };
-    if (!PERMANENT_DNS.has(code)) return { ok: false, action: 'defer', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `MX lookup for ${domain} failed: ${code || (err as Error).message}` };
+    if (code === 'ENOTFOUND' || code === 'NOTFOUND') return { ok: false, result: 'failed', dsnStatus: '5.1.2', reason: 'domainNotFound', reply: `domain ${domain} not found` };
+    if (!PERMANENT_DNS.has(code)) return { ok: false, result: 'deferred', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `MX lookup for ${domain} failed: ${code || (err as Error).message}` };
     implicit = true;
     names = [{ name: domain, priority: 0 }];
   }
   const found = await hostsFor(names, port, resolver, isSelf);
   if (found.hosts.length > 0) return { ok: true, hosts: found.hosts };
   if (found.selfPriority !== null && found.selfPriority === names[0]?.priority) {
-    return { ok: false, action: 'bounce', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself: this hub is ${implicit ? 'the address of the domain' : `its best MX host (preference ${found.selfPriority})`}` };
+    return { ok: false, result: 'failed', dsnStatus: '5.4.6', reason: 'mailLoop', reply: `mail for ${domain} loops back to myself: this hub is ${implicit ? 'the address of the domain' : `its best MX host (preference ${found.selfPriority})`}` };
   }
   if (found.selfPriority !== null) {
     // a backup MX whose better MX hosts have no address now: hold the mail, as Postfix does
-    return { ok: false, action: 'defer', dsnStatus: found.temporary ? '4.4.3' : '4.4.4', reason: 'noPrimaryRelay', reply: `unable to find a primary relay for ${domain}: this hub is a backup MX (preference ${found.selfPriority}) and no better MX host has an address` };
+    return { ok: false, result: 'deferred', dsnStatus: found.temporary ? '4.4.3' : '4.4.4', reason: 'noPrimaryRelay', reply: `unable to find a primary relay for ${domain}: this hub is a backup MX (preference ${found.selfPriority}) and no better MX host has an address` };
   }
-  if (found.temporary) return { ok: false, action: 'defer', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `address lookup for the MX hosts of ${domain} failed` };
-  return { ok: false, action: 'bounce', dsnStatus: implicit ? '5.1.2' : '5.4.4', reason: 'noAddress', reply: `no address found for ${implicit ? domain : `the MX hosts of ${domain}`}` };
+  if (found.temporary) return { ok: false, result: 'deferred', dsnStatus: '4.4.3', reason: 'dnsTemporaryFailure', reply: `address lookup for the MX hosts of ${domain} failed` };
+  return { ok: false, result: 'failed', dsnStatus: implicit ? '5.1.2' : '5.4.4', reason: 'noAddress', reply: `no address found for ${implicit ? domain : `the MX hosts of ${domain}`}` };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sendConnector } from './fixtures.ts';
+import { sendConnector } from '../../test/support/rendered-config.ts';
 import { domainOf, matchRank, planRoutes, selectSendConnector } from './routing.ts';
 
 const internet = sendConnector({ id: 'mail/internet', addressSpaces: [{ domain: '*', cost: 10 }] });

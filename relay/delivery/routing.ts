@@ -10,13 +10,13 @@
  * hosts or a drop directory (one transaction for all of them); with DNS MX delivery the next
  * hop is the recipient's domain, so each domain is its own group (split when hops differ).
  * Domains and address spaces are compared in the canonical form of
- * relay/session/address-canonical.ts (lowercase A-labels, NFC, no trailing dot), the same form
+ * relay/delivery/address-canonical.ts (lowercase A-labels, NFC, no trailing dot), the same form
  * the session matches accepted domains in; a recipient domain that has no canonical form (an
  * address literal, an invalid A-label) can only take the `*` address space.
  * Pure; decisions carry reasons.
  */
 import type { SendConnectorConfig } from '../config/schema.ts';
-import { canonicalDomain, canonicalDomainPattern } from '../session/address-canonical.ts';
+import { canonicalDomain, canonicalDomainPattern } from './address-canonical.ts';
 
 export type RouteKind = 'smartHost' | 'mx' | 'drop';
 

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { TrackingEvent } from '../log/tracking-log.ts';
-import { smartHostWithDsnDrop } from './fixtures.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { hasSmtpSink, smtpSinkFor, until } from './test-peers.ts';
+import { smartHostWithDsnDrop } from '../../test/support/rendered-config.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { hasSmtpSink, smtpSinkFor, until } from '../../test/support/smtp-peers.ts';
 
 const skip = hasSmtpSink() ? false : 'smtp-sink (postfix) is not installed';
 const RETRY = { minBackoffMs: 50, maxBackoffMs: 100, maxAgeMs: 2000, delayNotificationMs: 200 };

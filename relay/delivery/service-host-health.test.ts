@@ -11,9 +11,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../test/controlplane/controlplane.ts';
-import { smartHostWithDsnDrop } from './fixtures.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { hasSmtpSink, smtpSinkFor, until } from './test-peers.ts';
+import { smartHostWithDsnDrop } from '../../test/support/rendered-config.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { hasSmtpSink, smtpSinkFor, until } from '../../test/support/smtp-peers.ts';
 
 const skip = hasSmtpSink() ? false : 'smtp-sink (postfix) is not installed';
 const DOWN_MS = 3000; // how long the busy host is skipped

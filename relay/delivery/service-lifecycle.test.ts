@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from '../../test/controlplane/controlplane.ts';
-import { renderedConfig, sendConnector } from './fixtures.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { hasSmtpSink, startCapturePeer, startSmtpSink, until } from './test-peers.ts';
+import { renderedConfig, sendConnector } from '../../test/support/rendered-config.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { hasSmtpSink, startCapturePeer, startSmtpSink, until } from '../../test/support/smtp-peers.ts';
 
 const skip = hasSmtpSink() ? false : 'smtp-sink (postfix) is not installed';
 

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from '../../test/controlplane/controlplane.ts';
-import { renderedConfig, sendConnector } from './fixtures.ts';
+import { renderedConfig, sendConnector } from '../../test/support/rendered-config.ts';
 import { dnsResolverFor } from './next-hop.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { startTestDnsServer } from './test-dns-server.ts';
-import { startCapturePeer, until } from './test-peers.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { startTestDnsServer } from '../../test/support/dns-server.ts';
+import { startCapturePeer, until } from '../../test/support/smtp-peers.ts';
 
 void test('address space: exact > wildcard > "*", then lowest cost; one drop file per connector', async (t) => {
   const h = await harness(t);

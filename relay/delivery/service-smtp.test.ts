@@ -9,9 +9,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../test/controlplane/controlplane.ts';
-import { renderedConfig, sendConnector, smartHostWithDsnDrop } from './fixtures.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { hasSmtpSink, startCapturePeer, startSmtpSink, until } from './test-peers.ts';
+import { renderedConfig, sendConnector, smartHostWithDsnDrop } from '../../test/support/rendered-config.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { hasSmtpSink, startCapturePeer, startSmtpSink, until } from '../../test/support/smtp-peers.ts';
 
 const skip = hasSmtpSink() ? false : 'smtp-sink (postfix) is not installed';
 const RETRY = { minBackoffMs: 60, maxBackoffMs: 200, maxAgeMs: 60_000 };

@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderedConfig, sendConnector } from './fixtures.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { startCapturePeer, startTap, until } from './test-peers.ts';
+import { renderedConfig, sendConnector } from '../../test/support/rendered-config.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { startCapturePeer, startTap, until } from '../../test/support/smtp-peers.ts';
 
 const SMUGGLING = [
   'bare LF\nline',

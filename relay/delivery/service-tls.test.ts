@@ -10,9 +10,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { SendConnectorConfig } from '../config/schema.ts';
 import { makeTestCerts, type TestCerts } from '../../test/relay/support-certs.ts';
-import { renderedConfig, sendConnector } from './fixtures.ts';
-import { harness, testBodyText } from './service-harness.ts';
-import { startCapturePeer, until, type CapturePeer } from './test-peers.ts';
+import { renderedConfig, sendConnector } from '../../test/support/rendered-config.ts';
+import { harness, testBodyText } from '../../test/support/delivery-harness.ts';
+import { startCapturePeer, until, type CapturePeer } from '../../test/support/smtp-peers.ts';
 
 let certs: TestCerts;
 let peer: CapturePeer;

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyExpiry, EXPIRED_STATUS, mergeOutcomes } from './attempt-result.ts';
-import type { RecipientDeliveryState } from './delivery-state.ts';
-import type { RecipientOutcome } from './job.ts';
+import type { RecipientDeliveryState, RecipientOutcome } from '../delivery/job.ts';
 
 const NOW = '2025-01-01T04:00:00.000Z';
 const pending = (address: string, extra: Partial<RecipientDeliveryState> = {}): RecipientDeliveryState => ({ address, status: 'pending', attempts: 1, ...extra });

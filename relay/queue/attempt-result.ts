@@ -7,8 +7,7 @@
  * states after the attempt (deferred -> pending; delivered and failed are final); a deferral
  * while the job's delay notice is due sets delayNotified, for good. Pure.
  */
-import type { RecipientDeliveryState } from './delivery-state.ts';
-import type { QueueJob, RecipientOutcome } from './job.ts';
+import type { QueueJob, RecipientDeliveryState, RecipientOutcome } from '../delivery/job.ts';
 
 export const EXPIRED_STATUS = '4.4.7';
 

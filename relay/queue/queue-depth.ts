@@ -6,7 +6,7 @@
  * message is read from its queue id (12 hex digits of milliseconds, message-id.ts), so no
  * message file is opened. corrupt/ is counted but not part of the oldest age.
  */
-import { QUEUE_STATES, type QueueState, type Spool } from '../spool/spool.ts';
+import { QUEUE_STATES, type QueueState, type QueueStore } from './queue-store.ts';
 
 export interface QueueDepth {
   counts: Record<QueueState, number>;
@@ -21,7 +21,7 @@ export function arrivalMsOfId(id: string): number {
 }
 
 /** queueDepth - list every state directory once. */
-export async function queueDepth(spool: Spool, nowMs: number): Promise<QueueDepth> {
+export async function queueDepth(spool: Pick<QueueStore, 'listMessages'>, nowMs: number): Promise<QueueDepth> {
   const ids = {} as Record<QueueState, string[]>;
   const counts = {} as Record<QueueState, number>;
   let oldest = Number.POSITIVE_INFINITY;

@@ -1,41 +1,10 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Spool, type SpoolEnvelope } from '../spool/spool.ts';
-import { DeliveryStateStore } from './delivery-state.ts';
-import type { QueueJob, RecipientOutcome } from './job.ts';
-import { QueueManager, type QueueLogEvent, type QueueManagerOptions } from './queue-manager.ts';
-
-const RETRY = { minBackoffMs: 20, maxBackoffMs: 40, maxAgeMs: 60_000, delayNotificationMs: 0 };
-
-function envelope(size: number, rcpts = ['a@example.com', 'b@example.com'], receivedAt = new Date().toISOString()): SpoolEnvelope {
-  return { mailFrom: 's@example.org', rcptTo: rcpts.map((address) => ({ address })), receivedAt, connectorId: 'ns/rc', sessionId: 's1', clientAddress: '127.0.0.1', size };
-}
-
-async function setup(t: TestContext) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-queue-'));
-  const spool = await Spool.open(dir, { minFreeBytes: 0 });
-  const store = await DeliveryStateStore.open(dir);
-  const managers: QueueManager[] = [];
-  t.after(async () => {
-    for (const m of managers) await m.stop(0);
-    await spool.close();
-    await store.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  const body = Buffer.from('Subject: q\r\n\r\nhello\r\n');
-  const commit = (rcpts?: string[], receivedAt?: string): Promise<string> => spool.commitMessage(envelope(body.length, rcpts, receivedAt), body);
-  const log: QueueLogEvent[] = [];
-  const manager = (o: Partial<QueueManagerOptions> & Pick<QueueManagerOptions, 'run'>): QueueManager => {
-    const m = new QueueManager({ spool, store, retry: () => RETRY, maxActive: 10, pollIntervalMs: 50, log: (e) => log.push(e), random: () => 0.5, ...o });
-    managers.push(m);
-    return m;
-  };
-  return { dir, spool, store, commit, manager, log };
-}
+import type { QueueJob, RecipientOutcome } from '../delivery/job.ts';
+import { queueFixture as setup, RETRY } from '../../test/support/queue-fixture.ts';
 
 async function until(check: () => Promise<boolean> | boolean, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

@@ -15,7 +15,8 @@
  *           before the state that caused it moves on.
  * STATES    incoming -> active -> (removed) | deferred -> active ... ; hold/ and corrupt/
  *           are never touched (an administrator's); an unreadable message goes to corrupt/.
- *           Every transition is Spool.moveMessage; no message lives only in memory: the
+ *           Every transition is QueueStore.moveMessage (the spool, wired by the hub: the
+ *           queue writes nothing itself, queue-store.ts); no message lives only in memory: the
  *           in-memory schedule is rebuilt from delivery-state/ at start (queue-recovery.ts).
  * WAKE-UPS  kick() (after each commit: the log's incoming messages, from memory), a poll every
  *           pollIntervalMs (incoming/ and deferred/ read from disk, so messages released from
@@ -25,14 +26,13 @@
  *           stop(graceMs) waits for attempts in flight, then aborts them: their messages stay
  *           in active/ untouched, and the next start puts them back (a duplicate at worst).
  */
-import { SpoolCorruptError } from '../spool/spool.ts';
-import type { QueueState, Spool } from '../spool/spool.ts';
-import type { DeliveryStateStore, MessageDeliveryState, RecipientDeliveryState } from './delivery-state.ts';
+import type { QueuedMessage, QueueJob, QueueJobReporter, QueueJobRunner, RecipientDeliveryState, RecipientOutcome } from '../delivery/job.ts';
+import { MESSAGE_CORRUPT_CODE, type DeliveryStates, type MessageDeliveryState, type QueueState, type QueueStore } from './queue-store.ts';
 import { QueueArgumentError } from './errors.ts';
 import { applyExpiry, mergeOutcomes } from './attempt-result.ts';
-import type { QueueJob, QueueJobReporter, QueueJobRunner, RecipientOutcome } from './job.ts';
 import { dueTime, recoverQueue, type QueueRecoveryReport } from './queue-recovery.ts';
-import { isDelayNoticeDue, isExpired, nextAttemptAtMs, saneRetry, type RetrySettings } from './retry-schedule.ts';
+import type { RetryConfig } from '../config/schema.ts';
+import { expiresAtMs, isDelayNoticeDue, isExpired, nextAttemptAtMs } from './retry-schedule.ts';
 import { queueDepth, type QueueDepth } from './queue-depth.ts';
 
 export type QueueLogEvent =
@@ -46,12 +46,14 @@ export type QueueLogEvent =
   | { event: 'abandoned'; ids: string[] };
 
 export interface QueueManagerOptions {
-  spool: Spool;
-  store: DeliveryStateStore;
+  /** The messages (the spool, through the interface it implements). */
+  spool: QueueStore;
+  /** Their delivery states (the spool's DeliveryStateStore). */
+  store: DeliveryStates;
   run: QueueJobRunner;
   report?: QueueJobReporter;
-  /** Read at every decision, so a config reload applies to the next attempt. */
-  retry: () => RetrySettings;
+  /** Read at every decision, so a config reload applies to the next attempt; normalised at config load. */
+  retry: () => RetryConfig;
   maxActive: number;
   pollIntervalMs: number;
   now?: () => number;
@@ -85,8 +87,7 @@ export class QueueManager {
     for (const key of ['maxActive', 'pollIntervalMs'] as const) {
       if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new QueueArgumentError(`${key} must be a positive integer`);
     }
-    const retry = options.retry;
-    this.#o = { ...options, retry: () => saneRetry(retry()) };
+    this.#o = options;
     this.#now = options.now ?? Date.now;
   }
 
@@ -208,12 +209,13 @@ export class QueueManager {
 
   async #attempt(id: string): Promise<void> {
     const spool = this.#o.spool;
-    let message;
+    let message: QueuedMessage;
     try {
       message = await spool.readMessage('active', id);
     } catch (err) {
-      if (err instanceof SpoolCorruptError) {
-        this.#log({ event: 'messageCorrupt', id, reason: err.reason });
+      const { code, reason } = err as { code?: unknown; reason?: unknown };
+      if (code === MESSAGE_CORRUPT_CODE) {
+        this.#log({ event: 'messageCorrupt', id, reason: String(reason) });
         await spool.moveMessage(id, 'active', 'corrupt').catch(() => {});
       } else {
         this.#log({ event: 'persistFailed', id, message: (err as Error).message });
@@ -239,6 +241,7 @@ export class QueueManager {
       firstAttempt: previous === null,
       expired: isExpired(message.envelope.receivedAt, nowMs, retry),
       delayNoticeDue: isDelayNoticeDue(message.envelope.receivedAt, nowMs, retry),
+      expiresAtMs: expiresAtMs(message.envelope.receivedAt, retry),
       signal: this.#abort.signal,
     };
     let outcomes: RecipientOutcome[];

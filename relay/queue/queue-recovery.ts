@@ -10,8 +10,7 @@
  *            deleted.
  * A message that vanishes between listing and moving (SpoolNotFoundError) is skipped.
  */
-import type { Spool } from '../spool/spool.ts';
-import type { DeliveryStateStore } from './delivery-state.ts';
+import { MESSAGE_NOT_FOUND_CODE, QUEUE_STATES, type DeliveryStates, type QueueStore } from './queue-store.ts';
 
 export interface QueueRecoveryReport {
   activeToIncoming: number;
@@ -21,12 +20,12 @@ export interface QueueRecoveryReport {
   unreadableStates: string[];
 }
 
-const isNotFound = (err: unknown): boolean => (err as { code?: string } | null)?.code === 'RELAY_ERR_SPOOL_NOT_FOUND';
+const isNotFound = (err: unknown): boolean => (err as { code?: string } | null)?.code === MESSAGE_NOT_FOUND_CODE;
 
 /** recoverQueue - move active/ back, and return the deferred schedule (id -> due ms). */
 export async function recoverQueue(
-  spool: Spool,
-  store: DeliveryStateStore,
+  spool: QueueStore,
+  store: DeliveryStates,
   nowMs: number,
 ): Promise<{ schedule: Map<string, number>; report: QueueRecoveryReport }> {
   const report: QueueRecoveryReport = { activeToIncoming: 0, activeToDeferred: 0, deferredScheduled: 0, orphanStates: 0, unreadableStates: [] };
@@ -53,7 +52,7 @@ export async function recoverQueue(
     report.deferredScheduled += 1;
   }
   const queued = new Set<string>();
-  for (const state of ['incoming', 'active', 'deferred', 'hold', 'corrupt'] as const) {
+  for (const state of QUEUE_STATES) {
     for (const id of await spool.listMessages(state)) queued.add(id);
   }
   report.orphanStates = (await store.prune(queued)).length;
@@ -61,7 +60,7 @@ export async function recoverQueue(
 }
 
 /** dueTime - when a deferred message is due, from its delivery state (now when unknown). */
-export async function dueTime(store: DeliveryStateStore, id: string, nowMs: number, report?: QueueRecoveryReport): Promise<number> {
+export async function dueTime(store: DeliveryStates, id: string, nowMs: number, report?: QueueRecoveryReport): Promise<number> {
   const read = await store.read(id);
   if (!read.ok) {
     report?.unreadableStates.push(id);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_RETRY, expiresAtMs, isDelayNoticeDue, isExpired, nextAttemptAtMs, retryDelayMs, RETRY_JITTER, saneRetry } from './retry-schedule.ts';
+import { expiresAtMs, isDelayNoticeDue, isExpired, nextAttemptAtMs, retryDelayMs, RETRY_JITTER } from './retry-schedule.ts';
 
 const POSTFIX = { minBackoffMs: 300_000, maxBackoffMs: 4_000_000, maxAgeMs: 5 * 86_400_000, delayNotificationMs: 4 * 3_600_000 };
 const middle = (): number => 0.5;
@@ -37,20 +37,6 @@ void test('expiry: maxAge after receivedAt, and the next attempt is clamped to i
   const nearEnd = t0 + POSTFIX.maxAgeMs - 1000;
   assert.equal(nextAttemptAtMs(nearEnd, 9, receivedAt, POSTFIX, middle), t0 + POSTFIX.maxAgeMs);
   assert.equal(nextAttemptAtMs(t0, 1, receivedAt, POSTFIX, middle), t0 + 300_000);
-});
-
-void test('saneRetry replaces missing or non-positive values by the defaults', () => {
-  assert.deepEqual(saneRetry(undefined), DEFAULT_RETRY);
-  assert.equal(DEFAULT_RETRY.delayNotificationMs, 4 * 3_600_000, "Exchange's DelayNotificationTimeout");
-  assert.deepEqual(saneRetry({ minBackoffMs: 0, maxBackoffMs: Number.NaN, maxAgeMs: 10 }), { minBackoffMs: 300_000, maxBackoffMs: 4_020_000, maxAgeMs: 10, delayNotificationMs: 14_400_000 });
-  assert.deepEqual(saneRetry({ minBackoffMs: 50, maxBackoffMs: 20, maxAgeMs: 100, delayNotificationMs: 70 }), { minBackoffMs: 50, maxBackoffMs: 50, maxAgeMs: 100, delayNotificationMs: 70 });
-});
-
-void test('saneRetry keeps delayNotificationMs 0 (off); a config without it gets the 4 h default', () => {
-  assert.equal(saneRetry({ ...POSTFIX, delayNotificationMs: 0 }).delayNotificationMs, 0);
-  const { delayNotificationMs: _absent, ...older } = POSTFIX;
-  assert.equal(saneRetry(older).delayNotificationMs, DEFAULT_RETRY.delayNotificationMs);
-  for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(saneRetry({ ...POSTFIX, delayNotificationMs: bad }).delayNotificationMs, DEFAULT_RETRY.delayNotificationMs, String(bad));
 });
 
 void test('a delay notice is due from delayNotification on, until the message expires', () => {

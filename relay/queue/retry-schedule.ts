@@ -12,42 +12,16 @@
  * and not yet expired is due a delay notice (a `delayed` DSN, sent by the delivery reporter
  * at most once per recipient); 0 turns the notices off, and a value not shorter than maxAge
  * never comes due, because the message expires first.
- * Pure functions; all durations come from HubSettings.retry, so tests use milliseconds.
+ * Pure functions; all durations come from HubSettings.retry (normalised at config load,
+ * relay/config/settings.ts), so tests use milliseconds.
  */
-
-export interface RetrySettings {
-  minBackoffMs: number;
-  maxBackoffMs: number;
-  maxAgeMs: number;
-  /** Age at which a delay notice is due; 0 = never. */
-  delayNotificationMs: number;
-}
-
-/** The defaults as the API states them: Postfix's 5 min, 67 min, 5 days; Exchange's 4 h. */
-export const DEFAULT_RETRY: Readonly<RetrySettings> = Object.freeze({
-  minBackoffMs: 300_000, maxBackoffMs: 4_020_000, maxAgeMs: 432_000_000, delayNotificationMs: 14_400_000,
-});
-
-const isFiniteAtLeast = (value: unknown, min: number): value is number => typeof value === 'number' && Number.isFinite(value) && value >= min;
-
-/**
- * saneRetry - each value that is not a positive finite number replaced by its default;
- * delayNotificationMs may also be 0 (off), and is absent from configs rendered before it.
- */
-export function saneRetry(retry: Partial<RetrySettings> | undefined): RetrySettings {
-  const pick = (key: keyof RetrySettings, min = Number.MIN_VALUE): number => {
-    const value = retry?.[key];
-    return isFiniteAtLeast(value, min) ? value : DEFAULT_RETRY[key];
-  };
-  const minBackoffMs = pick('minBackoffMs');
-  return { minBackoffMs, maxBackoffMs: Math.max(minBackoffMs, pick('maxBackoffMs')), maxAgeMs: pick('maxAgeMs'), delayNotificationMs: pick('delayNotificationMs', 0) };
-}
+import type { RetryConfig } from '../config/schema.ts';
 
 /** Relative jitter applied to every backoff (0.2 = plus or minus 20 %). */
 export const RETRY_JITTER = 0.2;
 
 /** retryDelayMs - the wait after `attempts` failed attempts (1 = the first one failed). */
-export function retryDelayMs(attempts: number, retry: RetrySettings, random: () => number = Math.random): number {
+export function retryDelayMs(attempts: number, retry: RetryConfig, random: () => number = Math.random): number {
   const doublings = Math.min(Math.max(0, attempts - 1), 40);
   const base = Math.min(retry.maxBackoffMs, retry.minBackoffMs * 2 ** doublings);
   const factor = 1 - RETRY_JITTER + 2 * RETRY_JITTER * random();
@@ -55,17 +29,17 @@ export function retryDelayMs(attempts: number, retry: RetrySettings, random: () 
 }
 
 /** expiresAtMs - the time after which undelivered recipients fail (receivedAt + maxAge). */
-export function expiresAtMs(receivedAt: string, retry: RetrySettings): number {
+export function expiresAtMs(receivedAt: string, retry: RetryConfig): number {
   return Date.parse(receivedAt) + retry.maxAgeMs;
 }
 
 /** isExpired - true when the message is as old as maxAge or older at `nowMs`. */
-export function isExpired(receivedAt: string, nowMs: number, retry: RetrySettings): boolean {
+export function isExpired(receivedAt: string, nowMs: number, retry: RetryConfig): boolean {
   return nowMs >= expiresAtMs(receivedAt, retry);
 }
 
 /** isDelayNoticeDue - true when notices are on and the message is that old, but not expired, at `nowMs`. */
-export function isDelayNoticeDue(receivedAt: string, nowMs: number, retry: RetrySettings): boolean {
+export function isDelayNoticeDue(receivedAt: string, nowMs: number, retry: RetryConfig): boolean {
   if (retry.delayNotificationMs <= 0 || isExpired(receivedAt, nowMs, retry)) return false;
   return nowMs >= Date.parse(receivedAt) + retry.delayNotificationMs;
 }
@@ -75,7 +49,7 @@ export function nextAttemptAtMs(
   nowMs: number,
   attempts: number,
   receivedAt: string,
-  retry: RetrySettings,
+  retry: RetryConfig,
   random: () => number = Math.random,
 ): number {
   const next = nowMs + retryDelayMs(attempts, retry, random);

@@ -1,18 +1,18 @@
 /*
  * Issue 17 (Low): Unicode forms of accepted domains, Send-As addresses and SendConnector
- * address spaces are compared in one canonical form (address-canonical.ts). Rows marked
+ * address spaces are compared in one canonical form (relay/delivery/address-canonical.ts). Rows marked
  * "failed before" did not match (or matched wrongly) with the String#toLowerCase-first
  * normalisation, the case-and-nothing-else local-part comparison and the raw address spaces.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AcceptedDomainConfig } from '../config/schema.ts';
-import { canonicalDomain, canonicalDomainPattern, canonicalLocalPart, clientFormOfAddress } from './address-canonical.ts';
+import { canonicalDomain, canonicalDomainPattern, canonicalLocalPart, clientFormOfAddress } from '../delivery/address-canonical.ts';
 import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress } from './domains.ts';
 import { decideMailFrom, decideRcptTo, type PolicyContext } from './policy.ts';
 import { resolveSessionRights } from './rights.ts';
 import { connector } from './fixtures.ts';
-import { sendConnector } from '../delivery/fixtures.ts';
+import { sendConnector } from '../../test/support/rendered-config.ts';
 import { planRoutes, selectSendConnector, domainOf } from '../delivery/routing.ts';
 
 const NFC_U = '\u00fc'; // ü

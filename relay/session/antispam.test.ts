@@ -4,7 +4,7 @@ import dns from 'node:dns';
 import { dnsblQueryName, runAntiSpamChecks, startAntiSpamChecks } from './antispam.ts';
 import type { AntiSpamInput, DnsResolver } from './antispam.ts';
 import { DnsCache, systemDnsSource } from './dns-cache.ts';
-import { startTestDnsServer } from '../delivery/test-dns-server.ts';
+import { startTestDnsServer } from '../../test/support/dns-server.ts';
 
 const notFound = (name: string): Error => Object.assign(new Error(`queryA ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
 

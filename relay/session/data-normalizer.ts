@@ -3,7 +3,7 @@
  *
  * Job: takes the DATA content as smtp-server's data stream gives it (dot-unstuffed, ending in
  * the CRLF before the final dot) and guarantees that nothing leaves with a bare LF, a bare CR
- * or a NUL: NULs are removed, then a bare LF becomes CRLF and a bare CR becomes CRLF. With
+ * or a NUL (relay/common/line-endings.ts: NULs removed, bare LF and bare CR made CRLF). With
  * bareLineFeeds 'Reject' the same happens but the input counts as `rejected`, and the caller
  * answers 550 5.6.11 after the final dot. Splits the header block (up to and including the
  * first empty line) from the body and enforces maxHeaderSize on it (0 = no limit).
@@ -13,6 +13,8 @@
  * Failure modes: none thrown. Header block over the limit: `headerSizeExceeded`, all further
  * output is dropped (bytes are still counted) and the caller answers 552 5.3.4 after the dot.
  */
+
+import { LineEndCanonicalizer } from '../common/line-endings.ts';
 
 export type BareLineFeedMode = 'Normalize' | 'Reject';
 export type Violation = 'bareLF' | 'bareCR' | 'NUL';
@@ -30,32 +32,13 @@ export interface NormalizerOutput {
   body: Buffer | null;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const NUL = 0x00;
-const CR_BUF = Buffer.from([CR]);
-const LF_BUF = Buffer.from([LF]);
 const CRLF = Buffer.from('\r\n');
 const BLANK_LINE = Buffer.from('\r\n\r\n');
-const EMPTY = Buffer.alloc(0);
-
-function removeNul(chunk: Buffer): { data: Buffer; count: number } {
-  const parts: Buffer[] = [];
-  let count = 0;
-  let from = 0;
-  for (let i = chunk.indexOf(NUL); i !== -1; i = chunk.indexOf(NUL, i + 1)) {
-    if (i > from) parts.push(chunk.subarray(from, i));
-    from = i + 1;
-    count++;
-  }
-  if (from < chunk.length) parts.push(chunk.subarray(from));
-  return { data: Buffer.concat(parts), count };
-}
 
 export class DataNormalizer {
   readonly #mode: BareLineFeedMode;
   readonly #maxHeaderSize: number;
-  #prevCR = false;
+  readonly #lineEnds = new LineEndCanonicalizer();
   #inHeaders = true;
   #headerParts: Buffer[] = [];
   #headerLen = 0;
@@ -111,13 +94,8 @@ export class DataNormalizer {
   }
 
   end(): NormalizerOutput {
-    let last = EMPTY;
-    if (this.#prevCR) {
-      // the stream ended on a CR: it was bare
-      this.#note('bareCR');
-      this.#prevCR = false;
-      last = LF_BUF;
-    }
+    const last = this.#lineEnds.end();
+    if (last.length > 0) this.#note('bareCR'); // the stream ended on a CR: it was bare
     if (this.#headerSizeExceeded) return { headers: null, body: null };
     const out = this.#route(last);
     if (!this.#inHeaders) return out;
@@ -130,41 +108,11 @@ export class DataNormalizer {
   }
 
   #normalize(input: Buffer): Buffer {
-    let c = input;
-    if (c.indexOf(NUL) !== -1) {
-      const { data, count } = removeNul(c);
-      this.#note('NUL', count);
-      c = data;
-      if (c.length === 0) return EMPTY;
-    }
-    // positions before which a CR goes (bare LF), and before which an LF goes (after a bare CR)
-    const addCR: number[] = [];
-    const addLF: number[] = [];
-    if (this.#prevCR && c[0] !== LF) addLF.push(0);
-    for (let i = c.indexOf(LF); i !== -1; i = c.indexOf(LF, i + 1)) {
-      if (i === 0 ? !this.#prevCR : c[i - 1] !== CR) addCR.push(i);
-    }
-    for (let i = c.indexOf(CR); i !== -1 && i < c.length - 1; i = c.indexOf(CR, i + 1)) {
-      if (c[i + 1] !== LF) addLF.push(i + 1);
-    }
-    this.#prevCR = c[c.length - 1] === CR;
-    if (addLF.length > 0) this.#note('bareCR', addLF.length);
-    if (addCR.length > 0) this.#note('bareLF', addCR.length);
-    if (addCR.length === 0 && addLF.length === 0) return c;
-    // merge the two sorted lists; a position never appears in both (see the tests)
-    const parts: Buffer[] = [];
-    let from = 0;
-    let a = 0;
-    let b = 0;
-    while (a < addCR.length || b < addLF.length) {
-      const takeCR = b >= addLF.length || (a < addCR.length && (addCR[a] as number) < (addLF[b] as number));
-      const pos = takeCR ? (addCR[a++] as number) : (addLF[b++] as number);
-      if (pos > from) parts.push(c.subarray(from, pos));
-      parts.push(takeCR ? CR_BUF : LF_BUF);
-      from = pos;
-    }
-    if (from < c.length) parts.push(c.subarray(from));
-    return Buffer.concat(parts);
+    const { data, fixes } = this.#lineEnds.push(input);
+    if (fixes.nul > 0) this.#note('NUL', fixes.nul);
+    if (fixes.bareCR > 0) this.#note('bareCR', fixes.bareCR);
+    if (fixes.bareLF > 0) this.#note('bareLF', fixes.bareLF);
+    return data;
   }
 
   #route(out: Buffer): NormalizerOutput {

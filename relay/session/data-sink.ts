@@ -26,8 +26,6 @@ import type { BodySpill, Spool } from '../spool/spool.ts';
 
 /** Body bytes a session keeps in memory before it spills to disk. */
 export const SESSION_MEMORY_THRESHOLD = 128 * 1024;
-/** The hub's limit on DATA bytes held in memory without a setting (RelayHub spec.queue.maxDataMemory: 64Mi). */
-export const DEFAULT_MAX_DATA_MEMORY_BYTES = 64 * 1024 * 1024;
 /** Bytes queued for the spill while a write runs before the caller is asked to pause. */
 const SPILL_QUEUE_BYTES = 64 * 1024;
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dns from 'node:dns';
 import { DnsCache, systemDnsSource, type DnsAnswer, type DnsSource } from './dns-cache.ts';
-import { startTestDnsServer } from '../delivery/test-dns-server.ts';
+import { startTestDnsServer } from '../../test/support/dns-server.ts';
 
 const notFound = (name: string): Error => Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
 

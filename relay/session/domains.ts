@@ -13,7 +13,7 @@
  * empty, control characters) canonicalises to null and matches nothing.
  */
 import type { AcceptedDomainConfig } from '../config/schema.ts';
-import { canonicalDomain, canonicalLocalPart } from './address-canonical.ts';
+import { canonicalDomain, canonicalLocalPart } from '../delivery/address-canonical.ts';
 
 export interface EnvelopeAddress {
   local: string;

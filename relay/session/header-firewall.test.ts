@@ -9,7 +9,7 @@ import {
   receivedProtocol,
   rfc5322Date,
 } from './header-firewall.ts';
-import { BREAKS, assertNoInjectedLine, payload } from '../delivery/header-injection-cases.ts';
+import { BREAKS, assertNoInjectedLine, payload } from '../../test/support/header-injection-cases.ts';
 
 const block = (...lines: string[]): Buffer => Buffer.from(lines.map((l) => `${l}\r\n`).join(''), 'latin1');
 const NONE = new Set<Right>();

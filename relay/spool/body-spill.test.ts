@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Spool } from './spool.ts';
-import { testBody, testEnvelope } from './testdata/fixtures.ts';
+import { testBody, testEnvelope } from '../../test/support/spool-messages.ts';
 import type { TestContext } from 'node:test';
 import type { SpoolCommittedMessage, SpoolLogEvent } from './spool.ts';
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readQueueSnapshot } from './snapshot.ts';
 import { Spool } from './spool.ts';
-import { testBody, testEnvelope } from './testdata/fixtures.ts';
+import { testBody, testEnvelope } from '../../test/support/spool-messages.ts';
 import type { TestContext } from 'node:test';
 import type { SpoolLogEvent, SpoolOptions } from './spool.ts';
 

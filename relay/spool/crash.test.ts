@@ -11,11 +11,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Spool } from './spool.ts';
-import { testBody } from './testdata/fixtures.ts';
+import { testBody } from '../../test/support/spool-messages.ts';
 import type { TestContext } from 'node:test';
 
 const NODE = path.resolve(import.meta.dirname, '../../node_modules/.bin/node');
-const WRITER = path.join(import.meta.dirname, 'testdata', 'crash-writer.ts');
+const WRITER = path.join(import.meta.dirname, '..', '..', 'test', 'support', 'spool-crash-writer.ts');
 
 interface Ack {
   id: string;

@@ -2,7 +2,8 @@
  * relay/spool/events - what the spool tells the world: log events and diagnostics channels.
  *
  * Log events go to the `log` callback given to Spool.open (one object per event, `event` is
- * a stable camelCase name). Channels are node:diagnostics_channel, free when nobody listens:
+ * a stable camelCase name). Channels are node:diagnostics_channel, free when nobody listens;
+ * they are for logs, metrics and tests (the queue's wake-up is the onCommitted option):
  *
  *   relay:spool:committed   { id, bytes, durationMs }   after the 250-worthy commit-log fdatasync
  *   relay:spool:logSynced   { frames, bytes, durationMs } one group commit: a write and an fdatasync
@@ -11,7 +12,7 @@
  *   relay:spool:dirSynced   { dir, waiters, durationMs } one group-commit directory fsync
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import type { QueueState } from './queue-state.ts';
+import type { QueueState } from '../queue/queue-store.ts';
 
 export type SpoolLogEvent =
   | { event: 'tornWriteDiscarded'; file: string }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { FRAME_MESSAGE, frameHeader, scanSegment, type ScannedFrame } from './log-format.ts';
 import { encodeSpoolFile } from './record-format.ts';
 import { Spool, spoolEventLevel } from './spool.ts';
-import { testBody, testEnvelope } from './testdata/fixtures.ts';
+import { testBody, testEnvelope } from '../../test/support/spool-messages.ts';
 import type { SpoolLogEvent } from './spool.ts';
 
 const MESSAGES = 6;

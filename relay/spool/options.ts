@@ -4,6 +4,7 @@
  * resolveSpoolOptions validates at the door (one message per option, naming it) and
  * returns an immutable object; nothing here is module state.
  */
+import { DEFAULT_MIN_FREE_BYTES } from '../config/settings.ts';
 import { SpoolArgumentError } from './errors.ts';
 import type { SpoolLogEvent } from './events.ts';
 
@@ -21,6 +22,8 @@ export interface SpoolOptions {
   /** Refuse bodies with a bare CR or LF (caller canonicalises; this only asserts). */
   assertCanonical?: boolean;
   log?: (event: SpoolLogEvent) => void;
+  /** Called with the queue id after each commit, before commitMessage resolves: the hub wires the queue manager's wake-up here. */
+  onCommitted?: (id: string) => void;
 }
 
 export interface ResolvedSpoolOptions {
@@ -31,6 +34,7 @@ export interface ResolvedSpoolOptions {
   readonly cacheBytes: number;
   readonly assertCanonical: boolean;
   readonly log: (event: SpoolLogEvent) => void;
+  readonly onCommitted: (id: string) => void;
 }
 
 interface NumericSetting {
@@ -40,9 +44,6 @@ interface NumericSetting {
   max: number;
   unit: string;
 }
-
-/** The free-space reserve without a setting (RelayHub spec.queue.minFreeSpace's default, 64Mi). */
-export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 
 export const SPOOL_SETTINGS: readonly NumericSetting[] = [
   { name: 'minFreeBytes', default: DEFAULT_MIN_FREE_BYTES, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' },
@@ -65,8 +66,8 @@ export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOp
   if (options.assertCanonical !== undefined && typeof options.assertCanonical !== 'boolean') {
     throw new SpoolArgumentError('assertCanonical must be a boolean');
   }
-  if (options.log !== undefined && typeof options.log !== 'function') {
-    throw new SpoolArgumentError('log must be a function');
+  for (const name of ['log', 'onCommitted'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw new SpoolArgumentError(`${name} must be a function`);
   }
   return Object.freeze({
     minFreeBytes: numbers.minFreeBytes ?? 0,
@@ -76,5 +77,6 @@ export function resolveSpoolOptions(options: SpoolOptions = {}): ResolvedSpoolOp
     cacheBytes: numbers.cacheBytes ?? 0,
     assertCanonical: options.assertCanonical ?? false,
     log: options.log ?? (() => {}),
+    onCommitted: options.onCommitted ?? (() => {}),
   });
 }

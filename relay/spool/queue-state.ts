@@ -1,5 +1,5 @@
 /*
- * relay/spool/queue-state - the queue states, named once; each one is a directory.
+ * relay/spool/queue-state - each queue state (named once, relay/queue/queue-store.ts) is a directory.
  *
  * A message lives either in the commit log (log/, states incoming and active only: see
  * spool.ts) or as a file in exactly one state directory; a file transition is one rename
@@ -7,10 +7,8 @@
  * progress, and whatever is found there at startup is a torn write.
  */
 import path from 'node:path';
+import { QUEUE_STATES, type QueueState } from '../queue/queue-store.ts';
 import { SpoolArgumentError } from './errors.ts';
-
-export const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold', 'corrupt'] as const;
-export type QueueState = (typeof QUEUE_STATES)[number];
 
 /** States whose files are validated at startup (corrupt/ is left as found). */
 export const LIVE_QUEUE_STATES: readonly QueueState[] = ['incoming', 'active', 'deferred', 'hold'];

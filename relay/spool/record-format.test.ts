@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findBareLineEnd } from './canonical.ts';
-import { checkSpoolEnvelope } from './envelope.ts';
+import { findBareLineEnd } from '../common/line-endings.ts';
+import { checkEnvelope } from '../delivery/envelope.ts';
 import { createMessageId, isSpoolMessageId } from './message-id.ts';
 import { decodeSpoolFile, encodeSpoolFile, REC_END, RECORD_HEADER_BYTES } from './record-format.ts';
-import { testBody, testEnvelope } from './testdata/fixtures.ts';
+import { testBody, testEnvelope } from '../../test/support/spool-messages.ts';
 
 function encodeToBuffer(seq: number, chunks = 1): Buffer {
   const body = testBody(seq, 300);
@@ -59,7 +59,7 @@ void test('bytes after the END record are rejected', () => {
 
 void test('envelope check keeps known fields only and rejects injection material', () => {
   const extra = { ...testEnvelope(10), secret: 'not persisted' };
-  const ok = checkSpoolEnvelope(extra);
+  const ok = checkEnvelope(extra);
   assert.ok(ok.ok);
   assert.equal('secret' in ok.envelope, false);
   const bad: [string, unknown][] = [
@@ -72,7 +72,7 @@ void test('envelope check keeps known fields only and rejects injection material
     ['bad time', { ...testEnvelope(1), receivedAt: 'yesterday' }],
     ['not an object', 'envelope'],
   ];
-  for (const [desc, value] of bad) assert.equal(checkSpoolEnvelope(value).ok, false, desc);
+  for (const [desc, value] of bad) assert.equal(checkEnvelope(value).ok, false, desc);
 });
 
 void test('findBareLineEnd finds bare CR and LF, also across chunks', () => {

@@ -17,8 +17,8 @@
  * after the END record, a checksum mismatch - and says why. It never throws on bad input.
  */
 import { crc32 } from 'node:zlib';
-import { checkSpoolEnvelope } from './envelope.ts';
-import type { SpoolEnvelope } from './envelope.ts';
+import { checkEnvelope } from '../delivery/envelope.ts';
+import type { MessageEnvelope } from '../delivery/envelope.ts';
 
 export const SPOOL_FORMAT_VERSION = 1;
 export const REC_HEADER = 0x48; // 'H'
@@ -36,7 +36,7 @@ export interface EncodedSpoolFile {
 }
 
 export type DecodedSpoolFile =
-  | { ok: true; version: number; envelope: SpoolEnvelope; body: Buffer }
+  | { ok: true; version: number; envelope: MessageEnvelope; body: Buffer }
   | { ok: false; reason: string };
 
 function recordHeader(type: number, length: number): Buffer {
@@ -51,7 +51,7 @@ function recordHeader(type: number, length: number): Buffer {
  * header for `bodyBytes`): for a writer that streams the body itself (a body spilled to disk
  * during DATA) and ends the file with encodeSpoolFileTail. The envelope must be checked.
  */
-export function encodeSpoolFileHead(envelope: SpoolEnvelope, bodyBytes: number): Buffer {
+export function encodeSpoolFileHead(envelope: MessageEnvelope, bodyBytes: number): Buffer {
   const header = Buffer.concat([recordHeader(REC_HEADER, MAGIC.length + 1), MAGIC, Buffer.of(SPOOL_FORMAT_VERSION)]);
   const json = Buffer.from(JSON.stringify(envelope), 'utf8');
   if (bodyBytes > MAX_RECORD_BYTES || json.length > MAX_RECORD_BYTES) throw new RangeError('queue file record too large');
@@ -69,7 +69,7 @@ export function encodeSpoolFileTail(crc: number): Buffer {
 export const MAX_SPOOL_BODY_BYTES = MAX_RECORD_BYTES;
 
 /** encodeSpoolFile - the records of one queue file; the envelope must already be checked. */
-export function encodeSpoolFile(envelope: SpoolEnvelope, body: readonly Buffer[]): EncodedSpoolFile {
+export function encodeSpoolFile(envelope: MessageEnvelope, body: readonly Buffer[]): EncodedSpoolFile {
   let bodyBytes = 0;
   for (const chunk of body) bodyBytes += chunk.length;
   const head = encodeSpoolFileHead(envelope, bodyBytes);
@@ -128,7 +128,7 @@ export function decodeSpoolFile(file: Buffer): DecodedSpoolFile {
   } catch {
     return { ok: false, reason: 'badEnvelope:json' };
   }
-  const checked = checkSpoolEnvelope(parsed);
+  const checked = checkEnvelope(parsed);
   if (!checked.ok) return { ok: false, reason: `badEnvelope:${checked.reason}` };
   if (checked.envelope.size !== message.payload.length) return { ok: false, reason: 'sizeMismatch' };
   return { ok: true, version, envelope: checked.envelope, body: message.payload };

@@ -15,12 +15,13 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { syncDirectory } from './durable-file.ts';
+import { syncDirectory } from '../common/durable-file.ts';
 import { isSpoolMessageId } from './message-id.ts';
 import { LIVE_QUEUE_STATES } from './queue-state.ts';
 import { decodeSpoolFile } from './record-format.ts';
 import type { SpoolLogEvent } from './events.ts';
-import type { QueueState, SpoolPaths } from './queue-state.ts';
+import type { QueueState } from '../queue/queue-store.ts';
+import type { SpoolPaths } from './queue-state.ts';
 
 export interface SpoolRecoveryReport {
   /** Messages still queued: valid files left in place, plus messages in the commit log. */

@@ -13,14 +13,14 @@ import { decodeMessageFrame, replayFrames, scanSegment, segmentName, segmentSeq,
 import { isSpoolMessageId } from './message-id.ts';
 import { LIVE_QUEUE_STATES } from './queue-state.ts';
 import { decodeSpoolFile } from './record-format.ts';
-import type { SpoolEnvelope } from './envelope.ts';
-import type { QueueState } from './queue-state.ts';
+import type { MessageEnvelope } from '../delivery/envelope.ts';
+import type { QueueState } from '../queue/queue-store.ts';
 
 export interface QueuedMessage {
   id: string;
   /** For a message in the log: `incoming` (whether a delivery attempt runs is not on disk). */
   state: QueueState;
-  envelope: SpoolEnvelope;
+  envelope: MessageEnvelope;
   body: Buffer;
 }
 

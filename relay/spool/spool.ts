@@ -27,6 +27,11 @@
  *           queue manager's kick after the commit finds them without reading the directory.
  * RECOVERY  Spool.open: tmp/ and state files first (recovery.ts), then the log
  *           (log-recovery.ts); messages from the log come back as incoming.
+ * QUEUE     Spool implements the queue manager's QueueStore (relay/queue/queue-store.ts) and
+ *           opens the delivery states beside the messages (delivery-state.ts); the queue
+ *           decides, the spool writes. After each commit it calls options.onCommitted(id),
+ *           where the hub wires the queue manager's wake-up; the relay:spool:* diagnostics
+ *           channels (events.ts) are for logs, metrics and tests only.
  * FAILURES  SpoolFullError (452 4.3.1) before writing when free space - message <
  *           minFreeBytes; SpoolWriteError (451 4.3.0) on any write/fsync/rename error;
  *           a failed log write or fdatasync fails its whole batch.
@@ -38,32 +43,34 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BodySpill, SPILL_PREFIX } from './body-spill.ts';
-import { CanonicalScanner, findBareLineEnd } from './canonical.ts';
-import { syncDirectory, writeSyncedFile } from './durable-file.ts';
-import { checkSpoolEnvelope } from './envelope.ts';
+import { CanonicalScanner, findBareLineEnd } from '../common/line-endings.ts';
+import { syncDirectory, writeSyncedFile } from '../common/durable-file.ts';
+import { checkEnvelope } from '../delivery/envelope.ts';
 import { SpoolArgumentError, SpoolBodyError, SpoolClosedError, SpoolCorruptError, SpoolEnvelopeError, SpoolNotFoundError, SpoolWriteError } from './errors.ts';
 import { committedChannel, dirSyncedChannel, fileSyncedChannel, logSyncedChannel, spoolEventLevel } from './events.ts';
+import { DeliveryStateStore } from './delivery-state.ts';
 import { FreeSpaceGuard } from './free-space.ts';
-import { DirectorySyncer } from './group-commit.ts';
+import { DirectorySyncer } from '../common/group-commit.ts';
 import { LogAppender } from './log-appender.ts';
 import { decodeMessageFrame, FRAME_DONE, FRAME_HEADER_BYTES, FRAME_MESSAGE, FRAME_OUT, frameHeader, ID_BYTES, markerFrame, segmentName } from './log-format.ts';
 import { recoverLog } from './log-recovery.ts';
 import { assertSpoolMessageId, createMessageId, isSpoolMessageId } from './message-id.ts';
-import { assertQueueState, QUEUE_STATES, spoolPaths } from './queue-state.ts';
+import { QUEUE_STATES, type QueueState, type QueueStore } from '../queue/queue-store.ts';
+import { assertQueueState, spoolPaths } from './queue-state.ts';
 import { decodeSpoolFile, encodeSpoolFile, encodeSpoolFileHead, encodeSpoolFileTail, MAX_SPOOL_BODY_BYTES, RECORD_HEADER_BYTES } from './record-format.ts';
 import { recoverSpool } from './recovery.ts';
 import { resolveSpoolOptions } from './options.ts';
-import type { SpoolEnvelope } from './envelope.ts';
+import type { MessageEnvelope } from '../delivery/envelope.ts';
+import type { QueuedMessage } from '../delivery/job.ts';
 import type { ResolvedSpoolOptions, SpoolOptions } from './options.ts';
-import type { QueueState, SpoolPaths } from './queue-state.ts';
+import type { SpoolPaths } from './queue-state.ts';
 import type { SpoolDamageReport, SpoolRecoveryReport } from './recovery.ts';
 
-export type { SpoolEnvelope, SpoolRecipient, DsnNotify, DsnRet } from './envelope.ts';
 export type { SpoolLogEvent, SpoolCommittedMessage, SpoolDirSyncedMessage } from './events.ts';
 export type { SpoolOptions } from './options.ts';
-export type { QueueState } from './queue-state.ts';
+export type { QueueState } from '../queue/queue-store.ts';
 export type { SpoolDamageReport, SpoolRecoveryReport } from './recovery.ts';
-export { QUEUE_STATES } from './queue-state.ts';
+export { QUEUE_STATES } from '../queue/queue-store.ts';
 export { spoolEventLevel } from './events.ts';
 export { BodySpill } from './body-spill.ts';
 export { MAX_SPOOL_BODY_BYTES } from './record-format.ts';
@@ -82,11 +89,10 @@ export interface SpoolStats {
   failures: number;
 }
 
-export interface SpoolMessage {
+/** A message read back: the envelope and body the queue manager hands on (QueuedMessage), where it is. */
+export interface SpoolMessage extends QueuedMessage {
   id: string;
   state: QueueState;
-  envelope: SpoolEnvelope;
-  body: Buffer;
 }
 
 /** Where a message in the log is, and its state there (incoming or active). */
@@ -104,7 +110,7 @@ interface Segment {
 }
 
 interface CachedMessage {
-  envelope: SpoolEnvelope;
+  envelope: MessageEnvelope;
   /** The chunks as committed (joined at the first read, not at commit: most are never read
    *  while held, and a copy per commit was measurable on the session path). */
   body: Buffer[];
@@ -142,7 +148,7 @@ function isErrno(err: unknown, code: string): boolean {
 }
 
 /** Spool - see the manual above. Create with Spool.open. */
-export class Spool {
+export class Spool implements QueueStore {
   readonly #paths: SpoolPaths;
   readonly #options: ResolvedSpoolOptions;
   readonly #recovery: SpoolRecoveryReport;
@@ -275,12 +281,17 @@ export class Spool {
     return this.#paths.root;
   }
 
+  /** openDeliveryStates - the per-recipient delivery states beside the messages (delivery-state.ts), for the queue manager. */
+  openDeliveryStates(): Promise<DeliveryStateStore> {
+    return DeliveryStateStore.open(this.#paths.root);
+  }
+
   /**
    * commitMessage - store one message durably; resolves with its queue id (then say 250).
    * `intoReserve`: the hub's own messages (DSNs) may use the free-space reserve that client
    * messages may not (free-space.ts).
    */
-  commitMessage(envelope: SpoolEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean; spill?: BodySpill } = {}): Promise<string> {
+  commitMessage(envelope: MessageEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean; spill?: BodySpill } = {}): Promise<string> {
     const chunks = Array.isArray(body) ? body : [body];
     const intoReserve = options.intoReserve ?? false;
     if (options.spill !== undefined && options.spill.bytes > 0) {
@@ -300,11 +311,11 @@ export class Spool {
   }
 
   /** #commitFile - a message whose body is `body` followed by the spill's bytes, as a queue file in incoming/. */
-  async #commitFile(input: SpoolEnvelope, body: Buffer[], spill: BodySpill, intoReserve: boolean): Promise<string> {
+  async #commitFile(input: MessageEnvelope, body: Buffer[], spill: BodySpill, intoReserve: boolean): Promise<string> {
     const started = performance.now();
     if (!body.every((c) => Buffer.isBuffer(c))) throw new SpoolArgumentError('body must be a Buffer or an array of Buffers');
     if (spill.discarded) throw new SpoolArgumentError('the body spill was discarded');
-    const checked = checkSpoolEnvelope(input);
+    const checked = checkEnvelope(input);
     if (!checked.ok) throw new SpoolEnvelopeError(checked.reason);
     const spilled = spill.bytes;
     const bodyBytes = body.reduce((n, c) => n + c.length, 0) + spilled;
@@ -374,13 +385,14 @@ export class Spool {
     this.#fileIncoming.add(id);
     this.#stats.commits += 1;
     if (committedChannel.hasSubscribers) committedChannel.publish({ id, bytes: fileBytes, durationMs: performance.now() - started });
+    this.#options.onCommitted(id);
     return id;
   }
 
-  async #commit(input: SpoolEnvelope, body: Buffer[], intoReserve: boolean): Promise<string> {
+  async #commit(input: MessageEnvelope, body: Buffer[], intoReserve: boolean): Promise<string> {
     const started = performance.now();
     if (!body.every((c) => Buffer.isBuffer(c))) throw new SpoolArgumentError('body must be a Buffer or an array of Buffers');
-    const checked = checkSpoolEnvelope(input);
+    const checked = checkEnvelope(input);
     if (!checked.ok) throw new SpoolEnvelopeError(checked.reason);
     const bodyBytes = body.reduce((n, c) => n + c.length, 0);
     if (checked.envelope.size !== bodyBytes) throw new SpoolEnvelopeError(`size ${checked.envelope.size} does not match body length ${bodyBytes}`);
@@ -411,6 +423,7 @@ export class Spool {
     const durationMs = performance.now() - started;
     this.#stats.commits += 1;
     if (committedChannel.hasSubscribers) committedChannel.publish({ id, bytes: frameBytes, durationMs });
+    this.#options.onCommitted(id);
     return id;
   }
 
@@ -704,7 +717,7 @@ export class Spool {
     return [frame.subarray(FRAME_HEADER_BYTES + ID_BYTES)];
   }
 
-  #remember(id: string, envelope: SpoolEnvelope, body: Buffer[], bytes: number): void {
+  #remember(id: string, envelope: MessageEnvelope, body: Buffer[], bytes: number): void {
     if (bytes > this.#options.cacheBytes) return;
     this.#cache.set(id, { envelope, body, bytes });
     this.#cacheBytes += bytes;

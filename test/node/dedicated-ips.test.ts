@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startCapturePeer, type CapturePeer } from '../../relay/delivery/test-peers.ts';
+import { startCapturePeer, type CapturePeer } from '../support/smtp-peers.ts';
 import { addClientAddress, eventually, message, nodeTestCluster, smtpFromAddress, type NodeTestCluster } from '../support/node-cluster.ts';
 
 const SINK_HOST = '192.0.2.1';

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startCapturePeer, type CapturePeer } from '../../relay/delivery/test-peers.ts';
+import { startCapturePeer, type CapturePeer } from '../support/smtp-peers.ts';
 import { eventually, message, nodeTestCluster, smtpFromPod, smtpFromPodInBackground, type NodeTestCluster } from '../support/node-cluster.ts';
 
 const SINK_HOST = '192.0.2.1';

@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startTestDnsServer, type TestDnsServer } from '../../relay/delivery/test-dns-server.ts';
+import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.ts';
 import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
 import { freePort, headerBlock, HUB, plainMessage, queuedMessages, relayManifests, sendMessage, SmtpClient } from './support-policy.ts';
 

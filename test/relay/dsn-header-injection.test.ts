@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../controlplane/controlplane.ts';
 import { startHubProcess, removeHubDir, type HubProcess, anonymousRelayConnector } from '../support/hub-process.ts';
-import { startCapturePeer, until, type CapturePeer } from '../../relay/delivery/test-peers.ts';
-import { BREAKS, assertNoInjectedLine, fieldNames, payload } from '../../relay/delivery/header-injection-cases.ts';
+import { startCapturePeer, until, type CapturePeer } from '../support/smtp-peers.ts';
+import { BREAKS, assertNoInjectedLine, fieldNames, payload } from '../support/header-injection-cases.ts';
 
 const IP = '127.0.0.74';
 let hub: HubProcess | undefined;

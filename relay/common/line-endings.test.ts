@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalBody, isCanonicalBody } from './canonical-body.ts';
+import { canonicalBody, isCanonicalBody } from './line-endings.ts';
 
 const CASES: Array<[string, string, string]> = [
   ['canonical stays', 'a\r\nb\r\n', 'a\r\nb\r\n'],

@@ -1,10 +1,10 @@
 /*
- * relay/delivery/fixtures - rendered-config builders shared by the delivery tests.
+ * test/support/rendered-config - rendered-config builders shared by the delivery tests.
  *
  * Job: a SendConnectorConfig and a RenderedConfig with sane defaults that each test
  * overrides in part. Trust: test-only; nothing in the relay imports this file.
  */
-import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type RetryConfig, type SendConnectorConfig } from '../config/schema.ts';
+import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type RetryConfig, type SendConnectorConfig } from '../../relay/config/schema.ts';
 
 export function sendConnector(overrides: Partial<SendConnectorConfig> & Pick<SendConnectorConfig, 'id'>): SendConnectorConfig {
   return {

@@ -1,8 +1,11 @@
 /*
- * relay/spool/envelope - the envelope stored with each message, and its one validator.
+ * relay/delivery/envelope - the one envelope shape, from DATA to delivery, and its one validator.
  *
- * The same check runs at the door (commitMessage) and on every read (recovery,
- * readMessage), so a file that decodes has an envelope the queue manager can trust.
+ * The session builds it at the end of DATA; the spool stores it with the body, and checks it
+ * at the door (commitMessage) and on every read (recovery, readMessage), so a file that
+ * decodes has an envelope the queue manager can trust; the queue manager hands it to the
+ * delivery agent as it is (job.ts), which builds SMTP transactions, drop files and DSNs from
+ * it. It lives here, in the lowest room that reads it, so every room above imports it downward.
  * Addresses and DSN strings may not hold control characters: they are written back into
  * SMTP commands by the delivery agent, so a stray CR/LF here would be command injection.
  */
@@ -12,7 +15,7 @@ export type DsnNotify = (typeof DSN_NOTIFY)[number];
 export const DSN_RET = ['FULL', 'HDRS'] as const;
 export type DsnRet = (typeof DSN_RET)[number];
 
-export interface SpoolRecipient {
+export interface EnvelopeRecipient {
   /** Recipient address as accepted in RCPT TO, without angle brackets. */
   address: string;
   /** RFC 3461 NOTIFY; absent means the default (FAILURE,DELAY at the delivery side). */
@@ -21,10 +24,10 @@ export interface SpoolRecipient {
   orcpt?: string;
 }
 
-export interface SpoolEnvelope {
+export interface MessageEnvelope {
   /** Reverse path without angle brackets; '' is the null sender. */
   mailFrom: string;
-  rcptTo: SpoolRecipient[];
+  rcptTo: EnvelopeRecipient[];
   /** ISO 8601 time at which the end of DATA was received. */
   receivedAt: string;
   connectorId: string;
@@ -41,7 +44,7 @@ export interface SpoolEnvelope {
   dsnEnvid?: string;
 }
 
-export type EnvelopeCheck = { ok: true; envelope: SpoolEnvelope } | { ok: false; reason: string };
+export type EnvelopeCheck = { ok: true; envelope: MessageEnvelope } | { ok: false; reason: string };
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -54,12 +57,12 @@ function cleanString(value: unknown): value is string {
   return typeof value === 'string' && !CONTROL.test(value);
 }
 
-function checkRecipient(value: unknown, index: number): { ok: true; rcpt: SpoolRecipient } | { ok: false; reason: string } {
+function checkRecipient(value: unknown, index: number): { ok: true; rcpt: EnvelopeRecipient } | { ok: false; reason: string } {
   if (!isRecord(value)) return { ok: false, reason: `rcptTo[${index}] is not an object` };
   if (!cleanString(value.address) || value.address === '') {
     return { ok: false, reason: `rcptTo[${index}].address must be a non-empty string without control characters` };
   }
-  const rcpt: SpoolRecipient = { address: value.address };
+  const rcpt: EnvelopeRecipient = { address: value.address };
   if (value.notify !== undefined) {
     const notify = value.notify;
     const valid =
@@ -79,14 +82,14 @@ function checkRecipient(value: unknown, index: number): { ok: true; rcpt: SpoolR
 }
 
 /**
- * checkSpoolEnvelope - validate an untrusted value and return a normalised copy holding
+ * checkEnvelope - validate an untrusted value and return a normalised copy holding
  * only the known fields (so nothing a caller tacked on is persisted).
  */
-export function checkSpoolEnvelope(value: unknown): EnvelopeCheck {
+export function checkEnvelope(value: unknown): EnvelopeCheck {
   if (!isRecord(value)) return { ok: false, reason: 'envelope is not an object' };
   if (!cleanString(value.mailFrom)) return { ok: false, reason: 'mailFrom must be a string without control characters' };
   if (!Array.isArray(value.rcptTo) || value.rcptTo.length === 0) return { ok: false, reason: 'rcptTo must be a non-empty array' };
-  const rcptTo: SpoolRecipient[] = [];
+  const rcptTo: EnvelopeRecipient[] = [];
   for (const [i, r] of (value.rcptTo as unknown[]).entries()) {
     const checked = checkRecipient(r, i);
     if (!checked.ok) return checked;
@@ -101,7 +104,7 @@ export function checkSpoolEnvelope(value: unknown): EnvelopeCheck {
   if (!Number.isSafeInteger(value.size) || (value.size as number) < 0) {
     return { ok: false, reason: 'size must be a non-negative integer' };
   }
-  const envelope: SpoolEnvelope = {
+  const envelope: MessageEnvelope = {
     mailFrom: value.mailFrom,
     rcptTo,
     receivedAt: value.receivedAt,

@@ -1,5 +1,5 @@
 /*
- * relay/delivery/test-peers - real SMTP peers for the delivery tests, on loopback only.
+ * test/support/smtp-peers - real SMTP peers for the delivery tests, on loopback only.
  *
  * startSmtpSink: Postfix's smtp-sink(1) (`-u nobody` as root; `-d` dumps each transaction;
  *   `-r`/`-f` answer 4xx/5xx to the named commands, `-Q` 421 and disconnect); smtpSinkFor
@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { freePort } from '../../test/controlplane/controlplane.ts';
+import { freePort } from '../controlplane/controlplane.ts';
 
 export const SMTP_SINK = '/usr/sbin/smtp-sink';
 export const hasSmtpSink = (): boolean => existsSync(SMTP_SINK);

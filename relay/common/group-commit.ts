@@ -1,5 +1,5 @@
 /*
- * relay/spool/group-commit - directory fsyncs shared by concurrent commits.
+ * relay/common/group-commit - directory fsyncs shared by concurrent commits.
  *
  * A rename is durable only once its directory is fsynced. Each commit renames its own file,
  * then calls sync(); callers that arrive while a directory fsync is running wait for the

@@ -1,5 +1,5 @@
 /*
- * relay/delivery/service-harness - a spool, a DeliveryService and its logs, for the tests.
+ * test/support/delivery-harness - a spool, a DeliveryService and its logs, for the tests.
  *
  * Job: open a temp spool, commit messages as a session would, start a DeliveryService
  * with small retry values and a captured log sink, and read back what happened (queue
@@ -11,11 +11,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import type { RenderedConfig } from '../config/schema.ts';
-import type { TrackingEvent } from '../log/tracking-log.ts';
-import { Spool, type SpoolEnvelope, type SpoolRecipient } from '../spool/spool.ts';
-import { createDeliveryMetrics } from './metrics.ts';
-import { DeliveryService, type DeliveryServiceOptions } from './service.ts';
+import type { RenderedConfig } from '../../relay/config/schema.ts';
+import type { TrackingEvent } from '../../relay/log/tracking-log.ts';
+import type { EnvelopeRecipient, MessageEnvelope } from '../../relay/delivery/envelope.ts';
+import { Spool } from '../../relay/spool/spool.ts';
+import { createDeliveryMetrics } from '../../relay/delivery/metrics.ts';
+import { DeliveryService, type DeliveryServiceOptions } from '../../relay/queue/delivery-service.ts';
 
 export interface Harness {
   dir: string;
@@ -23,7 +24,7 @@ export interface Harness {
   registry: Registry;
   lines: Array<Record<string, unknown>>;
   tracking: (eventId?: string) => TrackingEvent[];
-  commit: (o: { from?: string; to: Array<string | SpoolRecipient>; body?: string | Buffer; ret?: 'FULL' | 'HDRS'; envid?: string; receivedAt?: string }) => Promise<string>;
+  commit: (o: { from?: string; to: Array<string | EnvelopeRecipient>; body?: string | Buffer; ret?: 'FULL' | 'HDRS'; envid?: string; receivedAt?: string }) => Promise<string>;
   start: (config: RenderedConfig, extra?: Partial<DeliveryServiceOptions>) => Promise<DeliveryService>;
   /** Message ids per live state. */
   queue: () => Promise<{ incoming: string[]; active: string[]; deferred: string[] }>;
@@ -37,11 +38,12 @@ export function testBodyText(token: string, extra = ''): string {
 
 export async function harness(t: TestContext): Promise<Harness> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-delivery-'));
-  const spool = await Spool.open(path.join(dir, 'spool'), { minFreeBytes: 0 });
+  const services: DeliveryService[] = [];
+  // as the hub wires it: each commit wakes the delivery services up
+  const spool = await Spool.open(path.join(dir, 'spool'), { minFreeBytes: 0, onCommitted: () => services.forEach((s) => s.kick()) });
   const registry = new Registry();
   const metrics = createDeliveryMetrics(registry);
   const lines: Array<Record<string, unknown>> = [];
-  const services: DeliveryService[] = [];
   t.after(async () => {
     for (const s of services) await s.stop(0);
     await spool.close();
@@ -61,7 +63,7 @@ export async function harness(t: TestContext): Promise<Harness> {
     tracking: (eventId) => lines.filter((l) => l.log === 'tracking' && (!eventId || l['event-id'] === eventId)) as unknown as TrackingEvent[],
     commit: (o) => {
       const body = Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body ?? testBodyText('x'), 'latin1');
-      const envelope: SpoolEnvelope = {
+      const envelope: MessageEnvelope = {
         mailFrom: o.from ?? 'app@corp.test',
         rcptTo: o.to.map((r) => (typeof r === 'string' ? { address: r } : r)),
         receivedAt: o.receivedAt ?? new Date().toISOString(),

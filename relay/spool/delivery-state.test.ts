@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DeliveryStateStore, type MessageDeliveryState } from './delivery-state.ts';
+import type { MessageDeliveryState } from '../queue/queue-store.ts';
+import { DeliveryStateStore } from './delivery-state.ts';
 
 const ID = '0190000000000001aaaaaaaaaaaa';
 

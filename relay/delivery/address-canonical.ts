@@ -1,5 +1,5 @@
 /*
- * relay/session/address-canonical - the one canonical form every address comparison uses.
+ * relay/delivery/address-canonical - the one canonical form every address comparison uses.
  *
  * Rule: the domain part becomes its lowercase A-label form (IDNA 2008 through UTS 46, which is
  * what node:url's domainToASCII implements: case mapping, NFC, full-width forms, A-label

@@ -1,5 +1,5 @@
 /*
- * relay/spool/durable-file - the file-level steps of a commit, and directory fsync.
+ * relay/common/durable-file - the file-level steps of a commit, and directory fsync.
  *
  * writeSyncedFile creates a new file (O_EXCL, mode 0600), writes all buffers, fdatasyncs and
  * closes it; on any error it removes the file, so no half-written file is left behind.

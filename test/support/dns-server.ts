@@ -1,5 +1,5 @@
 /*
- * relay/delivery/test-dns-server - a tiny authoritative DNS server on UDP for tests.
+ * test/support/dns-server - a tiny authoritative DNS server on UDP for tests.
  *
  * Job: answer MX, A and AAAA questions from an in-memory zone so that MX delivery can be
  * tested against the real resolver (node:dns with setServers(['127.0.0.1:PORT'])).

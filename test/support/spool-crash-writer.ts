@@ -1,16 +1,16 @@
 /*
- * relay/spool/testdata/crash-writer - a child process for crash.test.ts.
+ * test/support/spool-crash-writer - a child process for crash.test.ts.
  *
- * Usage: node crash-writer.ts DIR MODE
+ * Usage: node spool-crash-writer.ts DIR MODE
  *   MODE loop              8 concurrent writers commit until killed
  * Prints "<id> <seq>" on stdout for each commit only after its promise resolved (the
  * moment the session would say 250).
  */
-import { Spool } from '../spool.ts';
-import { testBody, testEnvelope } from './fixtures.ts';
+import { Spool } from '../../relay/spool/spool.ts';
+import { testBody, testEnvelope } from './spool-messages.ts';
 
 const [dir, mode = 'loop'] = process.argv.slice(2);
-if (dir === undefined) throw new Error('usage: crash-writer.ts DIR MODE');
+if (dir === undefined) throw new Error('usage: spool-crash-writer.ts DIR MODE');
 
 const spool = await Spool.open(dir, { minFreeBytes: 0 });
 let seq = 0;

@@ -1,9 +1,9 @@
 /*
- * relay/spool/testdata/fixtures - envelopes and bodies shared by the spool tests,
+ * test/support/spool-messages - envelopes and bodies shared by the spool tests,
  * the crash writer and the benchmark. Bodies are deterministic so a reader can check
  * byte for byte what a writer committed.
  */
-import type { SpoolEnvelope } from '../envelope.ts';
+import type { MessageEnvelope } from '../../relay/delivery/envelope.ts';
 
 /** testBody - a CRLF body of about `bytes` bytes, unique to `seq`. */
 export function testBody(seq: number, bytes = 4096): Buffer {
@@ -14,7 +14,7 @@ export function testBody(seq: number, bytes = 4096): Buffer {
 }
 
 /** testEnvelope - a full envelope for a body of `size` bytes. */
-export function testEnvelope(size: number, seq = 0): SpoolEnvelope {
+export function testEnvelope(size: number, seq = 0): MessageEnvelope {
   return {
     mailFrom: 'sender@example.org',
     rcptTo: [

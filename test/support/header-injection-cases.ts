@@ -1,5 +1,5 @@
 /*
- * relay/delivery/header-injection-cases - test-only: look-alike line breaks and a checker.
+ * test/support/header-injection-cases - test-only: look-alike line breaks and a checker.
  *
  * Issue 17 item 2: text encoded with Buffer.from(s, 'latin1') keeps only the low byte of each
  * UTF-16 code unit, so U+010D U+010A (accepted in an SMTPUTF8 address) became CR LF and a

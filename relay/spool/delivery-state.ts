@@ -1,5 +1,5 @@
 /*
- * relay/queue/delivery-state - per-recipient delivery state and retry schedule, on disk.
+ * relay/spool/delivery-state - per-recipient delivery state and retry schedule, on disk.
  *
  * JOB       The spool's message file is immutable, so what changes between attempts (which
  *           recipients are done, the last reply for each, whether the sender was told of a
@@ -16,50 +16,20 @@
  * FAILURES  QueueStateWriteError on any write/rename/fsync error (the message stays where it
  *           was); an unreadable or invalid sidecar reads as `{ ok: false, reason }` and the
  *           caller starts the message over (a duplicate at worst, never a loss).
+ * OWNER     The spool writes all queue data; the queue manager decides what this store
+ *           holds through the DeliveryStates interface (relay/queue/queue-store.ts).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeSyncedFile } from '../spool/durable-file.ts';
-import { DirectorySyncer } from '../spool/group-commit.ts';
-import { isSpoolMessageId } from '../spool/message-id.ts';
-import { QueueArgumentError, QueueStateWriteError } from './errors.ts';
+import { writeSyncedFile } from '../common/durable-file.ts';
+import { DirectorySyncer } from '../common/group-commit.ts';
+import { isSpoolMessageId } from './message-id.ts';
+import { RECIPIENT_STATUSES, type RecipientDeliveryState } from '../delivery/job.ts';
+import { QueueArgumentError, QueueStateWriteError } from '../queue/errors.ts';
+import type { DeliveryStateRead, DeliveryStates, MessageDeliveryState } from '../queue/queue-store.ts';
 
 export const DELIVERY_STATE_DIR = 'delivery-state';
-
-export const RECIPIENT_STATUSES = ['pending', 'delivered', 'failed'] as const;
-export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
-
-export interface RecipientDeliveryState {
-  address: string;
-  /** pending: not done yet (never tried, or deferred); delivered and failed are final. */
-  status: RecipientStatus;
-  attempts: number;
-  lastAttemptAt?: string;
-  /** RFC 3463 status of the last result (`2.0.0`, `4.4.1`, `5.1.1`). */
-  dsnStatus?: string;
-  /** The last SMTP reply or the reason in words (for DSNs and logs). */
-  reply?: string;
-  /** The host that gave the reply (`dns; mx.example.com`-style name, no prefix). */
-  remoteMta?: string;
-  /** True once the recipient was deferred while a delay notice was due: the sender has been
-   *  told (or NOTIFY said not to), so no second notice. Absent in older sidecars: not yet. */
-  delayNotified?: boolean;
-}
-
-export interface MessageDeliveryState {
-  version: 1;
-  id: string;
-  attempts: number;
-  firstAttemptAt: string;
-  lastAttemptAt: string;
-  /** When the message is due again (deferred); null while it is not deferred. */
-  nextAttemptAt: string | null;
-  /** Same order and length as the envelope's rcptTo. */
-  recipients: RecipientDeliveryState[];
-}
-
-export type DeliveryStateRead = { ok: true; state: MessageDeliveryState | null } | { ok: false; reason: string };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -92,7 +62,7 @@ function isErrno(err: unknown, code: string): boolean {
 }
 
 /** DeliveryStateStore - the sidecar directory of one spool. Create with open(). */
-export class DeliveryStateStore {
+export class DeliveryStateStore implements DeliveryStates {
   readonly #dir: string;
   readonly #handle: fs.FileHandle;
   readonly #syncer: DirectorySyncer;
