@@ -17,7 +17,6 @@
  */
 import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { SMTPServer } from 'smtp-server';
 import { loadRenderedConfig, type LoadedConfig } from './config/load.ts';
 import type { ConnectorConfig, ListenerConfig, RenderedConfig } from './config/schema.ts';
 import { Counter, Gauge } from 'prom-client';
@@ -27,12 +26,12 @@ import { appLog, type LogSink } from './log/protocol-log.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
 import { DnsCache, sourceOfResolver, systemDnsSource } from './session/dns-cache.ts';
-import { createConnectorServer, type ConnectorRuntime } from './session/connector-server.ts';
+import { createConnectorServer, type ConnectorRuntime, type ConnectorServer } from './session/connector-server.ts';
+import { installSmtpServerPatch } from './session/smtp-server-patch.ts';
 import { LogonLockout, RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
 import { DEFAULT_MIN_FREE_BYTES } from './spool/options.ts';
-import './listener/smtp-server-patch.ts';
 import { DeliveryService } from './delivery/service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';
 import type { DeliveryTuningOptions } from './delivery/tuning.ts';
@@ -141,6 +140,7 @@ export class Hub {
 
   /** start - a running hub, or an error naming what is wrong (config, spool, a port in use). */
   static async start(options: HubOptions): Promise<Hub> {
+    installSmtpServerPatch();
     const loaded = loadRenderedConfig(options.configFile);
     // Routine moves and removals are not logged here: the queue manager logs each message's
     // outcome (messageDone, messageDeferred, messageCorrupt) and the tracking log has the rest.
@@ -374,7 +374,7 @@ export class Hub {
       watchedFiles.add(config.hub.usersFile);
       for (const problem of users.problems) appLog('warn', `users: ${problem}`, {}, this.#options.logSink);
     }
-    const servers = new Map<string, { server: SMTPServer; runtime: ConnectorRuntime }>();
+    const servers = new Map<string, ConnectorServer>();
     for (const connector of config.connectors) {
       const files = connector.tls.files ?? config.hub.tls;
       if (files) {
@@ -397,7 +397,7 @@ export class Hub {
         ...(this.#options.resolver ? { resolver: this.#options.resolver } : {}),
         dnsCache: this.#dnsCache,
       };
-      servers.set(connector.id, { server: createConnectorServer(runtime), runtime });
+      servers.set(connector.id, createConnectorServer(runtime));
     }
     const byId = new Map<string, ConnectorConfig>(config.connectors.map((c) => [c.id, c]));
     const isTrustedProxy = proxyMatcher(config.hub.trustedProxies);

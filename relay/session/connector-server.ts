@@ -1,8 +1,8 @@
 /*
  * relay/session/connector-server - one smtp-server instance per connector, enforcing it.
  *
- * The listener picks the connector for a connection and hands the socket to this server
- * (it never listens itself). Every verb asks the pure policy modules (rights, policy, rate
+ * The listener picks the connector for a connection and hands the socket to this server with
+ * one call, handOver (it never listens itself). Every verb asks the pure policy modules (rights, policy, rate
  * limits, header firewall, data normalizer) and logs refusals with their reason. DATA is
  * canonicalised to CRLF, the Received and X-Relay-Antispam headers are added, and only after
  * the spool has the message on disk with fsync does the client get 250.
@@ -22,13 +22,13 @@ import { DataNormalizer } from './data-normalizer.ts';
 import { DataSink, dataMemoryBudget, DEFAULT_MAX_DATA_MEMORY_BYTES } from './data-sink.ts';
 import { MAX_SPOOL_BODY_BYTES } from '../spool/record-format.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
-import { decideAuth, decideDataEnd, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
+import { decideAuth, decideDataEnd, decideHelo, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
 import { logonFailureDecision, sourceKey, tarpit, type ConnectorRateLimiter, type LogonLockout } from './rate-limits.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
 import { verifyLogon, type RelayUser, type UserDirectory } from './users.ts';
 import { clientFormOfAddress } from './address-canonical.ts';
 import type { HubMetrics } from '../metrics.ts';
-import { closeSession, socketOfSession } from '../listener/smtp-server-patch.ts';
+import { closeSession, setGreeting, socketOfSession } from './smtp-server-patch.ts';
 
 export interface ConnectorRuntime {
   connector: ConnectorConfig;
@@ -48,13 +48,25 @@ export interface ConnectorRuntime {
   dnsCache?: DnsCache;
 }
 
-/** What the listener knows about a connection before smtp-server sees it. */
+/** What the listener knows about a connection when it hands the socket over. */
 export interface AcceptedConnection {
   log: SessionLog;
   /** The protocol log's session-id, also stored in the spooled envelope. */
   sessionId: string;
+  /** Called once when the session ends (the connection lease of the listener). */
   release: () => void;
-  matchedEntry: string;
+  /** The client as the session sees it (after PROXY), and the listener's address. */
+  clientAddress: string;
+  clientPort: number;
+  localAddress: string;
+  localPort: number;
+}
+
+/** The server of one connector, as the listener uses it. */
+export interface ConnectorServer {
+  readonly runtime: ConnectorRuntime;
+  /** handOver - the session takes this accepted socket from here on: greeting, every verb, the end. */
+  handOver(socket: Socket, connection: AcceptedConnection): void;
 }
 
 interface SessionState {
@@ -107,12 +119,8 @@ function tarpitSession(state: SessionState, ms: number): Promise<void> {
 /** The connection handed over by the listener, found again by its socket. */
 const accepted = new WeakMap<Socket, AcceptedConnection>();
 
-export function registerAcceptedConnection(socket: Socket, connection: AcceptedConnection): void {
-  accepted.set(socket, connection);
-}
-
 /** createConnectorServer - the smtp-server that runs every session of one connector. */
-export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
+export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServer {
   const { connector, hub, acceptedDomains, spool, users, metrics } = runtime;
   const dataMemory = dataMemoryBudget(spool);
   const mechanisms = new Set(connector.authMechanisms);
@@ -478,6 +486,28 @@ export function createConnectorServer(runtime: ConnectorRuntime): SMTPServer {
     metrics.refusals.inc({ ...labels, reason: `connectionError:${error.code ?? 'unknown'}` });
   });
 
-  return server;
+  const handOver = (socket: Socket, connection: AcceptedConnection): void => {
+    const refusedByLibrary = (reply: string, reason: string): void => {
+      metrics.refusals.inc({ ...labels, reason });
+      connection.log.write('*', reply, reason, true);
+    };
+    setGreeting(socket, {
+      greetDelayMs: connector.limits.greetDelayMs,
+      banner: connector.banner,
+      onEarlyTalker: () => refusedByLibrary('421 client talked before the greeting', 'earlyTalker'),
+      onIdleTimeout: () => refusedByLibrary('421 idle longer than connectionInactivityTimeout, closing', 'connectionInactivityTimeout'),
+      onLibraryRefusal: refusedByLibrary,
+      checkHelo: (hostname) => {
+        const decision = decideHelo({ connector, helo: hostname });
+        return decision.ok ? null : { code: decision.code, text: `${decision.enhanced} ${decision.message}`, reason: decision.reason };
+      },
+    });
+    accepted.set(socket, connection);
+    // id: smtp-server's session.id is our session id (it would otherwise draw 10 random bytes
+    // per connection for an id nothing here uses).
+    server.connect(socket, { id: connection.sessionId, remoteAddress: connection.clientAddress, remotePort: connection.clientPort, localAddress: connection.localAddress, localPort: connection.localPort });
+  };
+
+  return { runtime, handOver };
 }
 

@@ -1,22 +1,23 @@
 /*
- * relay/listener/smtp-server-patch - two behaviours smtp-server hard-codes, made per connector.
+ * relay/session/smtp-server-patch - two behaviours smtp-server hard-codes, made per connector.
  *
  * smtp-server (3.21) waits a fixed 100 ms before the 220 greeting (its early-talker check) and
  * builds the greeting as "220 NAME ESMTP BANNER". Exchange makes the pause a per-connector
  * setting (greetDelay, default 0 here) and sends the connector's banner as written. Rather
- * than fork the library, this module replaces SMTPConnection.prototype.init and _sendGreeting
- * once, at import, with versions that read the connector of the connection from a WeakMap
- * filled by the listener before it hands the socket over. Connections without an entry keep
- * the library's behaviour. The upstream-style change (an `earlyTalkerDelay` option and a
- * full-line `greeting` option) is described in docs/smtp-server-patch.md; the test
- * relay/listener/smtp-server-patch.test.ts fails if the library's internals move.
+ * than fork the library, installSmtpServerPatch (called once by the hub at start) replaces
+ * SMTPConnection.prototype.init and _sendGreeting with versions that read the connector of the
+ * connection from a WeakMap filled by the connector server when the listener hands the socket
+ * over (connector-server.ts). Connections without an entry keep the library's behaviour. The
+ * upstream-style change (an `earlyTalkerDelay` option and a full-line `greeting` option) is
+ * described in docs/smtp-server-patch.md; the test relay/session/smtp-server-patch.test.ts
+ * fails if the library's internals move.
  * Also: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
  * with allowInsecureAuth false; every connection), and that 538 carries the contract's
  * 5.7.11 text and is logged (marked connections).
  */
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { REPLIES } from '../session/policy.ts';
+import { REPLIES } from './policy.ts';
 
 export interface GreetingSettings {
   greetDelayMs: number;
@@ -84,15 +85,18 @@ interface ConnectionPrototype {
   _relayPatched?: boolean;
 }
 
-const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
-
-for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
-  if (typeof prototype[method] !== 'function') {
-    throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/listener/smtp-server-patch.ts`);
+/**
+ * installSmtpServerPatch - replace the methods once per process (the hub calls it at start; a
+ * second call does nothing). Throws when smtp-server's internals moved.
+ */
+export function installSmtpServerPatch(): void {
+  const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
+  if (prototype._relayPatched) return;
+  for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
+    if (typeof prototype[method] !== 'function') {
+      throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/session/smtp-server-patch.ts`);
+    }
   }
-}
-
-if (!prototype._relayPatched) {
   const originalInit = prototype.init;
   const originalGreeting = prototype._sendGreeting;
   const originalTimeout = prototype._onTimeout;
