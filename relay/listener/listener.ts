@@ -15,6 +15,7 @@ import type { ListenerConfig } from '../config/schema.ts';
 import { SessionLog, appLog, type LogSink } from '../log/protocol-log.ts';
 import type { HubMetrics } from '../metrics.ts';
 import type { ConnectorServer } from '../session/connector-server.ts';
+import { noConnectorReply, REPLIES, refusalLine } from '../session/replies.ts';
 import { selectConnector, type ListenerRangeIndex } from './range-index.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
 
@@ -142,7 +143,7 @@ export class Listener {
         .write('*', reply, reason, true);
       socket.end(`${reply}\r\n`);
     };
-    if (this.#draining) return refuse('-', '421 4.3.2 Service shutting down', 'shuttingDown');
+    if (this.#draining) return refuse('-', refusalLine(REPLIES.shuttingDown), REPLIES.shuttingDown.reason);
 
     if (route.isTrustedProxy(clientAddress)) {
       const header = await readProxyHeader(socket);
@@ -161,14 +162,14 @@ export class Listener {
     const selection = selectConnector(route.index, clientAddress);
     if (!selection.ok) {
       this.#metrics.connections.inc({ connector: 'none', listener: this.config.endpoint });
-      return refuse('-', `554 5.7.1 ${route.hubFqdn} Access denied: no receive connector on ${this.config.endpoint} accepts ${clientAddress}`, selection.reason);
+      return refuse('-', noConnectorReply(route.hubFqdn, this.config.endpoint, clientAddress), selection.reason);
     }
     const target = route.connectors.get(selection.connectorId);
-    if (!target) return refuse(selection.connectorId, '421 4.3.0 Connector not loaded, try again later', 'connectorNotLoaded');
+    if (!target) return refuse(selection.connectorId, refusalLine(REPLIES.connectorNotLoaded), REPLIES.connectorNotLoaded.reason);
     const { runtime } = target;
     this.#metrics.connections.inc({ connector: runtime.connector.id, listener: this.config.endpoint });
     const lease = runtime.limiter.openConnection(clientAddress);
-    if (!lease.ok) return refuse(runtime.connector.id, `421 ${lease.enhanced} ${lease.message}`, lease.reason);
+    if (!lease.ok) return refuse(runtime.connector.id, refusalLine(lease), lease.reason);
 
     const sessionId = newSessionId();
     const log = new SessionLog(

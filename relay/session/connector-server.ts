@@ -22,7 +22,8 @@ import { DataNormalizer } from './data-normalizer.ts';
 import { DataSink, dataMemoryBudget, DEFAULT_MAX_DATA_MEMORY_BYTES } from './data-sink.ts';
 import { MAX_SPOOL_BODY_BYTES } from '../spool/record-format.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
-import { decideAuth, decideDataEnd, decideHelo, decideMailFrom, decideRcptTo, type Decision, type PolicyContext, type Refusal } from './policy.ts';
+import { decideAuth, decideDataEnd, decideHelo, decideMailFrom, decideRcptTo, type Decision, type PolicyContext } from './policy.ts';
+import { REPLIES, replyText, type Refusal } from './replies.ts';
 import { logonFailureDecision, sourceKey, tarpit, type ConnectorRateLimiter, type LogonLockout } from './rate-limits.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor, type SessionRights } from './rights.ts';
 import { verifyLogon, type RelayUser, type UserDirectory } from './users.ts';
@@ -95,7 +96,7 @@ type SmtpError = Error & { responseCode?: number };
 const MAX_UNLIMITED_MESSAGE_BYTES = MAX_SPOOL_BODY_BYTES - 1024 * 1024;
 
 function smtpError(refusal: Pick<Refusal, 'code' | 'enhanced' | 'message'>): SmtpError {
-  return Object.assign(new Error(`${refusal.enhanced} ${refusal.message}`), { responseCode: refusal.code });
+  return Object.assign(new Error(replyText(refusal)), { responseCode: refusal.code });
 }
 
 /**
@@ -177,7 +178,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServe
     if (connector.limits.maxProtocolErrors > 0 && state.protocolErrors > connector.limits.maxProtocolErrors) {
       metrics.refusals.inc({ ...labels, reason: 'maxProtocolErrors' });
       state.log.write('*', 'too many errors, closing', 'maxProtocolErrors', true);
-      callback(smtpError({ code: 421, enhanced: '4.7.0', message: 'Too many errors on this connection, closing transmission channel' }));
+      callback(smtpError(REPLIES.maxProtocolErrors));
       return;
     }
     callback(smtpError(refusal));
@@ -249,7 +250,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServe
       setRights(state);
       state.lifetime = setTimeout(() => {
         log.write('*', 'connection timeout', 'connectionTimeout', true);
-        closeSession(session, '4.4.2 Connection timeout, closing transmission channel');
+        closeSession(session, replyText(REPLIES.connectionTimeout));
       }, connector.limits.connectionTimeoutMs);
       state.lifetime.unref();
       callback();
@@ -289,19 +290,19 @@ export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServe
           callback(null, { user: name });
           return;
         }
-        const temporary = locked ?? (check?.reason === 'busy' ? { code: 454, enhanced: '4.7.0', message: 'Temporary authentication failure', reason: 'passwordCheckBusy' } : null);
+        const temporary = locked ?? (check?.reason === 'busy' ? REPLIES.passwordCheckBusy : null);
         if (!temporary) runtime.logonLockout?.recordFailure(session.remoteAddress, name);
         state.logonFailures++;
-        const reason = temporary?.reason ?? 'authenticationFailed';
+        const reason = temporary?.reason ?? REPLIES.authenticationFailed.reason;
         metrics.refusals.inc({ ...labels, reason });
         state.log.write('*', `AUTH ${auth.method} ${name} failed`, reason, true);
         const decision = logonFailureDecision(state.logonFailures, connector.limits);
         await tarpitSession(state, decision.tarpitMs);
         if (decision.disconnect) {
-          callback(smtpError({ code: 421, enhanced: '4.7.0', message: decision.disconnect.message }));
+          callback(smtpError(decision.disconnect));
           return;
         }
-        callback(smtpError(temporary ?? { code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' }));
+        callback(smtpError(temporary ?? REPLIES.authenticationFailed));
       });
     },
 
@@ -386,7 +387,7 @@ export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServe
   async function finishData(session: SMTPServerSession, state: SessionState, normalizer: DataNormalizer, rawHeaders: Buffer, sink: DataSink, unlimited: boolean): Promise<string> {
     const context = policyContext(session, state);
     const decision: Decision = unlimited && normalizer.bytesIn > MAX_UNLIMITED_MESSAGE_BYTES
-      ? { ok: false, code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size', reason: 'messageTooBigForSpool' }
+      ? REPLIES.messageTooBigForSpool
       : decideDataEnd({
         ...context,
         bareLineFeedRejected: normalizer.rejected,
@@ -402,14 +403,15 @@ export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServe
     const failure = sink.failure;
     if (failure) {
       const full = failure.kind === 'spool' && (failure.error as { code?: string }).code === 'RELAY_ERR_SPOOL_FULL';
-      const reason = failure.kind === 'memory' ? 'dataMemoryFull' : full ? 'spoolFull' : 'spoolError';
+      const refusal = failure.kind === 'memory' ? REPLIES.dataMemoryFull : full ? REPLIES.spoolFull : REPLIES.spoolError;
+      const reason = refusal.reason;
       metrics.refusals.inc({ ...labels, reason });
       if (failure.kind === 'memory') {
-        state.log.write('*', `DATA refused: 451 4.3.1 hub DATA memory limit reached (${failure.heldBytes} of ${failure.limitBytes} bytes held)`, reason, true);
-        throw smtpError({ code: 451, enhanced: '4.3.1', message: 'Insufficient system resources, try again later' });
+        state.log.write('*', `DATA refused: ${refusal.code} ${refusal.enhanced} hub DATA memory limit reached (${failure.heldBytes} of ${failure.limitBytes} bytes held)`, reason, true);
+        throw smtpError(refusal);
       }
       state.log.write('*', `spool ${full ? 'full' : 'error'} while receiving: ${failure.error.message}`, reason, true);
-      throw smtpError(full ? { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' } : { code: 451, enhanced: '4.3.0', message: 'Temporary failure writing the message, try again' });
+      throw smtpError(refusal);
     }
     const violations = Object.entries(normalizer.violations).filter(([, count]) => count > 0);
     if (violations.length > 0) {
@@ -474,9 +476,10 @@ export function createConnectorServer(runtime: ConnectorRuntime): ConnectorServe
     } catch (error) {
       const code = (error as { code?: string }).code;
       const full = code === 'RELAY_ERR_SPOOL_FULL';
-      metrics.refusals.inc({ ...labels, reason: full ? 'spoolFull' : 'spoolError' });
-      state.log.write('*', `spool ${full ? 'full' : 'error'}: ${(error as Error).message}`, full ? 'spoolFull' : 'spoolError', true);
-      throw smtpError(full ? { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' } : { code: 451, enhanced: '4.3.0', message: 'Temporary failure writing the message, try again' });
+      const refusal = full ? REPLIES.spoolFull : REPLIES.spoolError;
+      metrics.refusals.inc({ ...labels, reason: refusal.reason });
+      state.log.write('*', `spool ${full ? 'full' : 'error'}: ${(error as Error).message}`, refusal.reason, true);
+      throw smtpError(refusal);
     }
   }
 

@@ -17,7 +17,7 @@
  */
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { REPLIES } from './policy.ts';
+import { REPLIES, replyText } from './replies.ts';
 
 export interface GreetingSettings {
   greetDelayMs: number;
@@ -32,9 +32,6 @@ export interface GreetingSettings {
   /** The connector's check of the EHLO/HELO argument (requireEHLODomain): a refusal or null. */
   checkHelo?: (hostname: string) => { code: number; text: string; reason: string } | null;
 }
-
-/** The reply for a message over the size limit, as the contract words it. */
-export const MESSAGE_TOO_BIG_TEXT = '5.3.4 Message size exceeds fixed maximum message size';
 
 const greetings = new WeakMap<Socket, GreetingSettings>();
 const settingsByConnection = new WeakMap<object, GreetingSettings>();
@@ -137,13 +134,14 @@ export function installSmtpServerPatch(): void {
     }
     if (settings && code === 538) {
       // handler_AUTH before STARTTLS where insecure AUTH is off: the contract's reply, logged
-      const text = `${REPLIES.authRequiresTls.enhanced} ${REPLIES.authRequiresTls.message}`;
+      const text = replyText(REPLIES.authRequiresTls);
       settings.onLibraryRefusal?.(`AUTH refused: 538 ${text}`, REPLIES.authRequiresTls.reason);
       return originalSend.call(this, code, text, context);
     }
     if (settings && code === 552 && context === 'MESSAGE_TOO_BIG') {
-      settings.onLibraryRefusal?.(`MAIL refused: 552 ${MESSAGE_TOO_BIG_TEXT}`, 'messageTooLarge');
-      return originalSend.call(this, code, MESSAGE_TOO_BIG_TEXT, false);
+      const text = replyText(REPLIES.messageTooLarge);
+      settings.onLibraryRefusal?.(`MAIL refused: 552 ${text}`, REPLIES.messageTooLarge.reason);
+      return originalSend.call(this, code, text, false);
     }
     originalSend.call(this, code, message, context);
   };
