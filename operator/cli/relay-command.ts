@@ -14,8 +14,8 @@ import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
 import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
-import { serveHubHttp } from './hub-http.ts';
-import { stopSignal } from './stop-signal.ts';
+import { serveHubHttp } from '../../relay/process/http-endpoints.ts';
+import { stopSignal } from '../../relay/process/stop-signal.ts';
 
 function podReporter(): ((hash: string) => void) | null {
   const podName = process.env.POD_NAME;

@@ -1,11 +1,11 @@
 /*
- * operator/cli/hub-http - the HTTP endpoints of a running hub (standalone or in a pod):
+ * relay/process/http-endpoints - the HTTP endpoints of a running hub (standalone or in a pod):
  * /metrics (Prometheus), /healthz, /readyz (503 while draining or while a new listener
  * could not bind), /status (the config hash it runs, whether ready, and the config it was
  * given but could not apply).
  */
 import { createServer, type Server } from 'node:http';
-import type { Hub } from '../../relay/hub.ts';
+import type { Hub } from '../hub.ts';
 
 export function serveHubHttp(hub: Hub, address: { host: string; port: number }): Server {
   const server = createServer((req, res) => {
