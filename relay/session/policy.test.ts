@@ -9,7 +9,7 @@ import { REPLIES, replyText, VERB_POLICY_REPLIES } from './replies.ts';
 import type { Decision, PolicyContext } from './policy.ts';
 import { resolveSessionRights } from './rights.ts';
 import type { SessionIdentity } from './rights.ts';
-import { ACCEPTED_DOMAINS, connector } from './fixtures.ts';
+import { ACCEPTED_DOMAINS, connector } from '../../test/support/session-fixtures.ts';
 
 const internet = connector({ usage: 'Internet', permissionGroups: ['AnonymousUsers'] });
 const anonRelay = connector({
