@@ -69,7 +69,7 @@ const CONNECTION_REPLIES = {
   maxInboundConnectionPercentagePerSource: refuse(421, '4.7.0', TOO_MANY_FROM_IP, 'maxInboundConnectionPercentagePerSource'),
 } as const satisfies Record<string, Refusal>;
 
-/** Refusals of the session itself: errors, time, logon, message rate, storage (connector-server.ts). */
+/** Refusals of the session itself: errors, time, logon, message rate, storage (session-handlers.ts, accept-message.ts). */
 const SESSION_REPLIES = {
   maxProtocolErrors: refuse(421, '4.7.0', 'Too many errors on this connection, closing transmission channel', 'maxProtocolErrors'),
   connectionTimeout: refuse(421, '4.4.2', 'Connection timeout, closing transmission channel', 'connectionTimeout'),

@@ -7,7 +7,7 @@
  * than fork the library, installSmtpServerPatch (called once by the hub at start) replaces
  * SMTPConnection.prototype.init and _sendGreeting with versions that read the connector of the
  * connection from a WeakMap filled by the connector server when the listener hands the socket
- * over (connector-server.ts). Connections without an entry keep the library's behaviour. The
+ * over (ConnectorServer.handOver). Connections without an entry keep the library's behaviour. The
  * upstream-style change (an `earlyTalkerDelay` option and a full-line `greeting` option) is
  * described in docs/smtp-server-patch.md; the test relay/session/smtp-server-patch.test.ts
  * fails if the library's internals move.
