@@ -23,7 +23,7 @@ import { Counter, Gauge } from 'prom-client';
 import { Listener, type ListenerRoute } from './listener/listener.ts';
 import { buildListenerIndex, parseRemoteIPRange } from './listener/range-index.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
-import { createHubMetrics, type HubMetrics } from './metrics.ts';
+import { createHubMetrics, type HubMetrics } from './log/hub-metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
 import { DnsCache, sourceOfResolver, systemDnsSource } from './session/dns-cache.ts';
 import type { ConnectorRuntime } from './session/connector-context.ts';
@@ -128,7 +128,7 @@ export class Hub {
     this.#spool = spool;
     this.#loaded = loaded;
     this.metrics = metrics;
-    // Registered here rather than in relay/metrics so the reload path owns its own series; a
+    // Registered here rather than in relay/log/hub-metrics so the reload path owns its own series; a
     // registry shared by two hubs (tests) gets them once.
     const registers = [metrics.registry];
     this.#reloadFailures = (metrics.registry.getSingleMetric('relay_config_reload_failures_total') as Counter<'reason'> | undefined)

@@ -13,7 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { ListenerConfig } from '../config/schema.ts';
 import { SessionLog, appLog, type LogSink } from '../log/protocol-log.ts';
-import type { HubMetrics } from '../metrics.ts';
+import type { HubMetrics } from '../log/hub-metrics.ts';
 import type { ConnectorServer } from '../session/connector-server.ts';
 import { noConnectorReply, REPLIES, refusalLine } from '../session/replies.ts';
 import { selectConnector, type ListenerRangeIndex } from './range-index.ts';

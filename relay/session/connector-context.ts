@@ -12,7 +12,7 @@ import type { SMTPServerSession } from 'smtp-server';
 import type { AcceptedDomainConfig, ConnectorConfig, HubSettings } from '../config/schema.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { LogSink, SessionLog } from '../log/protocol-log.ts';
-import type { HubMetrics } from '../metrics.ts';
+import type { HubMetrics } from '../log/hub-metrics.ts';
 import { startAntiSpamChecks, type AntiSpamInput, type AntiSpamResult, type DnsResolver } from './antispam.ts';
 import type { DnsCache } from './dns-cache.ts';
 import { dataMemoryBudget, type DataMemoryBudget } from './data-sink.ts';
