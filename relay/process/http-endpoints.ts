@@ -7,7 +7,10 @@
 import { createServer, type Server } from 'node:http';
 import type { Hub } from '../hub.ts';
 
-export function serveHubHttp(hub: Hub, address: { host: string; port: number }): Server {
+/** What the endpoints read of a hub. */
+export type HubHttpSource = Pick<Hub, 'metrics' | 'ready' | 'configHash' | 'pendingConfig'>;
+
+export function serveHubHttp(hub: HubHttpSource, address: { host: string; port: number }): Server {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
