@@ -4,7 +4,7 @@
  *
  * Each block goes through what the hub does with it, on one thread, as the event loop would:
  * the session path (DataNormalizer fed 64 KiB chunks as smtp-server hands them over, then the
- * hop count and the header firewall of connector-server's finishData) and the delivery readers
+ * hop count and the header firewall of accept-message.ts's acceptMessage) and the delivery readers
  * (headerSection and headerValue for Message-ID and Subject, as the tracking log and DSNs read a
  * queued message). Shapes: many short fields; four fields folded over many lines; short lines
  * without a colon (the adversarial review's freeze); one field whose name is a run of blanks

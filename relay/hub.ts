@@ -16,7 +16,6 @@
  * file (JSON, written atomically) that the operator or a test can read.
  */
 import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import type { SMTPServer } from 'smtp-server';
 import { loadRenderedConfig, type LoadedConfig } from './config/load.ts';
 import type { ConnectorConfig, ListenerConfig, RenderedConfig } from './config/schema.ts';
 import { Counter, Gauge } from 'prom-client';
@@ -24,15 +23,16 @@ import { Listener, type ListenerRoute } from './listener/listener.ts';
 import { buildListenerIndex } from './listener/range-index-build.ts';
 import { trustedProxyMatcher } from './listener/proxy-protocol.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
-import { createHubMetrics, type HubMetrics } from './metrics.ts';
+import { createHubMetrics, type HubMetrics } from './log/hub-metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
 import { DnsCache, sourceOfResolver, systemDnsSource } from './session/dns-cache.ts';
-import { createConnectorServer, type ConnectorRuntime } from './session/connector-server.ts';
+import type { ConnectorRuntime } from './session/connector-context.ts';
+import { createConnectorServer, type ConnectorServer } from './session/connector-server.ts';
+import { installSmtpServerPatch } from './session/smtp-server-patch.ts';
 import { LogonLockout, RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
 import { DEFAULT_MIN_FREE_BYTES } from './config/settings.ts';
-import './listener/smtp-server-patch.ts';
 import { DeliveryService } from './queue/delivery-service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';
 import type { DeliveryTuningOptions } from './delivery/tuning.ts';
@@ -119,7 +119,7 @@ export class Hub {
     this.#spool = spool;
     this.#loaded = loaded;
     this.metrics = metrics;
-    // Registered here rather than in relay/metrics so the reload path owns its own series; a
+    // Registered here rather than in relay/log/hub-metrics so the reload path owns its own series; a
     // registry shared by two hubs (tests) gets them once.
     const registers = [metrics.registry];
     this.#reloadFailures = (metrics.registry.getSingleMetric('relay_config_reload_failures_total') as Counter<'reason'> | undefined)
@@ -132,6 +132,7 @@ export class Hub {
 
   /** start - a running hub, or an error naming what is wrong (config, spool, a port in use). */
   static async start(options: HubOptions): Promise<Hub> {
+    installSmtpServerPatch();
     const loaded = loadRenderedConfig(options.configFile);
     // Routine moves and removals are not logged here: the queue manager logs each message's
     // outcome (messageDone, messageDeferred, messageCorrupt) and the tracking log has the rest.
@@ -367,7 +368,7 @@ export class Hub {
       watchedFiles.add(config.hub.usersFile);
       for (const problem of users.problems) appLog('warn', `users: ${problem}`, {}, this.#options.logSink);
     }
-    const servers = new Map<string, { server: SMTPServer; runtime: ConnectorRuntime }>();
+    const servers = new Map<string, ConnectorServer>();
     for (const connector of config.connectors) {
       const files = connector.tls.files ?? config.hub.tls;
       if (files) {
@@ -390,7 +391,7 @@ export class Hub {
         ...(this.#options.resolver ? { resolver: this.#options.resolver } : {}),
         dnsCache: this.#dnsCache,
       };
-      servers.set(connector.id, { server: createConnectorServer(runtime), runtime });
+      servers.set(connector.id, createConnectorServer(runtime));
     }
     const byId = new Map<string, ConnectorConfig>(config.connectors.map((c) => [c.id, c]));
     const isTrustedProxy = trustedProxyMatcher(config.hub.trustedProxies);

@@ -16,9 +16,9 @@ import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
 import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
 import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
-import { serveHubHttp } from './hub-http.ts';
+import { serveHubHttp } from '../../relay/process/http-endpoints.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
-import { stopSignal } from './stop-signal.ts';
+import { stopSignal } from '../../relay/process/stop-signal.ts';
 import { manifestFilesOf } from '../manifests/load.ts';
 import { secretKeyProblem, secretNameProblem } from '../../relay/config/secret-names.ts';
 

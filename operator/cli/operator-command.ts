@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Manager } from '../controllers/manager.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { FlagError, parseFlags, parseHostPort, withFlagErrors } from './flags.ts';
-import { stopSignal } from './stop-signal.ts';
+import { stopSignal } from '../../relay/process/stop-signal.ts';
 import { logRuntimeErrors } from '../runtime/diagnostics-log.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

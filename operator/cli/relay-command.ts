@@ -2,20 +2,19 @@
  * operator/cli/relay-command - `relay-operator relay --config FILE --spool DIR`: the relay in a
  * hub pod, run from the rendered config the operator wrote into a ConfigMap.
  *
- * Serves /metrics, /healthz and /readyz (not ready while draining) on --metrics-addr, and
- * reports the config hash it runs - the data plane reporting back to the controller - by
- * annotating its own pod (POD_NAME/POD_NAMESPACE from the downward API, with the pod's
- * ServiceAccount, whose Role allows exactly that). The relay itself (relay/) never talks to
- * Kubernetes; this wrapper does.
+ * Parses the command line and runs the relay process (relay/process/relay-main.ts: the hub,
+ * and /metrics, /healthz, /readyz, /status on --metrics-addr). What it adds is Kubernetes:
+ * it reports the config hash the relay runs - the data plane reporting back to the
+ * controller - by annotating its own pod (POD_NAME/POD_NAMESPACE from the downward API, with
+ * the pod's ServiceAccount, whose Role allows exactly that). The relay itself (relay/) never
+ * talks to Kubernetes; this wrapper does.
  */
-import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
 import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
-import { serveHubHttp } from './hub-http.ts';
-import { stopSignal } from './stop-signal.ts';
+import { runRelayProcess } from '../../relay/process/relay-main.ts';
+import { stopSignal } from '../../relay/process/stop-signal.ts';
 
 function podReporter(): ((hash: string) => void) | null {
   const podName = process.env.POD_NAME;
@@ -64,14 +63,17 @@ export function runRelay(args: string[]): Promise<number> {
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator relay: --grace-period must be seconds >= 0');
     const address = parseHostPort('relay', 'metrics-addr', values['metrics-addr'] ?? '');
+    // listened for before anything slow (spool recovery): see stop-signal.ts
     const stopping = stopSignal();
     const report = podReporter();
-    const hub = await Hub.start({ configFile, spoolDir: join(spool, 'queue'), statusFile: join(spool, 'status.json'), ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}), ...(report ? { onConfigApplied: report } : {}) });
-    const server = serveHubHttp(hub, address);
-    const signal = await stopping;
-    appLog('info', `${signal}: draining, grace period ${grace}s`);
-    await hub.stop(grace * 1000);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return 0;
+    return runRelayProcess({
+      configFile,
+      spoolRoot: spool,
+      metricsAddress: address,
+      graceSeconds: grace,
+      stopping,
+      ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}),
+      ...(report ? { onConfigApplied: report } : {}),
+    });
   });
 }

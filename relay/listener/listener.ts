@@ -4,26 +4,24 @@
  * Accepts connections itself (no-delay on), reads a PROXY v1/v2 header only from trusted
  * proxies, picks the connector whose remoteIPRanges entry containing the client is the
  * smallest, applies the connector's connection limits, and hands the socket to that
- * connector's smtp-server. The route (index + connector servers) is swapped whole on reload:
+ * connector's server with one call (ConnectorServer.handOver in relay/session). The route (index + connector servers) is swapped whole on reload:
  * a connection keeps the route it was accepted under until it ends.
  * Refusals here: 554 5.7.1 (no connector for the client), 421 4.7.0 (connection limits),
  * 421 4.3.2 (shutting down), PROXY header from an untrusted peer or malformed (closed).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { SMTPServer } from 'smtp-server';
 import type { ListenerConfig } from '../config/schema.ts';
 import { SessionLog, appLog, type LogSink } from '../log/protocol-log.ts';
-import type { HubMetrics } from '../metrics.ts';
-import { registerAcceptedConnection, type ConnectorRuntime } from '../session/connector-server.ts';
+import type { HubMetrics } from '../log/hub-metrics.ts';
+import type { ConnectorServer } from '../session/connector-server.ts';
+import { noConnectorReply, REPLIES, refusalLine } from '../session/replies.ts';
 import { selectConnector, type ListenerRangeIndex } from './range-index-lookup.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
-import { setGreeting } from './smtp-server-patch.ts';
-import { decideHelo } from '../session/policy.ts';
 
 export interface ListenerRoute {
   index: ListenerRangeIndex;
-  connectors: Map<string, { server: SMTPServer; runtime: ConnectorRuntime }>;
+  connectors: Map<string, ConnectorServer>;
   isTrustedProxy: (address: string) => boolean;
   hubFqdn: string;
 }
@@ -145,7 +143,7 @@ export class Listener {
         .write('*', reply, reason, true);
       socket.end(`${reply}\r\n`);
     };
-    if (this.#draining) return refuse('-', '421 4.3.2 Service shutting down', 'shuttingDown');
+    if (this.#draining) return refuse('-', refusalLine(REPLIES.shuttingDown), REPLIES.shuttingDown.reason);
 
     if (route.isTrustedProxy(clientAddress)) {
       const header = await readProxyHeader(socket);
@@ -164,14 +162,14 @@ export class Listener {
     const selection = selectConnector(route.index, clientAddress);
     if (!selection.ok) {
       this.#metrics.connections.inc({ connector: 'none', listener: this.config.endpoint });
-      return refuse('-', `554 5.7.1 ${route.hubFqdn} Access denied: no receive connector on ${this.config.endpoint} accepts ${clientAddress}`, selection.reason);
+      return refuse('-', noConnectorReply(route.hubFqdn, this.config.endpoint, clientAddress), selection.reason);
     }
     const target = route.connectors.get(selection.connectorId);
-    if (!target) return refuse(selection.connectorId, '421 4.3.0 Connector not loaded, try again later', 'connectorNotLoaded');
-    const { runtime, server } = target;
+    if (!target) return refuse(selection.connectorId, refusalLine(REPLIES.connectorNotLoaded), REPLIES.connectorNotLoaded.reason);
+    const { runtime } = target;
     this.#metrics.connections.inc({ connector: runtime.connector.id, listener: this.config.endpoint });
     const lease = runtime.limiter.openConnection(clientAddress);
-    if (!lease.ok) return refuse(runtime.connector.id, `421 ${lease.enhanced} ${lease.message}`, lease.reason);
+    if (!lease.ok) return refuse(runtime.connector.id, refusalLine(lease), lease.reason);
 
     const sessionId = newSessionId();
     const log = new SessionLog(
@@ -180,21 +178,6 @@ export class Listener {
       this.#logSink,
     );
     log.write('+', '', `matched ${selection.entry}`);
-    const refusedByLibrary = (reply: string, reason: string): void => {
-      this.#metrics.refusals.inc({ connector: runtime.connector.id, reason });
-      log.write('*', reply, reason, true);
-    };
-    setGreeting(socket, {
-      greetDelayMs: runtime.connector.limits.greetDelayMs,
-      banner: runtime.connector.banner,
-      onEarlyTalker: () => refusedByLibrary('421 client talked before the greeting', 'earlyTalker'),
-      onIdleTimeout: () => refusedByLibrary('421 idle longer than connectionInactivityTimeout, closing', 'connectionInactivityTimeout'),
-      onLibraryRefusal: refusedByLibrary,
-      checkHelo: (hostname) => {
-        const decision = decideHelo({ connector: runtime.connector, helo: hostname });
-        return decision.ok ? null : { code: decision.code, text: `${decision.enhanced} ${decision.message}`, reason: decision.reason };
-      },
-    });
     // The lease is released once, when the session ends (onClose) or, for a connection that
     // never became a session (early talker, hang-up during the greet delay), when it closes.
     let released = false;
@@ -205,9 +188,6 @@ export class Listener {
       forget();
     };
     onSocketClose = release;
-    registerAcceptedConnection(socket, { log, sessionId, release });
-    // id: smtp-server's session.id is our session id (it would otherwise draw 10 random bytes
-    // per connection for an id nothing here uses).
-    server.connect(socket, { id: sessionId, remoteAddress: clientAddress, remotePort: clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
+    target.handOver(socket, { log, sessionId, release, clientAddress, clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
   }
 }

@@ -5,12 +5,12 @@
  * local-endpoint, remote-endpoint, event, data, context) plus `log: "protocol"`. Events: `+`
  * connect, `-` disconnect, `<` received from the client, `>` sent, `*` information (rights,
  * refusals with their reason). A connector with protocolLogging None still logs refusals.
- * Lines go to stdout through the buffered sink of ./output.ts (one write per event-loop turn);
+ * Lines go to stdout through the buffered sink of relay/common/log-output.ts (one write per event-loop turn);
  * refusals are written at once (urgent), before the reply that may end the session.
  */
-import { isoTime, stdoutSink, type LogSink } from './output.ts';
+import { isoTime, stdoutSink, type LogSink } from '../common/log-output.ts';
 
-export { flushLogOutput, stdoutSink, type LogSink } from './output.ts';
+export { flushLogOutput, stdoutSink, type LogSink } from '../common/log-output.ts';
 
 export type ProtocolEvent = '+' | '-' | '<' | '>' | '*';
 

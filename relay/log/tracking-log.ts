@@ -10,9 +10,9 @@
  * internal-message-id is the queue id; network-message-id is the Message-ID header (the id
  * that follows the message across hops). Recipients, their statuses, the connector, the
  * next hop and sizes are included; message bodies and subjects never are.
- * Lines go to stdout through the buffered sink of ./output.ts, like the protocol log.
+ * Lines go to stdout through the buffered sink of relay/common/log-output.ts, like the protocol log.
  */
-import { stdoutSink, type LogSink } from './output.ts';
+import { stdoutSink, type LogSink } from '../common/log-output.ts';
 
 export const TRACKING_EVENTS = ['RECEIVE', 'SEND', 'DEFER', 'FAIL', 'DSN'] as const;
 export type TrackingEventId = (typeof TRACKING_EVENTS)[number];

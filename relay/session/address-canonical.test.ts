@@ -11,7 +11,7 @@ import { canonicalDomain, canonicalDomainPattern, canonicalLocalPart, clientForm
 import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress } from './domains.ts';
 import { decideMailFrom, decideRcptTo, type PolicyContext } from './policy.ts';
 import { resolveSessionRights } from './rights.ts';
-import { connector } from './fixtures.ts';
+import { connector } from '../../test/support/session-fixtures.ts';
 import { sendConnector } from '../../test/support/rendered-config.ts';
 import { planRoutes, selectSendConnector, domainOf } from '../delivery/routing.ts';
 

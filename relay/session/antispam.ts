@@ -28,7 +28,7 @@
  *   authenticates and bypasses the checks, or never sends MAIL, would still cost DNS queries
  *   (a connection flood becoming a DNS flood); and a refused MAIL FROM starts nothing, for the
  *   same reason.
- * - The result is awaited at the end of DATA (finishData), before the spool commit: the
+ * - The result is awaited at the end of DATA (acceptMessage in accept-message.ts), before the spool commit: the
  *   headers are part of the message that is fsynced before 250, so they must be known then;
  *   writing them after the 250 would need a second write and fsync per message.
  * - The deadline runs from MAIL FROM, so the wait at end of DATA is what is left of it: at

@@ -173,7 +173,7 @@ test('rfc5322Date is right across seconds (it keeps the text of the last second)
   assert.equal(rfc5322Date(new Date(Number.NaN)), 'Invalid Date');
 });
 
-/** Our headers as connector-server prepends them, then the filtered client block; UTF-8 like it. */
+/** Our headers as accept-message prepends them, then the filtered client block; UTF-8 like it. */
 function stored(clientBlock: Buffer, rights: ReadonlySet<Right> = NONE): { text: string; result: ReturnType<typeof filterHeaders> } {
   const ours = buildReceivedHeader({
     fromHelo: 'client.example', clientAddress: '192.0.2.9', byFqdn: 'hub.example', withProtocol: 'ESMTP', id: 'ID1', date: new Date(0),
@@ -233,7 +233,7 @@ for (const { name, brk } of BREAKS) {
     ];
     for (const c of cases) {
       const h = buildReceivedHeader({ ...c, byFqdn: 'hub.example', withProtocol: 'ESMTP', id: 'ID', date: new Date(0) });
-      // connector-server writes it with Buffer.from (UTF-8)
+      // accept-message writes it with Buffer.from (UTF-8)
       assertNoInjectedLine(Buffer.from(h), `${name}: ${JSON.stringify(c)}`);
       assert.equal(h.split('\r\n').length, 4, 'three lines, ours');
     }

@@ -4,11 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConnectorConfig } from '../config/schema.ts';
-import { decideAuth, decideDataEnd, decideDataSize, decideHelo, decideHopCount, decideMailFrom, decideRcptTo, REPLIES, replyLine, replyText } from './policy.ts';
+import { decideAuth, decideDataEnd, decideDataSize, decideHelo, decideHopCount, decideMailFrom, decideRcptTo, replyLine } from './policy.ts';
+import { REPLIES, replyText, VERB_POLICY_REPLIES } from './replies.ts';
 import type { Decision, PolicyContext } from './policy.ts';
 import { resolveSessionRights } from './rights.ts';
 import type { SessionIdentity } from './rights.ts';
-import { ACCEPTED_DOMAINS, connector } from './fixtures.ts';
+import { ACCEPTED_DOMAINS, connector } from '../../test/support/session-fixtures.ts';
 
 const internet = connector({ usage: 'Internet', permissionGroups: ['AnonymousUsers'] });
 const anonRelay = connector({
@@ -226,7 +227,7 @@ for (const [name, run, expected] of GOLDEN) {
 
 test('every canonical reply appears in the golden table', () => {
   const reasons = new Set(GOLDEN.map(([, run]) => run()).filter((d) => !d.ok).map((d) => (d.ok ? '' : d.reason)));
-  for (const [key, reply] of Object.entries(REPLIES)) assert.ok(reasons.has(reply.reason), `no row for ${key}`);
+  for (const [key, reply] of Object.entries(VERB_POLICY_REPLIES)) assert.ok(reasons.has(reply.reason), `no row for ${key}`);
 });
 
 test('replyText is what smtp-server gets as the error message', () => {

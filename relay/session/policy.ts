@@ -8,20 +8,13 @@
  * addresses, SIZE=) is client input and is parsed defensively (domains.ts).
  * Failure modes: none thrown. Order of checks is fixed and documented per function, so a client
  * that breaks two rules always sees the same reply. Limits of 0 mean "no limit".
- * Replies go out as `code` plus text `${enhanced} ${message}` (see replyText): smtp-server adds
- * no enhanced code itself as long as hideENHANCEDSTATUSCODES stays at its default (true).
+ * The replies themselves are the table of replies.ts.
  */
 import type { AcceptedDomainConfig, ConnectorConfig, Right } from '../config/schema.ts';
 import { matchAcceptedDomain, normalizeDomain, parseEnvelopeAddress, sameAddress } from './domains.ts';
 import { headerSenders } from './sender-headers.ts';
+import { REPLIES, refusalLine, type Refusal } from './replies.ts';
 
-export interface Refusal {
-  ok: false;
-  code: number;
-  enhanced: string;
-  message: string;
-  reason: string;
-}
 export type Decision = { ok: true; reason: string } | Refusal;
 
 export interface PolicyContext {
@@ -35,80 +28,11 @@ export interface PolicyContext {
   userAddresses?: readonly string[];
 }
 
-const refuse = (code: number, enhanced: string, message: string, reason: string): Refusal => ({
-  ok: false,
-  code,
-  enhanced,
-  message,
-  reason,
-});
 const allow = (reason: string): Decision => ({ ok: true, reason });
-
-/** The canonical refusals; tests and the composition root may compare against these. */
-export const REPLIES = {
-  tlsRequired: refuse(530, '5.7.0', 'Must issue a STARTTLS command first', 'tlsRequired'),
-  noSubmitRight: refuse(530, '5.7.1', 'Client was not authenticated', 'noSubmitRight'),
-  messageTooLarge: refuse(552, '5.3.4', 'Message size exceeds fixed maximum message size', 'messageTooLarge'),
-  authoritativeDomainSender: refuse(
-    550,
-    '5.7.1',
-    'Client does not have permissions to send as this sender',
-    'authoritativeDomainSender',
-  ),
-  senderNotAllowedForUser: refuse(
-    550,
-    '5.7.1',
-    'Client does not have permissions to send as this sender',
-    'senderNotAllowedForUser',
-  ),
-  // Send-As (Exchange: no ms-Exch-SMTP-Accept-Any-Sender): the null sender is no address of
-  // the user's, so an authenticated user needs AcceptAnySender for it too
-  nullSenderNotAllowedForUser: refuse(
-    550,
-    '5.7.1',
-    'Client does not have permissions to send as this sender',
-    'nullSenderNotAllowedForUser',
-  ),
-  // The same check on the header From and Sender at the end of DATA (Exchange rejects a
-  // spoofed header sender at end of data with the reply of MAIL FROM)
-  headerSenderNotAllowedForUser: refuse(
-    550,
-    '5.7.1',
-    'Client does not have permissions to send as this sender',
-    'headerSenderNotAllowedForUser',
-  ),
-  headerAuthoritativeDomainSender: refuse(
-    550,
-    '5.7.1',
-    'Client does not have permissions to send as this sender',
-    'headerAuthoritativeDomainSender',
-  ),
-  headerSenderUnreadable: refuse(
-    550,
-    '5.7.1',
-    'Client does not have permissions to send as this sender',
-    'headerSenderUnreadable',
-  ),
-  relayDenied: refuse(550, '5.7.54', 'Unable to relay recipient in non-accepted domain', 'relayDenied'),
-  tooManyRecipients: refuse(452, '4.5.3', 'Too many recipients', 'tooManyRecipients'),
-  authNotEnabled: refuse(503, '5.5.1', 'Authentication not enabled', 'authNotEnabled'),
-  // "STARTTLS first" says what to do; the code and the rest are RFC 4954's
-  authRequiresTls: refuse(538, '5.7.11', 'Encryption required for requested authentication mechanism, STARTTLS first', 'authRequiresTls'),
-  authNoSubmitRight: refuse(530, '5.7.1', 'Client was not authenticated', 'authNoSubmitRight'),
-  invalidHeloDomain: refuse(501, '5.5.4', 'Invalid domain name', 'invalidHeloDomain'),
-  hopCountExceeded: refuse(554, '5.4.6', 'Hop count exceeded - possible mail loop', 'hopCountExceeded'),
-  bareLineFeedRejected: refuse(550, '5.6.11', 'Bare line feed or carriage return not allowed', 'bareLineFeedRejected'),
-  headerTooLarge: refuse(552, '5.3.4', 'Message header size exceeds fixed maximum size', 'headerTooLarge'),
-} as const satisfies Record<string, Refusal>;
-
-/** `5.7.54 Unable to relay ...`: the text to hand smtp-server along with `responseCode = code`. */
-export function replyText(refusal: Refusal): string {
-  return `${refusal.enhanced} ${refusal.message}`;
-}
 
 /** `550 5.7.54 Unable to relay ...`: the whole reply line, for logs and explain. */
 export function replyLine(decision: Decision): string {
-  return decision.ok ? `ok ${decision.reason}` : `${decision.code} ${replyText(decision)}`;
+  return decision.ok ? `ok ${decision.reason}` : refusalLine(decision);
 }
 
 // An address literal: [IPv4] or [IPv6:...] (RFC 5321 4.1.3).

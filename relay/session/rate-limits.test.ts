@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ConnectorLimits } from '../config/schema.ts';
 import { ConnectorRateLimiter, logonFailureDecision, RateLimitRegistry, sourceKey, tarpit } from './rate-limits.ts';
 import type { ConnectionDecision } from './rate-limits.ts';
-import { DEFAULT_LIMITS, connector } from './fixtures.ts';
+import { DEFAULT_LIMITS, connector } from '../../test/support/session-fixtures.ts';
 
 const limits = (l: Partial<ConnectorLimits>): ConnectorLimits => ({ ...DEFAULT_LIMITS, ...l });
 const lease = (d: ConnectionDecision): () => void => {

@@ -5,7 +5,7 @@
  * MaxInboundConnectionPercentagePerSource (a source may hold at most N% of the connections
  * still available, never less than one), and a sliding one-minute message rate per source
  * key (client IP, user, or both, per limits.messageRateSource). Refusals carry a stable reason
- * and the api.md replies: `421 4.7.0` for connections, `451 4.7.0` for messages.
+ * and the api.md replies (replies.ts): `421 4.7.0` for connections, `451 4.7.0` for messages.
  * Trust: the source is the client address after PROXY handling. IPv6 clients are keyed by
  * their /64 (ipv6PrefixLength) so one host cannot dodge the per-source limit by hopping
  * addresses; IPv4-mapped IPv6 counts as IPv4. Limits of 0 mean unlimited.
@@ -16,14 +16,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WORDS, formatAddress, maskHostBits, parseClientAddress } from '../common/addresses.ts';
 import type { ConnectorConfig, ConnectorLimits } from '../config/schema.ts';
 import { memoizeByAddress } from './address-memo.ts';
+import { qualifiedRefusal, REPLIES, type Refusal } from './replies.ts';
 
-export interface RateRefusal {
-  ok: false;
-  code: 421 | 451;
-  enhanced: '4.7.0';
-  message: string;
-  reason: string;
-}
+/** 421 4.7.0 for a connection or after too many failed logons, 451 4.7.0 for a message (replies.ts). */
+export type RateRefusal = Refusal;
 export type ConnectionDecision = { ok: true; source: string; release: () => void } | RateRefusal;
 export type MessageDecision = { ok: true } | RateRefusal;
 
@@ -35,8 +31,6 @@ export interface MessageSource {
 }
 
 const WINDOW_MS = 60_000;
-const connRefusal = (reason: string, message: string): RateRefusal => ({ ok: false, code: 421, enhanced: '4.7.0', message, reason });
-const TOO_MANY_FROM_IP = 'Too many connections from your IP';
 
 /** `192.0.2.1`, or `2001:db8:1:2::/64` for IPv6 (prefix configurable). */
 export function sourceKey(address: string, ipv6PrefixLength = 64): string {
@@ -98,16 +92,16 @@ export class ConnectorRateLimiter {
     const source = this.#sourceKey(clientAddress);
     const held = this.#perSource.get(source) ?? 0;
     if (l.maxInboundConnections > 0 && this.#total >= l.maxInboundConnections) {
-      return connRefusal('maxInboundConnections', 'Too many connections, try again later');
+      return REPLIES.maxInboundConnections;
     }
     if (l.maxInboundConnectionsPerSource > 0 && held >= l.maxInboundConnectionsPerSource) {
-      return connRefusal('maxInboundConnectionsPerSource', TOO_MANY_FROM_IP);
+      return REPLIES.maxInboundConnectionsPerSource;
     }
     const pct = l.maxInboundConnectionPercentagePerSource;
     if (l.maxInboundConnections > 0 && pct > 0 && pct < 100) {
       const available = l.maxInboundConnections - this.#total;
       const allowed = Math.max(1, Math.floor((available * pct) / 100));
-      if (held >= allowed) return connRefusal('maxInboundConnectionPercentagePerSource', TOO_MANY_FROM_IP);
+      if (held >= allowed) return REPLIES.maxInboundConnectionPercentagePerSource;
     }
     this.#total++;
     this.#perSource.set(source, held + 1);
@@ -151,7 +145,7 @@ export class ConnectorRateLimiter {
     for (const [i, w] of windows.entries()) {
       if (w.count(now) >= limit) {
         const kind = (keys[i] as string).slice(0, (keys[i] as string).indexOf(':'));
-        return { ok: false, code: 451, enhanced: '4.7.0', message: 'Message rate limit exceeded', reason: `messageRateLimit:${kind}` };
+        return qualifiedRefusal(REPLIES.messageRateLimit, kind);
       }
     }
     for (const w of windows) w.times.push(now);
@@ -210,7 +204,7 @@ export function logonFailureDecision(
 ): { tarpitMs: number; disconnect: RateRefusal | null } {
   const disconnect =
     limits.maxLogonFailures > 0 && failures >= limits.maxLogonFailures
-      ? connRefusal('maxLogonFailures', 'Too many failed logon attempts')
+      ? REPLIES.maxLogonFailures
       : null;
   return { tarpitMs: failures > 0 ? limits.tarpitIntervalMs : 0, disconnect };
 }
@@ -241,14 +235,8 @@ const KNOWN_SOURCE_MS = 24 * 60 * 60_000;
 /** Most keys held per table; past it the oldest go first, so a flood of names cannot grow memory. */
 const MAX_LOCKOUT_KEYS = 100_000;
 
-export interface LogonLockoutRefusal {
-  ok: false;
-  code: 454;
-  enhanced: '4.7.0';
-  message: string;
-  /** logonLockout:source or logonLockout:user (logs and metrics only; the reply says neither). */
-  reason: string;
-}
+/** 454 4.7.0; reason logonLockout:source or logonLockout:user (logs and metrics only; the reply says neither). */
+export type LogonLockoutRefusal = Refusal;
 
 /** Failures of one key within the window, and when its lockout ends. */
 interface FailureRecord {
@@ -298,8 +286,8 @@ export class LogonLockout {
   check(clientAddress: string, user: string, now = Date.now()): LogonLockoutRefusal | null {
     this.#sweep(now);
     const source = this.#sourceKey(clientAddress);
-    if ((this.#bySource.get(source)?.lockedUntil ?? 0) > now) return lockoutRefusal('logonLockout:source');
-    if ((this.#byUser.get(user)?.lockedUntil ?? 0) > now && !this.#isKnown(user, source, now)) return lockoutRefusal('logonLockout:user');
+    if ((this.#bySource.get(source)?.lockedUntil ?? 0) > now) return qualifiedRefusal(REPLIES.logonLockout, 'source');
+    if ((this.#byUser.get(user)?.lockedUntil ?? 0) > now && !this.#isKnown(user, source, now)) return qualifiedRefusal(REPLIES.logonLockout, 'user');
     return null;
   }
 
@@ -347,10 +335,6 @@ export class LogonLockout {
     }
     for (const [key, at] of this.#known) if (at <= now - KNOWN_SOURCE_MS) this.#known.delete(key);
   }
-}
-
-function lockoutRefusal(reason: string): LogonLockoutRefusal {
-  return { ok: false, code: 454, enhanced: '4.7.0', message: 'Temporary authentication failure, try again later', reason };
 }
 
 function count(table: Map<string, FailureRecord>, key: string, limit: number, windowMs: number, now: number): void {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { RIGHTS } from '../config/schema.ts';
 import type { Right } from '../config/schema.ts';
 import { orderedRights, resolveSessionRights, sessionIdentityFor } from './rights.ts';
-import { connector } from './fixtures.ts';
+import { connector } from '../../test/support/session-fixtures.ts';
 
 const sorted = (rights: Set<Right>): Right[] => orderedRights(rights);
 

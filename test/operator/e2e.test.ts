@@ -17,7 +17,8 @@ import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
 import { hashConfig } from '../../relay/config/load.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
-import { readIncoming, SmtpClient, testMessage } from '../relay/support-certs.ts';
+import { readIncoming, testMessage } from '../relay/support-certs.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import {
   kubeClient, markPodReady, settleStatefulSet, useOperatorNamespace, startRelayPod, until, type RelayPod,
@@ -175,7 +176,7 @@ describe('end to end', { timeout: 90_000 }, () => {
     const old = await SmtpClient.connect({ host: hubA.ip, port: POD_PORT, localAddress: CLIENT_IN_2 });
     clients.push(old);
     assert.equal(old.greeting.code, 220);
-    assert.equal((await old.command('EHLO app.relay.test')).code, 250);
+    assert.equal((await old.send('EHLO app.relay.test')).code, 250);
     const [mail, rcpt] = await old.envelope('app@contoso.test', ['before@fabrikam.test']);
     assert.equal(mail?.code, 250);
     assert.equal(rcpt?.code, 250, 'relaying is allowed before the change');
@@ -224,12 +225,12 @@ describe('end to end', { timeout: 90_000 }, () => {
     for (const h of HUBS) {
       const fresh = await SmtpClient.connect({ host: h.ip, port: POD_PORT, localAddress: CLIENT_IN });
       clients.push(fresh);
-      assert.equal((await fresh.command('EHLO app.relay.test')).code, 250);
-      assert.equal((await fresh.command('MAIL FROM:<app@contoso.test>')).code, 250);
-      const denied = await fresh.command('RCPT TO:<after@fabrikam.test>');
+      assert.equal((await fresh.send('EHLO app.relay.test')).code, 250);
+      assert.equal((await fresh.send('MAIL FROM:<app@contoso.test>')).code, 250);
+      const denied = await fresh.send('RCPT TO:<after@fabrikam.test>');
       assert.equal(denied.code, 550, `${h.name}: ${denied.text}`);
       assert.match(denied.text, /^5\.7\.54 /);
-      assert.equal((await fresh.command('RCPT TO:<postmaster@contoso.test>')).code, 250, 'accepted domains need no relay right');
+      assert.equal((await fresh.send('RCPT TO:<postmaster@contoso.test>')).code, 250, 'accepted domains need no relay right');
       await fresh.quit();
     }
 

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.ts';
 import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
-import { freePort, headerBlock, HUB, plainMessage, queuedMessages, relayManifests, sendMessage, SmtpClient } from './support-policy.ts';
+import { freePort, headerBlock, HUB, plainMessage, queuedMessages, relayManifests, sendMessage } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.36';
 const PRELOAD = fileURLToPath(new URL('../support/dns-preload.ts', import.meta.url));
@@ -54,7 +55,8 @@ after(async () => {
 });
 
 async function session(): Promise<SmtpClient> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress: '127.0.0.1' });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress: '127.0.0.1' });
+  const greeting = client.greeting;
   assert.equal(greeting.code, 220, greeting.line);
   assert.equal((await client.send('EHLO client.sender.example')).code, 250);
   return client;

@@ -17,7 +17,8 @@ import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
-import { manifestsYaml, secretDoc, SmtpClient, type SmtpReply } from './support-certs.ts';
+import { manifestsYaml, secretDoc } from './support-certs.ts';
+import { SmtpClient, type SmtpReply } from '../support/smtp-client.ts';
 
 const NS = 'auth-bruteforce';
 const HUB = 'hub-bruteforce';
@@ -67,14 +68,14 @@ describe('password guessing on a standalone hub', { timeout: 120_000 }, () => {
   const session = async (localAddress: string): Promise<SmtpClient> => {
     const client = await SmtpClient.connect({ host: IP, port, localAddress });
     clients.push(client);
-    assert.equal((await client.command(`EHLO ${localAddress.replace(/\./g, '-')}.test`)).code, 250);
+    assert.equal((await client.send(`EHLO ${localAddress.replace(/\./g, '-')}.test`)).code, 250);
     return client;
   };
   /** One AUTH PLAIN on a new session; the reply and how long the AUTH command took. */
   const logon = async (localAddress: string, user: string, password: string): Promise<{ reply: SmtpReply; ms: number }> => {
     const client = await session(localAddress);
     const started = performance.now();
-    const reply = await client.command(`AUTH PLAIN ${plain(user, password)}`, 30_000);
+    const reply = await client.send(`AUTH PLAIN ${plain(user, password)}`, 30_000);
     const ms = performance.now() - started;
     client.close();
     return { reply, ms };
@@ -107,7 +108,7 @@ describe('password guessing on a standalone hub', { timeout: 120_000 }, () => {
       for (let k = 0; !stop; k++) {
         // Spraying: a new name each time (one that exists among them), so no user lockout helps.
         const name = k % 5 === 0 ? 'carol' : `user-${i}-${k}`;
-        const reply = await client.command(`AUTH PLAIN ${plain(name, `guess-${k}`)}`, 30_000);
+        const reply = await client.send(`AUTH PLAIN ${plain(name, `guess-${k}`)}`, 30_000);
         replies.set(reply.code, (replies.get(reply.code) ?? 0) + 1);
         if (reply.code === 535) guesses++;
         if (reply.code !== 535) break;

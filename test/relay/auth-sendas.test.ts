@@ -19,7 +19,8 @@ import bcrypt from 'bcryptjs';
 import nodemailer from 'nodemailer';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
-import { makeTestCerts, manifestsYaml, readIncoming, secretDoc, SmtpClient, type SmtpReply, type TestCerts } from './support-certs.ts';
+import { makeTestCerts, manifestsYaml, readIncoming, secretDoc, type TestCerts } from './support-certs.ts';
+import { SmtpClient, type SmtpReply } from '../support/smtp-client.ts';
 
 const NS = 'auth-sendas';
 const HUB = 'hub-sendas';
@@ -79,10 +80,10 @@ describe('AUTH only after STARTTLS, and Send-As on envelope and header', { timeo
   /** A session after EHLO, STARTTLS, EHLO and AUTH PLAIN as `user`. */
   const loggedIn = async (port: number, user: keyof typeof PASSWORDS): Promise<SmtpClient> => {
     const client = await connect(port);
-    await client.command('EHLO laptop.contoso.test');
+    await client.send('EHLO laptop.contoso.test');
     await client.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await client.command('EHLO laptop.contoso.test');
-    assert.equal(line(await client.command(`AUTH PLAIN ${plain(user, PASSWORDS[user])}`)), '235 Authentication successful');
+    await client.send('EHLO laptop.contoso.test');
+    assert.equal(line(await client.send(`AUTH PLAIN ${plain(user, PASSWORDS[user])}`)), '235 Authentication successful');
     return client;
   };
   /** MAIL FROM, one RCPT, and DATA with a From header; the replies as lines. */
@@ -92,7 +93,7 @@ describe('AUTH only after STARTTLS, and Send-As on envelope and header', { timeo
     if (mail?.code !== 250) return replies;
     const body = [...headerLines, 'To: <friend@fabrikam.test>', `Subject: ${token}`, '', `token ${token}`, ''].join('\r\n');
     replies.push(line(await client.data(body)).replace(/<[^>]+> Queued mail for delivery as .*/, 'queued'));
-    await client.command('RSET');
+    await client.send('RSET');
     return replies;
   };
 
@@ -114,17 +115,17 @@ describe('AUTH only after STARTTLS, and Send-As on envelope and header', { timeo
   for (const [name, key] of [['BasicAuthRequireTLS', 'submission'], ['requireTLS', 'requireTls']] as const) {
     test(`${name}: EHLO before STARTTLS offers no AUTH, AUTH then gets 538 5.7.11 at once; after STARTTLS AUTH is offered and works`, async () => {
       const client = await connect(ports[key]);
-      const ehlo = await client.command('EHLO laptop.contoso.test');
+      const ehlo = await client.send('EHLO laptop.contoso.test');
       assert.equal(ehlo.code, 250);
       assert.ok(ehlo.lines.some((l) => /^250[ -]STARTTLS$/.test(l)), ehlo.lines.join('\n'));
       assert.deepEqual(ehlo.lines.filter((l) => /^250[ -]AUTH\b/.test(l)), [], `no AUTH before TLS:\n${ehlo.lines.join('\n')}`);
       // a client that sends AUTH anyway is refused before any prompt, so no password follows
-      assert.equal(line(await client.command(`AUTH LOGIN ${Buffer.from('alice').toString('base64')}`)), NEEDS_TLS);
-      assert.equal(line(await client.command(`AUTH PLAIN ${plain('alice', 'not-the-password')}`)), NEEDS_TLS);
+      assert.equal(line(await client.send(`AUTH LOGIN ${Buffer.from('alice').toString('base64')}`)), NEEDS_TLS);
+      assert.equal(line(await client.send(`AUTH PLAIN ${plain('alice', 'not-the-password')}`)), NEEDS_TLS);
       await client.startTls({ ca: certs.ca.cert, servername: FQDN });
-      const secured = await client.command('EHLO laptop.contoso.test');
+      const secured = await client.send('EHLO laptop.contoso.test');
       assert.ok(secured.lines.some((l) => /^250[ -]AUTH PLAIN LOGIN$/.test(l)), secured.lines.join('\n'));
-      assert.equal(line(await client.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)), '235 Authentication successful');
+      assert.equal(line(await client.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)), '235 Authentication successful');
       await client.quit();
       const endpoint = `${client.localAddress}:${client.localPort}`;
       const refusals = hub.logs.filter((l) => l.log === 'protocol' && l['remote-endpoint'] === endpoint && l.context === 'authRequiresTls');
@@ -152,11 +153,11 @@ describe('AUTH only after STARTTLS, and Send-As on envelope and header', { timeo
 
   test('the null sender: refused for a user without AcceptAnySender, accepted for one with it', async () => {
     const alice = await loggedIn(ports.submission, 'alice');
-    assert.equal(line(await alice.command('MAIL FROM:<>')), SPOOF);
-    assert.equal(line(await alice.command('MAIL FROM:<alice@contoso.test>')), '250 Accepted');
+    assert.equal(line(await alice.send('MAIL FROM:<>')), SPOOF);
+    assert.equal(line(await alice.send('MAIL FROM:<alice@contoso.test>')), '250 Accepted');
     await alice.quit();
     const bob = await loggedIn(ports.submission, 'bob');
-    assert.equal(line(await bob.command('MAIL FROM:<>')), '250 Accepted');
+    assert.equal(line(await bob.send('MAIL FROM:<>')), '250 Accepted');
     await bob.quit();
   });
 
@@ -186,7 +187,7 @@ describe('AUTH only after STARTTLS, and Send-As on envelope and header', { timeo
   test('senderCheck.headerFrom: Off checks the envelope only', async () => {
     const alice = await loggedIn(ports.headerOff, 'alice');
     assert.deepEqual(await send(alice, 'alice@contoso.test', ['From: The CEO <ceo@contoso.test>'], 'off-ceo-from'), ['250 Accepted', '250 Accepted', '250 2.6.0 queued']);
-    assert.equal(line(await alice.command('MAIL FROM:<>')), SPOOF, 'the null sender stays refused');
+    assert.equal(line(await alice.send('MAIL FROM:<>')), SPOOF, 'the null sender stays refused');
     await alice.quit();
   });
 

@@ -22,9 +22,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  freePort, plainMessage, protocolLines, queuedMessages, sendMessage, SmtpClient, startRelay, stopRelay, waitForRefusal,
-  type HubProcess, type ManifestOptions, type SmtpReply,
+  freePort, plainMessage, protocolLines, queuedMessages, sendMessage, startRelay, stopRelay, waitForRefusal, type HubProcess, type ManifestOptions,
 } from './support-policy.ts';
+import { SmtpClient, type SmtpReply } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.73';
 const ATTACKERS = ['127.0.9.1', '127.0.9.2', '127.0.9.3'];
@@ -81,7 +81,8 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
 
 /** openData - a session at the point where DATA content goes (after 354). */
 async function openData(localAddress: string, from: string, toPort = port): Promise<SmtpClient> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port: toPort, localAddress });
+  const client = await SmtpClient.connect({ host: IP, port: toPort, localAddress });
+  const greeting = client.greeting;
   assert.equal(greeting.code, 220, greeting.line);
   assert.equal((await client.send('EHLO attacker.data-memory.test')).code, 250);
   assert.equal((await client.send(`MAIL FROM:<${from}>`)).code, 250);
@@ -114,7 +115,8 @@ function largeMessage(from: string, subject: string, bytes: number): Buffer {
 }
 
 async function sendOne(localAddress: string, from: string, content: string | Buffer): Promise<SmtpReply> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress });
+  const greeting = client.greeting;
   try {
     assert.equal(greeting.code, 220, greeting.line);
     assert.equal((await client.send('EHLO app.data-memory.test')).code, 250);
@@ -123,7 +125,7 @@ async function sendOne(localAddress: string, from: string, content: string | Buf
     assert.ok(last);
     return last;
   } finally {
-    await client.quit().catch(() => client.destroy());
+    await client.quit().catch(() => client.close());
   }
 }
 
@@ -171,7 +173,7 @@ describe('DATA memory', { timeout: 300_000 }, () => {
     assert.equal(reply.code, 250, reply.line);
     assert.equal(queuedMessages(hub, 'normal@apps.test').length, 1);
 
-    for (const client of attackers) client.destroy();
+    for (const client of attackers) client.close();
     await waitFor('the spill files of the closed sessions to be deleted', () => spillFiles(relay()).length === 0);
     assert.equal(queuedMessages(hub).filter((m) => m.envelope.mailFrom.startsWith('attacker-')).length, 0, 'nothing of an unfinished message is queued');
   });
@@ -196,7 +198,7 @@ describe('DATA memory', { timeout: 300_000 }, () => {
     await push(client, 6 * MIB);
     await waitFor('a spill file for the unfinished DATA', () => spillFiles(relay()).length > 0);
     await relay().kill();
-    client.destroy();
+    client.close();
     hub = await relay().restart();
     assert.ok(relay().logs.some((l) => l.log === 'app' && String(l.message).includes('tornWriteDiscarded') && String((l as { file?: unknown }).file).startsWith('spill-')), 'the spill was discarded at start');
     assert.deepEqual(spillFiles(relay()), []);
@@ -237,7 +239,7 @@ describe('DATA memory limit (RelayHub spec.queue.maxDataMemory)', { timeout: 120
     const line = await waitForRefusal(relay, 'dataMemoryFull');
     assert.match(line.data, /451 4\.3\.1/);
     assert.ok(protocolLines(relay).some((l) => l.context === 'dataMemoryFull'));
-    for (const client of holders) client.destroy();
+    for (const client of holders) client.close();
     const reply = await sendOne(NORMAL, 'after@apps.test', plainMessage('after@apps.test', 'someone@elsewhere.test', 'after the limit'));
     assert.equal(reply.code, 250, reply.line);
   });

@@ -15,9 +15,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freePort, plainMessage, queuedMessages, sendMessage, SmtpClient, startRelay, stopRelay,
-  type HubProcess, type SmtpReply,
+  freePort, plainMessage, queuedMessages, sendMessage, startRelay, stopRelay, type HubProcess,
 } from './support-policy.ts';
+import { SmtpClient, type SmtpReply } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.76';
 const ATTACKER = '127.0.76.1';
@@ -58,8 +58,8 @@ describe('header parsing is linear on a live hub', { timeout: 300_000 }, () => {
   test(`a 2 MiB header block is processed while another client's message still gets 250 within ${PROBE_BOUND_MS} ms`, async () => {
     assert.ok(hub);
     const message = Buffer.concat([hostileHeaderBlock(2 * MiB), Buffer.from('body of the big message\r\n')]);
-    const big = (await SmtpClient.connect({ host: IP, port, localAddress: ATTACKER })).client;
-    const probe = (await SmtpClient.connect({ host: IP, port, localAddress: PROBE })).client;
+    const big = await SmtpClient.connect({ host: IP, port, localAddress: ATTACKER });
+    const probe = await SmtpClient.connect({ host: IP, port, localAddress: PROBE });
     try {
       assert.equal((await big.send('EHLO big.header-parse.test')).code, 250);
       assert.equal((await probe.send('EHLO probe.header-parse.test')).code, 250);
@@ -102,8 +102,8 @@ describe('header parsing is linear on a live hub', { timeout: 300_000 }, () => {
       assert.match(body.subarray(0, body.length - message.length).toString('latin1'), /^Received: from big\.header-parse\.test/, 'behind the hub\'s own headers');
       assert.equal(queuedMessages(hub, 'probe@apps.test').length, latencies.length, 'every probe message is queued');
     } finally {
-      big.destroy();
-      probe.destroy();
+      big.close();
+      probe.close();
     }
   });
 });

@@ -9,9 +9,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freePort, fromClient, plainMessage, protocolLines, queuedMessages, sendMessage, SmtpClient, startRelay, stopRelay, waitForRefusal,
-  type ConnectorManifest, type HubProcess, type ProtocolLine,
+  freePort, fromClient, plainMessage, protocolLines, queuedMessages, sendMessage, startRelay, stopRelay, waitForRefusal, type ConnectorManifest, type HubProcess, type ProtocolLine,
 } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.35';
 let hub: HubProcess | undefined;
@@ -25,7 +25,8 @@ function relay(): HubProcess {
 const open = (localAddress: string): Promise<SmtpClient> => SmtpClient.open({ host: IP, port, localAddress });
 
 async function session(localAddress: string, ehlo = 'limits.client.example.test'): Promise<SmtpClient> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress });
+  const greeting = client.greeting;
   assert.equal(greeting.code, 220, greeting.line);
   assert.equal((await client.send(`EHLO ${ehlo}`)).code, 250);
   return client;
@@ -196,12 +197,12 @@ describe('timeouts and greeting', () => {
         await early.waitClosed();
       }
       const hangUp = await open('127.0.7.59');
-      hangUp.destroy();
+      hangUp.close();
       await hangUp.closed;
       await new Promise((resolve) => setTimeout(resolve, 1500)); // past the greet delay of all three
       const client = await open('127.0.7.59');
       const greeting = await client.reply();
-      client.destroy();
+      client.close();
       assert.equal(greeting.line, '220 greet.limits.example.test slow');
     });
 
@@ -244,7 +245,7 @@ describe('message checks', () => {
 
   test('requireEHLODomain: EHLO/HELO with a bare word is refused at once (501 5.5.4) and no mail is taken; a domain or an address literal is fine', async () => {
     for (const [verb, helo] of [['EHLO', 'localhost'], ['HELO', 'workstation']] as const) {
-      const { client } = await SmtpClient.connect({ host: IP, port, localAddress: '127.0.7.80' });
+      const client = await SmtpClient.connect({ host: IP, port, localAddress: '127.0.7.80' });
       assert.equal((await client.send(`${verb} ${helo}`)).line, '501 5.5.4 Invalid domain name', helo);
       assert.equal((await client.send('MAIL FROM:<ehlo@fabrikam.test>')).code, 503, 'no MAIL before a good EHLO');
       assert.equal((await client.send('EHLO client.example.test')).code, 250, 'the client may try again');

@@ -15,8 +15,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freePort, plainMessage, sendMessage, SmtpClient, startRelay, stopRelay, type ConnectorManifest, type HubProcess,
+  freePort, plainMessage, sendMessage, startRelay, stopRelay, type ConnectorManifest, type HubProcess,
 } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.47';
 const CLIENT = '127.0.9.20';
@@ -53,7 +54,8 @@ after(() => stopRelay(hub));
 
 /** The banner the client gets and the replies to one message for a recipient outside the accepted domains. */
 async function tryRelay(port: number): Promise<{ banner: string; replies: string[] }> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress: CLIENT });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress: CLIENT });
+  const greeting = client.greeting;
   assert.equal((await client.send('EHLO attacker.example.test')).code, 250);
   const replies = await sendMessage(client, 'spam@attacker.example', ['victim@elsewhere.example'], plainMessage('spam@attacker.example', 'victim@elsewhere.example', 'relay?'));
   await client.quit();

@@ -18,9 +18,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import nodemailer from 'nodemailer';
 import {
-  freePort, fromClient, headerBlock, headerNames, plainMessage, protocolLines, queuedMessages, sendMessage, SmtpClient, startRelay, stopRelay, waitForRefusal,
-  type ConnectorManifest, type HubProcess, type SpoolMessage,
+  freePort, fromClient, headerBlock, headerNames, plainMessage, protocolLines, queuedMessages, sendMessage, startRelay, stopRelay, waitForRefusal, type ConnectorManifest, type HubProcess, type SpoolMessage,
 } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.34';
 const CLIENT = {
@@ -43,7 +43,8 @@ function relay(): HubProcess {
 }
 
 async function session(localAddress: string): Promise<SmtpClient> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress });
+  const greeting = client.greeting;
   assert.equal(greeting.code, 220, greeting.line);
   assert.equal((await client.send('EHLO replies.client.example.test')).code, 250);
   return client;

@@ -17,8 +17,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import {
-  freePort, hasHeader, headerBlock, plainMessage, protocolLines, queuedMessages, sendMessage, spooledMessages, SmtpClient, startRelay, stopRelay, waitForRefusal, type HubProcess,
+  freePort, hasHeader, headerBlock, plainMessage, protocolLines, queuedMessages, sendMessage, spooledMessages, startRelay, stopRelay, waitForRefusal, type HubProcess,
 } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const run = promisify(execFile);
 const IP = '127.0.0.31';
@@ -39,7 +40,8 @@ function mailer(localAddress: string) {
 }
 
 async function session(localAddress: string): Promise<SmtpClient> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress });
+  const greeting = client.greeting;
   assert.equal(greeting.code, 220, greeting.line);
   assert.equal((await client.send('EHLO raw.client.example.test')).code, 250);
   return client;
@@ -146,7 +148,7 @@ describe('method 2: AnonymousUsers + Anonymous allow AcceptAnyRecipient', () => 
   test('EHLO advertises SIZE with the limit, so that clients declare the size before sending',
     {},
     async () => {
-      const { client } = await SmtpClient.connect({ host: IP, port, localAddress: ANON });
+      const client = await SmtpClient.connect({ host: IP, port, localAddress: ANON });
       const ehlo = await client.send('EHLO size.client.example.test');
       await client.quit();
       assert.ok(ehlo.lines.some((l) => l.slice(4) === `SIZE ${LIMIT}`), JSON.stringify(ehlo.lines));

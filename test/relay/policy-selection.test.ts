@@ -13,8 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import {
-  freePort, fromClient, plainMessage, protocolLines, relayManifests, sendMessage, SmtpClient, startRelay, stopRelay, waitForRefusal, type ConnectorManifest, type HubProcess, type LogLine,
+  freePort, fromClient, plainMessage, protocolLines, relayManifests, sendMessage, startRelay, stopRelay, waitForRefusal, type ConnectorManifest, type HubProcess, type LogLine,
 } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.32';
 const CONFLICT_IP = '127.0.0.33';
@@ -37,7 +38,8 @@ function relay(): HubProcess {
 
 /** The banner a client at this address gets, after proving the session relays a message. */
 async function bannerAndRelay(localAddress: string, port: number, host = IP): Promise<string> {
-  const { client, greeting } = await SmtpClient.connect({ host, port, localAddress });
+  const client = await SmtpClient.connect({ host, port, localAddress });
+  const greeting = client.greeting;
   assert.equal(greeting.code, 220, `${localAddress}: ${greeting.line}`);
   assert.equal((await client.send('EHLO selection.client.example.test')).code, 250);
   const from = `probe-${localAddress.replace(/[.:]/g, '-')}@fabrikam.test`;
@@ -164,7 +166,8 @@ describe('conflicting connectors', () => {
       const warning = await conflicted.waitForLog(conflictLine('aa-equal'));
       assert.equal(warning.level, 'warn');
       await conflicted.waitForLog(conflictLine('ab-overlap'));
-      const { client, greeting } = await SmtpClient.connect({ host: CONFLICT_IP, port, localAddress: '127.0.5.200' });
+      const client = await SmtpClient.connect({ host: CONFLICT_IP, port, localAddress: '127.0.5.200' });
+      const greeting = client.greeting;
       assert.equal(greeting.line, '220 keeper.selection.example.test');
       await client.quit();
       // only the overlapping connector covered 127.0.6.9: not loaded, so nobody takes it
@@ -192,7 +195,8 @@ describe('conflicting connectors', () => {
         if (seen) break;
         assert.ok(attempt < 4, 'the hub never reacted to the changed manifests');
       }
-      const { client, greeting } = await SmtpClient.connect({ host: CONFLICT_IP, port, localAddress: '127.0.5.9' });
+      const client = await SmtpClient.connect({ host: CONFLICT_IP, port, localAddress: '127.0.5.9' });
+      const greeting = client.greeting;
       assert.equal(greeting.line, '220 keeper.selection.example.test');
       await client.quit();
     });
@@ -201,7 +205,8 @@ describe('conflicting connectors', () => {
       {},
       async () => {
         assert.ok(reloaded);
-        const { client, greeting } = await SmtpClient.connect({ host: CONFLICT_IP, port, localAddress: '127.0.7.9' });
+        const client = await SmtpClient.connect({ host: CONFLICT_IP, port, localAddress: '127.0.7.9' });
+        const greeting = client.greeting;
         assert.equal(greeting.line, '220 fresh.selection.example.test');
         await client.quit();
       });

@@ -12,7 +12,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, plainMessage, queuedMessages, sendMessage, SmtpClient, startRelay, stopRelay, type HubProcess } from './support-policy.ts';
+import { freePort, plainMessage, queuedMessages, sendMessage, startRelay, stopRelay, type HubProcess } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.93';
 const CLIENT = '127.0.12.7';
@@ -36,7 +37,7 @@ before(async () => {
 after(() => stopRelay(hub));
 
 test('a recipient at the A-label of a Unicode accepted domain is local, and is queued as the client wrote it', async () => {
-  const { client } = await SmtpClient.connect({ host: IP, port, localAddress: CLIENT });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress: CLIENT });
   assert.equal((await client.send('EHLO client.example.test')).code, 250);
   const sender = 'unicode-test@sender.example.test';
   const recipients = ['user@xn--bcher-kva.example', 'Other@XN--BCHER-KVA.example', 'third@xn--bcher-kva.EXAMPLE'];

@@ -13,7 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess, type LogLine } from '../support/hub-process.ts';
-import { manifestsYaml, readIncoming, SmtpClient, testMessage, type SpooledMessage } from './support-certs.ts';
+import { manifestsYaml, readIncoming, testMessage, type SpooledMessage } from './support-certs.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const NS = 'proxy-tests';
 const HUB = 'hub-proxy';
@@ -70,8 +71,9 @@ describe('PROXY protocol', { timeout: 60_000 }, () => {
   const relayed = new Map<string, string>(); // token -> claimed client address
   const refusedTokens: string[] = [];
 
-  const connect = async (options: Parameters<typeof SmtpClient.connect>[0]): Promise<SmtpClient> => {
-    const client = await SmtpClient.connect(options);
+  /** connect - a client, with its greeting read unless `readGreeting` is false (sockets expected to be dropped). */
+  const connect = async (options: Parameters<typeof SmtpClient.connect>[0], readGreeting = true): Promise<SmtpClient> => {
+    const client = readGreeting ? await SmtpClient.connect(options) : await SmtpClient.open(options);
     clients.push(client);
     return client;
   };
@@ -81,7 +83,7 @@ describe('PROXY protocol', { timeout: 60_000 }, () => {
   };
   /** relayThrough - EHLO, envelope to an outside domain, DATA; the replies. */
   const relayThrough = async (client: SmtpClient, token: string): Promise<{ ehlo: number; mail: number; rcpt: number; data: number }> => {
-    const ehlo = (await client.command('EHLO app.relay.test')).code;
+    const ehlo = (await client.send('EHLO app.relay.test')).code;
     const [mail, rcpt] = await client.envelope('app@contoso.test', ['someone@fabrikam.test']);
     const data = rcpt?.code === 250 ? (await client.data(testMessage({ from: 'app@contoso.test', to: 'someone@fabrikam.test', token }))).code : 0;
     return { ehlo, mail: mail?.code ?? 0, rcpt: rcpt?.code ?? 0, data };
@@ -127,17 +129,17 @@ describe('PROXY protocol', { timeout: 60_000 }, () => {
   });
 
   test('the header and the first SMTP command in one packet: the command is not lost', async () => {
-    const client = await connect({ host: HUB_IP, port, localAddress: PROXY_IP, preface: `PROXY TCP4 127.0.1.79 ${HUB_IP} 7777 25\r\nEHLO eager.relay.test\r\n`, noGreeting: true });
-    assert.equal((await client.read()).code, 220);
-    const ehlo = await client.read();
+    const client = await connect({ host: HUB_IP, port, localAddress: PROXY_IP, preface: `PROXY TCP4 127.0.1.79 ${HUB_IP} 7777 25\r\nEHLO eager.relay.test\r\n` }, false);
+    assert.equal((await client.reply()).code, 220);
+    const ehlo = await client.reply();
     assert.equal(ehlo.code, 250, 'the EHLO sent right behind the header is answered');
     await client.quit();
   });
 
   test('the same headers from an untrusted peer (127.0.0.51) are not believed: no relay, nothing spooled, logged as 127.0.0.51', async () => {
     for (const [version, preface] of [['v1', `PROXY TCP4 127.0.1.77 ${HUB_IP} 5555 25\r\n`], ['v2', proxyV2('127.0.1.77', 5555, HUB_IP, 25)]] as const) {
-      const client = await connect({ host: HUB_IP, port, localAddress: UNTRUSTED_IP, preface, noGreeting: true });
-      const first = await client.read();
+      const client = await connect({ host: HUB_IP, port, localAddress: UNTRUSTED_IP, preface }, false);
+      const first = await client.reply();
       const replies: number[] = [first.code];
       const token = `untrusted-${version}-${Date.now()}`;
       refusedTokens.push(token);
@@ -145,7 +147,7 @@ describe('PROXY protocol', { timeout: 60_000 }, () => {
         // the header bytes are read as SMTP command lines (and answered as such); HELP marks
         // where their replies end, then the client tries to relay as the claimed client would
         client.write('HELP\r\n');
-        for (let reply = await client.read(); reply.code !== 214 && reply.code !== 0; reply = await client.read()) replies.push(reply.code);
+        for (let reply = await client.reply(); reply.code !== 214 && reply.code !== 0; reply = await client.reply()) replies.push(reply.code);
         const result = await relayThrough(client, token);
         replies.push(result.mail, result.rcpt, result.data);
         assert.notEqual(result.rcpt, 250, `${version}: RCPT to an outside domain must not be accepted: ${JSON.stringify(result)}`);
@@ -174,8 +176,8 @@ describe('PROXY protocol', { timeout: 60_000 }, () => {
   });
 
   test('a trusted proxy that sends no PROXY header is disconnected without a session', async () => {
-    const client = await connect({ host: HUB_IP, port, localAddress: PROXY_IP, preface: 'EHLO sneaky.relay.test\r\n', noGreeting: true });
-    const reply = await client.read();
+    const client = await connect({ host: HUB_IP, port, localAddress: PROXY_IP, preface: 'EHLO sneaky.relay.test\r\n' }, false);
+    const reply = await client.reply();
     assert.equal(reply.code, 0, `closed without a reply, got ${reply.lines.join(' / ')}`);
     assert.ok(!hub.logs.some((l) => l.log === 'protocol' && String(l['remote-endpoint']).startsWith(`${PROXY_IP}:`)));
   });

@@ -19,7 +19,8 @@ import { freePort } from '../controlplane/controlplane.ts';
 import { runCli } from '../support/cli.ts';
 import { removeHubDir, startHubProcess, type HubProcess, type LogLine } from '../support/hub-process.ts';
 import { Hub } from '../../relay/hub.ts';
-import { manifestsYaml, SmtpClient } from './support-certs.ts';
+import { manifestsYaml } from './support-certs.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const NS = 'reload-bind';
 const HUB = 'hub-bind';

@@ -13,7 +13,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess, type LogLine } from '../support/hub-process.ts';
-import { manifestsYaml, readIncoming, SmtpClient, testMessage } from './support-certs.ts';
+import { manifestsYaml, readIncoming, testMessage } from './support-certs.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const NS = 'reload-tests';
 const HUB = 'hub-reload';
@@ -96,7 +97,7 @@ describe('hot reload', { timeout: 60_000 }, () => {
   test('a session past RCPT when the relay right is removed finishes under the old rules; a new session gets the new ones', async () => {
     const old = await connect();
     assert.match(old.greeting.text, /config A$/);
-    assert.equal((await old.command('EHLO app.relay.test')).code, 250);
+    assert.equal((await old.send('EHLO app.relay.test')).code, 250);
     const [mail, rcpt] = await old.envelope('app@contoso.test', ['someone@fabrikam.test']);
     assert.equal(mail?.code, 250);
     assert.equal(rcpt?.code, 250, 'config A relays');
@@ -109,7 +110,7 @@ describe('hot reload', { timeout: 60_000 }, () => {
     assert.notEqual(hashB, hashA);
 
     // the old session: another outside recipient and the message, still under A
-    const second = await old.command('RCPT TO:<other@example.org>');
+    const second = await old.send('RCPT TO:<other@example.org>');
     assert.equal(second.code, 250, `in-flight session keeps config A: ${second.text}`);
     const token = `inflight-${Date.now()}`;
     const done = await old.data(testMessage({ from: 'app@contoso.test', to: 'someone@fabrikam.test', token }));
@@ -119,12 +120,12 @@ describe('hot reload', { timeout: 60_000 }, () => {
 
     const fresh = await connect();
     assert.match(fresh.greeting.text, /config B$/, 'the new banner');
-    await fresh.command('EHLO app.relay.test');
-    assert.equal((await fresh.command('MAIL FROM:<app@contoso.test>')).code, 250);
-    const denied = await fresh.command('RCPT TO:<someone@fabrikam.test>');
+    await fresh.send('EHLO app.relay.test');
+    assert.equal((await fresh.send('MAIL FROM:<app@contoso.test>')).code, 250);
+    const denied = await fresh.send('RCPT TO:<someone@fabrikam.test>');
     assert.equal(denied.code, 550, denied.text);
     assert.match(denied.text, /^5\.7\.54 /);
-    assert.equal((await fresh.command('RCPT TO:<postmaster@contoso.test>')).code, 250, 'accepted domains still work');
+    assert.equal((await fresh.send('RCPT TO:<postmaster@contoso.test>')).code, 250, 'accepted domains still work');
     await fresh.quit();
   });
 
@@ -146,7 +147,7 @@ describe('hot reload', { timeout: 60_000 }, () => {
     assert.deepEqual(await configInfo(), [hashB]);
     const client = await connect();
     assert.match(client.greeting.text, /config B$/);
-    await client.command('EHLO app.relay.test');
+    await client.send('EHLO app.relay.test');
     const [, rcpt] = await client.envelope('app@contoso.test', ['someone@fabrikam.test']);
     assert.equal(rcpt?.code, 550, 'still config B');
     await client.quit();
@@ -166,7 +167,7 @@ describe('hot reload', { timeout: 60_000 }, () => {
     assert.equal(status().configHash, hashB);
     const client = await connect();
     assert.match(client.greeting.text, /config B$/);
-    await client.command('EHLO app.relay.test');
+    await client.send('EHLO app.relay.test');
     const [mail, rcpt] = await client.envelope('app@contoso.test', ['postmaster@contoso.test']);
     assert.equal(mail?.code, 250);
     assert.equal(rcpt?.code, 250);
@@ -185,7 +186,7 @@ describe('hot reload', { timeout: 60_000 }, () => {
     assert.deepEqual(await configInfo(), [String(line.to)]);
     const client = await connect();
     assert.match(client.greeting.text, /config E$/);
-    await client.command('EHLO app.relay.test');
+    await client.send('EHLO app.relay.test');
     const [, rcpt] = await client.envelope('app@contoso.test', ['someone@fabrikam.test']);
     assert.equal(rcpt?.code, 250, 'config E relays again');
     await client.quit();

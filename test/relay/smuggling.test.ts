@@ -14,8 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  freePort, fromClient, headerBlock, protocolLines, queuedMessages, sendMessage, SmtpClient, startRelay, stopRelay, waitForRefusal, plainMessage, type HubProcess,
+  freePort, fromClient, headerBlock, protocolLines, queuedMessages, sendMessage, startRelay, stopRelay, waitForRefusal, plainMessage, type HubProcess,
 } from './support-policy.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.36';
 const NORMALIZE = '127.0.8.1';
@@ -69,7 +70,7 @@ function smugglingContent(tag: string, fake: string): string {
 
 /** One session: EHLO, MAIL, RCPT, DATA, the content in `writes` pieces, the real dot, QUIT. */
 async function smuggle(localAddress: string, tag: string, writes: string[]): Promise<SmtpClient> {
-  const { client } = await SmtpClient.connect({ host: IP, port, localAddress });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress });
   await client.send('EHLO smuggler.example.test');
   assert.equal((await client.send(`MAIL FROM:<outer-${tag}@fabrikam.test>`)).code, 250);
   assert.equal((await client.send('RCPT TO:<victim@tailspin.test>')).code, 250);
@@ -130,7 +131,7 @@ describe('bareLineFeeds: Normalize (default)', () => {
   });
 
   test('NUL bytes are removed, the message is accepted', async () => {
-    const { client } = await SmtpClient.connect({ host: IP, port, localAddress: NORMALIZE });
+    const client = await SmtpClient.connect({ host: IP, port, localAddress: NORMALIZE });
     await client.send('EHLO nul.example.test');
     const content = plainMessage('nul@fabrikam.test', 'x@tailspin.test', 'nul\x00byte', 'body\x00\x00text\r\nline two\x00');
     const replies = await sendMessage(client, 'nul@fabrikam.test', ['x@tailspin.test'], content);
@@ -168,7 +169,7 @@ describe('bareLineFeeds: Reject', () => {
   test('the refusal is logged as bareLineFeedRejected, and the session can still send a clean message', async () => {
     const logged = await waitForRefusal(relay(), 'bareLineFeedRejected', REJECT);
     assert.equal(logged.data, `DATA refused: ${REJECTED}`);
-    const { client } = await SmtpClient.connect({ host: IP, port, localAddress: REJECT });
+    const client = await SmtpClient.connect({ host: IP, port, localAddress: REJECT });
     await client.send('EHLO clean.example.test');
     const bad = await sendMessage(client, 'lf@fabrikam.test', ['x@tailspin.test'], 'Subject: bare\n\nbody with a bare LF\nhere\r\n');
     assert.equal(bad.at(-1)?.line, REJECTED);

@@ -10,9 +10,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freePort, plainMessage, protocolLines, queuedMessages, relayManifests, sendMessage, SmtpClient, startRelay, stopRelay,
-  type HubProcess, type ManifestOptions, type SmtpReply,
+  freePort, plainMessage, protocolLines, queuedMessages, relayManifests, sendMessage, startRelay, stopRelay, type HubProcess, type ManifestOptions,
 } from './support-policy.ts';
+import { SmtpClient, type SmtpReply } from '../support/smtp-client.ts';
 
 const IP = '127.0.0.37';
 const CLIENT = '127.0.7.1';
@@ -39,7 +39,8 @@ function relay(): HubProcess {
 }
 
 async function send(from: string): Promise<SmtpReply> {
-  const { client, greeting } = await SmtpClient.connect({ host: IP, port, localAddress: CLIENT });
+  const client = await SmtpClient.connect({ host: IP, port, localAddress: CLIENT });
+  const greeting = client.greeting;
   try {
     assert.equal(greeting.code, 220, greeting.line);
     assert.equal((await client.send('EHLO app.spool-full.test')).code, 250);

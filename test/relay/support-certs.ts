@@ -1,22 +1,18 @@
 /*
- * test/relay/support-certs - real certificates, manifests and a line-level SMTP client for the
- * relay integration tests (tls-*.test.ts, proxy, reload, crash).
+ * test/relay/support-certs - real certificates, manifests and spool readers for the relay
+ * integration tests (tls-*.test.ts, proxy, reload, crash); the SMTP client they use is
+ * test/support/smtp-client.ts.
  *
  * Certificates are made with the `openssl` command line, as an administrator would: a CA, a
  * server certificate for the hub FQDN (plus IP SANs), a client certificate signed by the CA
  * and a self-signed one. PEM strings go into Secret stringData; the files stay in a temp dir
  * for `openssl s_client -CAfile`.
- *
- * SmtpClient talks SMTP on a raw socket (optionally bound to a loopback source address and
- * optionally after a PROXY protocol header), so a test sees every reply code as a client does.
- */
+ * */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { stringify } from 'yaml';
 import { Spool, type SpoolRecoveryReport } from '../../relay/spool/spool.ts';
 
@@ -146,170 +142,6 @@ export function manifestsYaml(documents: object[]): string {
 
 export function secretDoc(namespace: string, name: string, stringData: Record<string, string>): object {
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData };
-}
-
-// ---------------------------------------------------------------------------------------------
-// A line-level SMTP client
-
-export interface SmtpReply {
-  code: number;
-  /** The lines without their code, joined with '\n'. */
-  text: string;
-  lines: string[];
-}
-
-/** code 0 = the server closed the connection without (another) reply. */
-const CLOSED: SmtpReply = Object.freeze({ code: 0, text: 'connection closed', lines: [] });
-
-export interface SmtpConnectOptions {
-  host: string;
-  port: number;
-  localAddress?: string;
-  /** Bytes written before anything is read (a PROXY protocol header). */
-  preface?: Buffer | string;
-  /** Do not wait for the greeting (for sockets that are expected to be dropped). */
-  noGreeting?: boolean;
-}
-
-export class SmtpClient {
-  #socket: Socket | TLSSocket;
-  #buffer = '';
-  #pending: string[] = [];
-  #replies: SmtpReply[] = [];
-  #waiters: Array<(reply: SmtpReply) => void> = [];
-  #ended = false;
-  readonly closed: Promise<void>;
-  #markClosed!: () => void;
-  greeting: SmtpReply = CLOSED;
-  /** The client's own address and port, as the relay sees them without PROXY. */
-  readonly localAddress: string;
-  readonly localPort: number;
-
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    this.localAddress = socket.localAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
-    this.closed = new Promise((resolve) => (this.#markClosed = resolve));
-    this.#attach(socket);
-  }
-
-  static async connect(options: SmtpConnectOptions): Promise<SmtpClient> {
-    const socket = netConnect({ host: options.host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const client = new SmtpClient(socket);
-    if (options.preface !== undefined) socket.write(options.preface);
-    if (!options.noGreeting) client.greeting = await client.read();
-    return client;
-  }
-
-  get isClosed(): boolean {
-    return this.#ended;
-  }
-
-  #attach(socket: Socket | TLSSocket): void {
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => this.#onData(chunk));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      if (socket !== this.#socket) return;
-      this.#ended = true;
-      for (const waiter of this.#waiters.splice(0)) waiter(CLOSED);
-      this.#markClosed();
-    });
-  }
-
-  #onData(chunk: string): void {
-    this.#buffer += chunk;
-    let newline: number;
-    while ((newline = this.#buffer.indexOf('\n')) >= 0) {
-      const line = this.#buffer.slice(0, newline).replace(/\r$/, '');
-      this.#buffer = this.#buffer.slice(newline + 1);
-      this.#pending.push(line);
-      if (!/^\d{3}-/.test(line)) {
-        const lines = this.#pending.splice(0);
-        const reply: SmtpReply = { code: Number(line.slice(0, 3)) || -1, text: lines.map((l) => l.slice(4)).join('\n'), lines };
-        const waiter = this.#waiters.shift();
-        if (waiter) waiter(reply);
-        else this.#replies.push(reply);
-      }
-    }
-  }
-
-  /** read - the next reply (code 0 when the connection closed first). */
-  read(timeoutMs = 10_000): Promise<SmtpReply> {
-    const queued = this.#replies.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.#ended) return Promise.resolve(CLOSED);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no SMTP reply within ${timeoutMs} ms`)), timeoutMs);
-      this.#waiters.push((reply) => (clearTimeout(timer), resolve(reply)));
-    });
-  }
-
-  write(text: string): void {
-    if (!this.#ended) this.#socket.write(text);
-  }
-
-  /** command - send one line, read one reply. */
-  command(line: string, timeoutMs?: number): Promise<SmtpReply> {
-    this.write(`${line}\r\n`);
-    return this.read(timeoutMs);
-  }
-
-  /** startTls - STARTTLS, then the TLS handshake on the same socket; returns the STARTTLS reply. */
-  async startTls(options: { ca?: string; servername?: string; cert?: string; key?: string; rejectUnauthorized?: boolean } = {}): Promise<{ reply: SmtpReply; socket: TLSSocket | null }> {
-    const reply = await this.command('STARTTLS');
-    if (reply.code !== 220) return { reply, socket: null };
-    const plain = this.#socket;
-    plain.removeAllListeners('data');
-    const secure = tlsConnect({
-      socket: plain,
-      ...(options.ca ? { ca: options.ca } : {}),
-      ...(options.servername ? { servername: options.servername } : {}),
-      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
-      rejectUnauthorized: options.rejectUnauthorized ?? true,
-    });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', resolve);
-      secure.once('error', reject);
-    });
-    this.#socket = secure;
-    this.#attach(secure);
-    return { reply, socket: secure };
-  }
-
-  /** data - DATA, the message (dot-stuffed, CRLF), the final dot; returns the final reply (or the DATA refusal). */
-  async data(message: string): Promise<SmtpReply> {
-    const go = await this.command('DATA');
-    if (go.code !== 354) return go;
-    const body = message.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    this.write(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`);
-    return this.read(30_000);
-  }
-
-  /** envelope - MAIL FROM and each RCPT TO; the replies in order. */
-  async envelope(from: string, to: string[]): Promise<SmtpReply[]> {
-    const replies = [await this.command(`MAIL FROM:<${from}>`)];
-    for (const rcpt of to) replies.push(await this.command(`RCPT TO:<${rcpt}>`));
-    return replies;
-  }
-
-  /** quit - QUIT, then a polite close (FIN, wait for the server's close) so no RST is sent. */
-  async quit(): Promise<void> {
-    if (!this.#ended) {
-      await this.command('QUIT', 5000).catch(() => CLOSED);
-      this.#socket.end();
-      await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-    }
-    this.close();
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
 }
 
 /** testMessage - a small RFC 5322 message with a unique token in subject and body. */

@@ -3,19 +3,17 @@
  *
  * - relayManifests(): the YAML of one namespace (hub, receive connectors, accepted domains),
  *   written the way a user writes them, for startHubProcess.
- * - SmtpClient: a raw SMTP client on node:net that binds a loopback source address (so one
- *   machine can play many clients), keeps every reply it got in order, and parses multi-line
- *   replies. Nothing is interpreted for the test: it sees the exact lines the relay sent.
+ * - sendMessage(): one whole transaction with the SMTP client of test/support/smtp-client.ts.
  * - queuedMessages(): what a running hub has queued, read from its queue files;
  *   spooledMessages(): what a stopped hub left in incoming/, read with the relay's Spool class.
  * - protocol log helpers over the JSON lines the hub printed.
  */
-import { connect, type Socket } from 'node:net';
 import { stringify } from 'yaml';
 import { freePort } from '../controlplane/controlplane.ts';
 import { startHubProcess, removeHubDir, type HubProcess, type LogLine } from '../support/hub-process.ts';
 import { Spool, type SpoolMessage, type SpoolRecoveryReport } from '../../relay/spool/spool.ts';
 import { readQueueSnapshot } from '../../relay/spool/snapshot.ts';
+import type { SmtpClient, SmtpReply } from '../support/smtp-client.ts';
 
 export { freePort };
 export type { HubProcess, LogLine, SpoolMessage };
@@ -182,161 +180,6 @@ export async function waitForRefusal(hub: HubProcess, context: string, remoteIp?
 /** Whether a protocol line is about a session from this client address (`ip:port` or `[ipv6]:port`). */
 export function fromClient(line: ProtocolLine, ip: string): boolean {
   return line['remote-endpoint'].startsWith(ip.includes(':') ? `[${ip}]:` : `${ip}:`);
-}
-
-// ---------------------------------------------------------------------------------------
-// raw SMTP client
-
-export interface SmtpReply {
-  code: number;
-  /** Every line of the reply as sent, without CRLF. */
-  lines: string[];
-  /** The last line, e.g. `550 5.7.54 Unable to relay recipient in non-accepted domain`. */
-  line: string;
-  /** ms since the client started connecting. */
-  at: number;
-}
-
-export interface SmtpClientOptions {
-  host: string;
-  port: number;
-  /** Source address to bind (any 127.x works on loopback). */
-  localAddress?: string;
-  family?: 4 | 6;
-}
-
-/** SmtpClient - exact SMTP lines over a plain socket; replies queue up in `replies`. */
-export class SmtpClient {
-  readonly socket: Socket;
-  readonly replies: SmtpReply[] = [];
-  readonly started = performance.now();
-  /** Raw bytes received, for checks on line endings. */
-  received = Buffer.alloc(0);
-  closedAt: number | null = null;
-  /** The client's own port, kept after the close (the protocol log's remote-endpoint). */
-  localPort = 0;
-  readonly closed: Promise<void>;
-  #buffer = '';
-  #pending: string[] = [];
-  #read = 0;
-  #waiters: Array<() => void> = [];
-
-  private constructor(options: SmtpClientOptions) {
-    this.socket = connect({ host: options.host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}), ...(options.family ? { family: options.family } : {}) });
-    this.socket.setNoDelay(true);
-    this.socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    this.socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) => {
-      this.socket.once('close', () => {
-        this.closedAt = performance.now() - this.started;
-        this.#wake();
-        resolve();
-      });
-    });
-  }
-
-  /** open - connect (the greeting is not awaited: call reply() for it). */
-  static async open(options: SmtpClientOptions): Promise<SmtpClient> {
-    const client = new SmtpClient(options);
-    await new Promise<void>((resolve, reject) => {
-      client.socket.once('connect', () => {
-        client.localPort = client.socket.localPort ?? 0;
-        resolve();
-      });
-      client.socket.once('error', reject);
-    });
-    return client;
-  }
-
-  /** connect - open and read the greeting. */
-  static async connect(options: SmtpClientOptions): Promise<{ client: SmtpClient; greeting: SmtpReply }> {
-    const client = await SmtpClient.open(options);
-    return { client, greeting: await client.reply() };
-  }
-
-  get isClosed(): boolean {
-    return this.closedAt !== null;
-  }
-
-  #onData(chunk: Buffer): void {
-    this.received = Buffer.concat([this.received, chunk]);
-    this.#buffer += chunk.toString('latin1');
-    let nl: number;
-    while ((nl = this.#buffer.indexOf('\r\n')) >= 0) {
-      const line = this.#buffer.slice(0, nl);
-      this.#buffer = this.#buffer.slice(nl + 2);
-      this.#pending.push(line);
-      if (!/^\d{3}-/.test(line)) {
-        const lines = this.#pending;
-        this.#pending = [];
-        this.replies.push({ code: Number(line.slice(0, 3)), lines, line, at: performance.now() - this.started });
-      }
-    }
-    this.#wake();
-  }
-
-  #wake(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w();
-  }
-
-  /** reply - the next reply not yet read; rejects if the connection closes first or on timeout. */
-  async reply(timeoutMs = 10_000): Promise<SmtpReply> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const next = this.replies[this.#read];
-      if (next) {
-        this.#read++;
-        return next;
-      }
-      if (this.isClosed) throw new Error(`connection closed without a reply (got so far: ${JSON.stringify(this.replies.map((r) => r.line))})`);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`no reply within ${timeoutMs} ms (got so far: ${JSON.stringify(this.replies.map((r) => r.line))})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** write - raw bytes, exactly as given. */
-  write(data: string | Buffer): void {
-    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
-  }
-
-  /** send - one command line (CRLF added) and its reply. */
-  async send(line: string, timeoutMs?: number): Promise<SmtpReply> {
-    this.write(`${line}\r\n`);
-    return this.reply(timeoutMs);
-  }
-
-  /** waitClosed - resolves when the relay closed the connection; rejects after timeoutMs. */
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`connection still open after ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      await Promise.race([this.closed, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** quit - QUIT, expect 221 and the close. */
-  async quit(): Promise<SmtpReply> {
-    const reply = await this.send('QUIT');
-    await this.waitClosed();
-    return reply;
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
 }
 
 /**

@@ -18,8 +18,9 @@ import nodemailer from 'nodemailer';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess, type LogLine } from '../support/hub-process.ts';
 import {
-  certText, makeTestCerts, manifestsYaml, opensslStartTls, readIncoming, secretDoc, SmtpClient, testMessage, type SpooledMessage, type TestCerts,
+  certText, makeTestCerts, manifestsYaml, opensslStartTls, readIncoming, secretDoc, testMessage, type SpooledMessage, type TestCerts,
 } from './support-certs.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const NS = 'tls-auth';
 const HUB = 'hub-tls';
@@ -111,7 +112,7 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
   test('STARTTLS is advertised and openssl verifies the hub certificate (subject, DNS and IP SAN) against the CA', async () => {
     const client = await connect(ports.submission);
     assert.equal(client.greeting.code, 220);
-    const ehlo = await client.command('EHLO client.example.test');
+    const ehlo = await client.send('EHLO client.example.test');
     assert.equal(ehlo.code, 250);
     assert.ok(ehlo.lines.some((l) => /^250[ -]STARTTLS$/.test(l)), `EHLO offers STARTTLS:\n${ehlo.lines.join('\n')}`);
     await client.quit();
@@ -150,27 +151,27 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
 
   test('BasicAuthRequireTLS: AUTH before STARTTLS gets 538 (STARTTLS first), after STARTTLS the same AUTH succeeds', async () => {
     const client = await connect(ports.submission);
-    await client.command('EHLO laptop.contoso.test');
-    const early = await client.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`);
+    await client.send('EHLO laptop.contoso.test');
+    const early = await client.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`);
     assert.equal(early.code, 538, early.text);
     assert.match(early.text, /STARTTLS/);
 
     const { reply } = await client.startTls({ ca: certs.ca.cert, servername: FQDN });
     assert.equal(reply.code, 220);
-    assert.equal((await client.command('EHLO laptop.contoso.test')).code, 250);
-    const auth = await client.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`);
+    assert.equal((await client.send('EHLO laptop.contoso.test')).code, 250);
+    const auth = await client.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`);
     assert.equal(auth.code, 235, auth.text);
-    assert.equal((await client.command('MAIL FROM:<alice@contoso.test>')).code, 250);
+    assert.equal((await client.send('MAIL FROM:<alice@contoso.test>')).code, 250);
     await client.quit();
   });
 
   test('BasicAuthRequireTLS: AUTH LOGIN before STARTTLS is refused at once, before the password crosses the wire in cleartext', async () => {
     const client = await connect(ports.submission);
-    await client.command('EHLO laptop.contoso.test');
-    const first = await client.command(`AUTH LOGIN ${Buffer.from('alice').toString('base64')}`);
+    await client.send('EHLO laptop.contoso.test');
+    const first = await client.send(`AUTH LOGIN ${Buffer.from('alice').toString('base64')}`);
     if (first.code === 334) {
       // the relay wants the password now; send a wrong one so nothing real leaks, and finish the exchange
-      const after = await client.command(Buffer.from('not-the-password').toString('base64'));
+      const after = await client.send(Buffer.from('not-the-password').toString('base64'));
       assert.equal(after.code, 538, after.text);
     }
     assert.equal(first.code, 538, `AUTH LOGIN before TLS: ${first.lines.join(' / ')} (expected 538 without a password prompt)`);
@@ -180,13 +181,13 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
 
   test('a wrong password gets 535 5.7.8; the second failure (maxLogonFailures 2) gets 421 and the connection is closed', async () => {
     const client = await connect(ports.submission);
-    await client.command('EHLO laptop.contoso.test');
+    await client.send('EHLO laptop.contoso.test');
     await client.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await client.command('EHLO laptop.contoso.test');
-    const first = await client.command(`AUTH PLAIN ${plain('alice', 'wrong')}`);
+    await client.send('EHLO laptop.contoso.test');
+    const first = await client.send(`AUTH PLAIN ${plain('alice', 'wrong')}`);
     assert.equal(first.code, 535, first.text);
     assert.match(first.text, /^5\.7\.8 /);
-    const second = await client.command(`AUTH PLAIN ${plain('alice', 'also-wrong')}`);
+    const second = await client.send(`AUTH PLAIN ${plain('alice', 'also-wrong')}`);
     assert.equal(second.code, 421, second.text);
     assert.match(second.text, /^4\.7\.0 /);
     await Promise.race([client.closed, new Promise((_r, reject) => setTimeout(() => reject(new Error('connection still open 5 s after 421')), 5000))]);
@@ -194,57 +195,57 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
     assert.equal(linesOf(client).filter((l) => l.context === 'authenticationFailed').length, 2, 'both failures are in the protocol log');
 
     const unknown = await connect(ports.submission);
-    await unknown.command('EHLO laptop.contoso.test');
+    await unknown.send('EHLO laptop.contoso.test');
     await unknown.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await unknown.command('EHLO laptop.contoso.test');
-    const nobody = await unknown.command(`AUTH PLAIN ${plain('mallory', PASSWORDS.alice)}`);
+    await unknown.send('EHLO laptop.contoso.test');
+    const nobody = await unknown.send(`AUTH PLAIN ${plain('mallory', PASSWORDS.alice)}`);
     assert.equal(nobody.code, 535, 'an unknown user gets the same 535 as a wrong password');
     await unknown.quit();
   });
 
   test('an authenticated user may send only as its listed addresses, unless it holds AcceptAnySender', async () => {
     const alice = await connect(ports.submission);
-    await alice.command('EHLO laptop.contoso.test');
+    await alice.send('EHLO laptop.contoso.test');
     await alice.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await alice.command('EHLO laptop.contoso.test');
-    assert.equal((await alice.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)).code, 235);
-    assert.equal((await alice.command('MAIL FROM:<a.smith@contoso.test>')).code, 250, 'second listed address');
-    await alice.command('RSET');
-    assert.equal((await alice.command('MAIL FROM:<ALICE@Contoso.Test>')).code, 250, 'listed address, other case');
-    await alice.command('RSET');
+    await alice.send('EHLO laptop.contoso.test');
+    assert.equal((await alice.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)).code, 235);
+    assert.equal((await alice.send('MAIL FROM:<a.smith@contoso.test>')).code, 250, 'second listed address');
+    await alice.send('RSET');
+    assert.equal((await alice.send('MAIL FROM:<ALICE@Contoso.Test>')).code, 250, 'listed address, other case');
+    await alice.send('RSET');
     for (const other of ['bob@contoso.test', 'alice@fabrikam.test']) {
-      const reply = await alice.command(`MAIL FROM:<${other}>`);
+      const reply = await alice.send(`MAIL FROM:<${other}>`);
       assert.equal(reply.code, 550, `${other}: ${reply.text}`);
       assert.match(reply.text, /^5\.7\.1 /);
     }
     await alice.quit();
 
     const carol = await connect(ports.submission);
-    await carol.command('EHLO laptop.contoso.test');
+    await carol.send('EHLO laptop.contoso.test');
     await carol.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await carol.command('EHLO laptop.contoso.test');
-    assert.equal((await carol.command(`AUTH LOGIN ${Buffer.from('carol').toString('base64')}`)).code, 334);
-    assert.equal((await carol.command(Buffer.from(PASSWORDS.carol).toString('base64'))).code, 235);
-    const any = await carol.command('MAIL FROM:<newsletter@fabrikam.test>');
+    await carol.send('EHLO laptop.contoso.test');
+    assert.equal((await carol.send(`AUTH LOGIN ${Buffer.from('carol').toString('base64')}`)).code, 334);
+    assert.equal((await carol.send(Buffer.from(PASSWORDS.carol).toString('base64'))).code, 235);
+    const any = await carol.send('MAIL FROM:<newsletter@fabrikam.test>');
     assert.equal(any.code, 250, `carol has AcceptAnySender: ${any.text}`);
     await carol.quit();
   });
 
   test('authenticated users relay to any domain and bypass anti-spam; anonymous clients on the Client connector cannot submit', async () => {
     const anon = await connect(ports.submission);
-    await anon.command('EHLO laptop.contoso.test');
+    await anon.send('EHLO laptop.contoso.test');
     await anon.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await anon.command('EHLO laptop.contoso.test');
-    const refused = await anon.command('MAIL FROM:<alice@contoso.test>');
+    await anon.send('EHLO laptop.contoso.test');
+    const refused = await anon.send('MAIL FROM:<alice@contoso.test>');
     assert.equal(refused.code, 530, refused.text);
     assert.match(refused.text, /^5\.7\.1 /);
     await anon.quit();
 
     const client = await connect(ports.submission);
-    await client.command('EHLO laptop.contoso.test');
+    await client.send('EHLO laptop.contoso.test');
     await client.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await client.command('EHLO laptop.contoso.test');
-    assert.equal((await client.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)).code, 235);
+    await client.send('EHLO laptop.contoso.test');
+    assert.equal((await client.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)).code, 235);
     const [mail, ext1, ext2] = await client.envelope('alice@contoso.test', ['partner@fabrikam.test', 'friend@example.org']);
     assert.equal(mail?.code, 250);
     assert.equal(ext1?.code, 250, ext1?.text);
@@ -259,16 +260,16 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
 
   test('requireTLS: MAIL before STARTTLS gets 530 5.7.0; after STARTTLS and AUTH the message is accepted', async () => {
     const client = await connect(ports.requireTls);
-    await client.command('EHLO laptop.contoso.test');
-    const early = await client.command('MAIL FROM:<alice@contoso.test>');
+    await client.send('EHLO laptop.contoso.test');
+    const early = await client.send('MAIL FROM:<alice@contoso.test>');
     assert.equal(early.code, 530, early.text);
     assert.match(early.text, /^5\.7\.0 /);
-    const auth = await client.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`);
+    const auth = await client.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`);
     // AUTH is refused before any password prompt: credentials never cross in cleartext.
     assert.equal(auth.code, 538, `AUTH before TLS on a requireTLS connector: ${auth.text}`);
     await client.startTls({ ca: certs.ca.cert, servername: FQDN });
-    await client.command('EHLO laptop.contoso.test');
-    assert.equal((await client.command(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)).code, 235);
+    await client.send('EHLO laptop.contoso.test');
+    assert.equal((await client.send(`AUTH PLAIN ${plain('alice', PASSWORDS.alice)}`)).code, 235);
     const [mail, rcpt] = await client.envelope('alice@contoso.test', ['partner@fabrikam.test']);
     assert.equal(mail?.code, 250);
     assert.equal(rcpt?.code, 250);
@@ -280,10 +281,10 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
 
   test('MutualTLS: a CA-signed client certificate is a TrustedServers session (relays, no size limit, no anti-spam header)', async () => {
     const client = await connect(ports.mtls);
-    await client.command('EHLO mta.trusted.test');
+    await client.send('EHLO mta.trusted.test');
     const { socket } = await client.startTls({ ca: certs.ca.cert, servername: FQDN, cert: certs.client.cert, key: certs.client.key });
     assert.ok(socket, 'TLS handshake with the client certificate');
-    await client.command('EHLO mta.trusted.test');
+    await client.send('EHLO mta.trusted.test');
     const [mail, rcpt] = await client.envelope('app@trusted.test', ['someone@fabrikam.test']);
     assert.equal(mail?.code, 250, mail?.text);
     assert.equal(rcpt?.code, 250, `trusted server relays: ${rcpt?.text}`);
@@ -299,21 +300,21 @@ describe('TLS and authentication on a standalone hub', { timeout: 60_000 }, () =
   test('MutualTLS: a self-signed client certificate (or none) leaves the session anonymous: no relay, size limit, anti-spam header', async () => {
     for (const variant of ['self-signed', 'no-certificate'] as const) {
       const client = await connect(ports.mtls);
-      await client.command('EHLO mta.somebody.test');
+      await client.send('EHLO mta.somebody.test');
       const identity = variant === 'self-signed' ? { cert: certs.selfSigned.cert, key: certs.selfSigned.key } : {};
       const { socket } = await client.startTls({ ca: certs.ca.cert, servername: FQDN, ...identity });
       assert.ok(socket, `${variant}: the TLS handshake itself succeeds`);
-      await client.command('EHLO mta.somebody.test');
+      await client.send('EHLO mta.somebody.test');
       const [mail, ext] = await client.envelope('app@somebody.test', ['someone@fabrikam.test']);
       assert.equal(mail?.code, 250);
       assert.equal(ext?.code, 550, `${variant}: ${ext?.text}`);
       assert.match(ext?.text ?? '', /^5\.7\.54 /);
-      assert.equal((await client.command('RCPT TO:<postmaster@contoso.test>')).code, 250, 'accepted domain needs no relay right');
+      assert.equal((await client.send('RCPT TO:<postmaster@contoso.test>')).code, 250, 'accepted domain needs no relay right');
       const big = 'y'.repeat(76).concat('\r\n').repeat(100);
       const tooBig = await client.data(testMessage({ from: 'app@somebody.test', to: 'postmaster@contoso.test', token: `too-big-${variant}`, body: big }));
       assert.equal(tooBig.code, 552, `${variant}: ${tooBig.text}`);
       assert.match(tooBig.text, /^5\.3\.4 /);
-      await client.command('RSET');
+      await client.send('RSET');
       await client.envelope('app@somebody.test', ['postmaster@contoso.test']);
       const token = `mtls-${variant}-${Date.now()}`;
       assert.equal((await client.data(testMessage({ from: 'app@somebody.test', to: 'postmaster@contoso.test', token }))).code, 250);

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
-import { makeTestCerts, manifestsYaml, opensslStartTls, secretDoc, SmtpClient, type TestCerts } from './support-certs.ts';
+import { makeTestCerts, manifestsYaml, opensslStartTls, secretDoc, type TestCerts } from './support-certs.ts';
+import { SmtpClient } from '../support/smtp-client.ts';
 
 const NS = 'tls-robustness';
 const HUB = 'hub-robust';
@@ -52,7 +53,7 @@ async function assertStillServing(hub: HubProcess, port: number): Promise<void> 
   assert.equal(hub.child.exitCode, null, 'the hub process is still running');
   const next = await SmtpClient.connect({ host: IP, port });
   assert.equal(next.greeting.code, 220, 'the next client is greeted');
-  assert.equal((await next.command('EHLO next.relay.test')).code, 250);
+  assert.equal((await next.send('EHLO next.relay.test')).code, 250);
   await next.quit();
 }
 
@@ -83,9 +84,9 @@ test('after TLS sessions have ended, SIGTERM stops the hub without waiting out t
   const { hub, port, certs: c } = await hubFor(t);
   for (let i = 0; i < 3; i++) {
     const client = await SmtpClient.connect({ host: IP, port });
-    await client.command('EHLO app.relay.test');
+    await client.send('EHLO app.relay.test');
     await client.startTls({ ca: c.ca.cert, servername: FQDN });
-    assert.equal((await client.command('EHLO app.relay.test')).code, 250);
+    assert.equal((await client.send('EHLO app.relay.test')).code, 250);
     await client.quit();
     await client.closed;
   }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createBufferedOutput, isoTime } from './output.ts';
+import { createBufferedOutput, isoTime } from './log-output.ts';
 
 void test('lines of one turn are written together, in order, on the next turn', async () => {
   const writes: string[] = [];
@@ -50,7 +50,7 @@ void test('isoTime is Date#toISOString', () => {
   assert.ok(now >= before && now <= Date.now());
 });
 
-const protocolLog = new URL('./protocol-log.ts', import.meta.url).href;
+const protocolLog = new URL('../log/protocol-log.ts', import.meta.url).href;
 
 function runChild(body: string): { status: number | null; lines: string[]; stdout: string } {
   const script = `import { appLog, SessionLog } from ${JSON.stringify(protocolLog)};\n${body}`;

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { SMTPServer } from 'smtp-server';
-import { setGreeting } from './smtp-server-patch.ts';
+import { installSmtpServerPatch, setGreeting } from './smtp-server-patch.ts';
+
+installSmtpServerPatch();
 
 async function serve(t: { after: (fn: () => void) => void }, settings: { greetDelayMs: number; banner: string } | null): Promise<number> {
   const smtp = new SMTPServer({ disableReverseLookup: true, logger: false, name: 'library.default' });

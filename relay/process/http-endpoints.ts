@@ -1,13 +1,16 @@
 /*
- * operator/cli/hub-http - the HTTP endpoints of a running hub (standalone or in a pod):
+ * relay/process/http-endpoints - the HTTP endpoints of a running hub (standalone or in a pod):
  * /metrics (Prometheus), /healthz, /readyz (503 while draining or while a new listener
  * could not bind), /status (the config hash it runs, whether ready, and the config it was
  * given but could not apply).
  */
 import { createServer, type Server } from 'node:http';
-import type { Hub } from '../../relay/hub.ts';
+import type { Hub } from '../hub.ts';
 
-export function serveHubHttp(hub: Hub, address: { host: string; port: number }): Server {
+/** What the endpoints read of a hub. */
+export type HubHttpSource = Pick<Hub, 'metrics' | 'ready' | 'configHash' | 'pendingConfig'>;
+
+export function serveHubHttp(hub: HubHttpSource, address: { host: string; port: number }): Server {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));

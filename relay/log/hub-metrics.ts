@@ -1,9 +1,9 @@
 /*
- * relay/metrics - the hub's Prometheus metrics (prom-client), one registry per hub.
- * Names carry the `relay_` prefix; per-connector series are labelled `connector`.
+ * relay/log/hub-metrics - the hub's Prometheus metrics (prom-client), one registry per hub.
+ * Names carry the `relay_` prefix; per-connector series are labelled `connector`. Beside the
+ * logs as the other half of what the hub reports, in a base layer every room may import.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SpoolDamageReport } from './spool/recovery.ts';
 
 export interface HubMetrics {
   registry: Registry;
@@ -16,8 +16,8 @@ export interface HubMetrics {
   configInfo: Gauge<'hash'>;
   spoolCorruptBytes: Counter;
   spoolRecoveredFrames: Counter;
-  /** recordSpoolRecovery - count what the spool's startup recovery found (once per start). */
-  recordSpoolRecovery(report: SpoolDamageReport): void;
+  /** recordSpoolRecovery - count what the spool's startup recovery found (once per start; spool/recovery.ts SpoolDamageReport). */
+  recordSpoolRecovery(report: { corruptBytes: number; framesAfterDamage: number }): void;
 }
 
 export function createHubMetrics(options: { defaultMetrics?: boolean } = {}): HubMetrics {

@@ -1,11 +1,11 @@
 /*
- * relay/session/fixtures - rendered-config builders shared by the session module tests.
+ * test/support/session-fixtures - rendered-config builders shared by the session module tests.
  *
  * Job: a ConnectorConfig with sane, fully defaulted values that each test overrides in part.
- * Trust: test-only; nothing in the relay imports this file.
+ * Trust: test-only; only tests import this file.
  * Failure modes: none; values mirror the api.md defaults (36Mi, 200 recipients, 5000 conns).
  */
-import type { AcceptedDomainConfig, ConnectorConfig, ConnectorLimits } from '../config/schema.ts';
+import type { AcceptedDomainConfig, ConnectorConfig, ConnectorLimits } from '../../relay/config/schema.ts';
 
 export const DEFAULT_LIMITS: ConnectorLimits = {
   maxMessageSize: 36 * 1024 * 1024,

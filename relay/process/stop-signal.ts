@@ -1,5 +1,5 @@
 /*
- * operator/cli/stop-signal - the first SIGTERM or SIGINT, listened for from the start.
+ * relay/process/stop-signal - the first SIGTERM or SIGINT, listened for from the start.
  *
  * A command installs this before anything slow (spool recovery, cache sync): in a container
  * the process is PID 1, and PID 1 without a handler ignores SIGTERM, so a pod deleted while

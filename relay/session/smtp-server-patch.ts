@@ -1,22 +1,23 @@
 /*
- * relay/listener/smtp-server-patch - two behaviours smtp-server hard-codes, made per connector.
+ * relay/session/smtp-server-patch - two behaviours smtp-server hard-codes, made per connector.
  *
  * smtp-server (3.21) waits a fixed 100 ms before the 220 greeting (its early-talker check) and
  * builds the greeting as "220 NAME ESMTP BANNER". Exchange makes the pause a per-connector
  * setting (greetDelay, default 0 here) and sends the connector's banner as written. Rather
- * than fork the library, this module replaces SMTPConnection.prototype.init and _sendGreeting
- * once, at import, with versions that read the connector of the connection from a WeakMap
- * filled by the listener before it hands the socket over. Connections without an entry keep
- * the library's behaviour. The upstream-style change (an `earlyTalkerDelay` option and a
- * full-line `greeting` option) is described in docs/smtp-server-patch.md; the test
- * relay/listener/smtp-server-patch.test.ts fails if the library's internals move.
+ * than fork the library, installSmtpServerPatch (called once by the hub at start) replaces
+ * SMTPConnection.prototype.init and _sendGreeting with versions that read the connector of the
+ * connection from a WeakMap filled by the connector server when the listener hands the socket
+ * over (ConnectorServer.handOver). Connections without an entry keep the library's behaviour. The
+ * upstream-style change (an `earlyTalkerDelay` option and a full-line `greeting` option) is
+ * described in docs/smtp-server-patch.md; the test relay/session/smtp-server-patch.test.ts
+ * fails if the library's internals move.
  * Also: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
  * with allowInsecureAuth false; every connection), and that 538 carries the contract's
  * 5.7.11 text and is logged (marked connections).
  */
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { REPLIES } from '../session/policy.ts';
+import { REPLIES, replyText } from './replies.ts';
 
 export interface GreetingSettings {
   greetDelayMs: number;
@@ -31,9 +32,6 @@ export interface GreetingSettings {
   /** The connector's check of the EHLO/HELO argument (requireEHLODomain): a refusal or null. */
   checkHelo?: (hostname: string) => { code: number; text: string; reason: string } | null;
 }
-
-/** The reply for a message over the size limit, as the contract words it. */
-export const MESSAGE_TOO_BIG_TEXT = '5.3.4 Message size exceeds fixed maximum message size';
 
 const greetings = new WeakMap<Socket, GreetingSettings>();
 const settingsByConnection = new WeakMap<object, GreetingSettings>();
@@ -84,15 +82,18 @@ interface ConnectionPrototype {
   _relayPatched?: boolean;
 }
 
-const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
-
-for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
-  if (typeof prototype[method] !== 'function') {
-    throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/listener/smtp-server-patch.ts`);
+/**
+ * installSmtpServerPatch - replace the methods once per process (the hub calls it at start; a
+ * second call does nothing). Throws when smtp-server's internals moved.
+ */
+export function installSmtpServerPatch(): void {
+  const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
+  if (prototype._relayPatched) return;
+  for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
+    if (typeof prototype[method] !== 'function') {
+      throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/session/smtp-server-patch.ts`);
+    }
   }
-}
-
-if (!prototype._relayPatched) {
   const originalInit = prototype.init;
   const originalGreeting = prototype._sendGreeting;
   const originalTimeout = prototype._onTimeout;
@@ -133,13 +134,14 @@ if (!prototype._relayPatched) {
     }
     if (settings && code === 538) {
       // handler_AUTH before STARTTLS where insecure AUTH is off: the contract's reply, logged
-      const text = `${REPLIES.authRequiresTls.enhanced} ${REPLIES.authRequiresTls.message}`;
+      const text = replyText(REPLIES.authRequiresTls);
       settings.onLibraryRefusal?.(`AUTH refused: 538 ${text}`, REPLIES.authRequiresTls.reason);
       return originalSend.call(this, code, text, context);
     }
     if (settings && code === 552 && context === 'MESSAGE_TOO_BIG') {
-      settings.onLibraryRefusal?.(`MAIL refused: 552 ${MESSAGE_TOO_BIG_TEXT}`, 'messageTooLarge');
-      return originalSend.call(this, code, MESSAGE_TOO_BIG_TEXT, false);
+      const text = replyText(REPLIES.messageTooLarge);
+      settings.onLibraryRefusal?.(`MAIL refused: 552 ${text}`, REPLIES.messageTooLarge.reason);
+      return originalSend.call(this, code, text, false);
     }
     originalSend.call(this, code, message, context);
   };

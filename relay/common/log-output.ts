@@ -1,5 +1,5 @@
 /*
- * relay/log/output - where the JSON log lines go: stdout, buffered.
+ * relay/common/log-output - where the JSON log lines go: stdout, buffered.
  *
  * The protocol, tracking and app logs write one line per event; a write(2) per line was
  * about a tenth of the hub's main-thread CPU under load (stdout to a file is a
