@@ -1,10 +1,10 @@
 /*
  * operator/runtime/errors - the errors the controller runtime throws on purpose.
  *
- * Every class extends RelayError (relay/errors.ts, the project's one error base class) and
+ * Every class extends RelayError (relay/common/errors.ts, the project's one error base class) and
  * carries a stable `code` prefixed RELAY_ERR_RUNTIME_*. Callers match on `code` or on the class.
  */
-import { RelayError } from '../../relay/errors.ts';
+import { RelayError } from '../../relay/common/errors.ts';
 
 /** Every code thrown from operator/runtime, for the documentation check. */
 export const RUNTIME_ERROR_CODES = [

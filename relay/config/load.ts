@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { RelayError } from '../errors.ts';
+import { RelayError } from '../common/errors.ts';
 import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type TlsFiles } from './schema.ts';
 import { secretFileProblem } from './secret-names.ts';
 

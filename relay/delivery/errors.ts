@@ -5,7 +5,7 @@
  * failed) decided by failure-policy.ts. These codes are for the hub and the tests: bad
  * options, unreadable smart-host credentials, a stopped service.
  */
-import { RelayError } from '../errors.ts';
+import { RelayError } from '../common/errors.ts';
 
 /** Every code thrown from relay/delivery, for the documentation check. */
 export const DELIVERY_ERROR_CODES = [

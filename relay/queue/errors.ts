@@ -5,7 +5,7 @@
  * in the state it was in (active/ is resumed at the next start), and a stopped queue
  * manager leaves everything on disk.
  */
-import { RelayError } from '../errors.ts';
+import { RelayError } from '../common/errors.ts';
 
 /** Every code thrown from relay/queue, for the documentation check. */
 export const QUEUE_ERROR_CODES = [

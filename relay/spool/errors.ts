@@ -4,7 +4,7 @@
  * Callers match on `code`. The session maps RELAY_ERR_SPOOL_FULL to `452 4.3.1` and
  * RELAY_ERR_SPOOL_WRITE to `451 4.3.0`; either way the client keeps the message and retries.
  */
-import { RelayError } from '../errors.ts';
+import { RelayError } from '../common/errors.ts';
 
 /** Every code thrown from relay/spool, for the documentation check. */
 export const SPOOL_ERROR_CODES = [

@@ -1,5 +1,5 @@
 /*
- * relay/errors - the base class of every error the relay throws on purpose.
+ * relay/common/errors - the base class of every error the relay throws on purpose.
  *
  * Callers match on `code` (stable, prefixed by room: RELAY_ERR_SPOOL_*, ...), never on the
  * message text. Wrapping errors pass `{ cause }`. Subclasses live with the room that
