@@ -6,15 +6,6 @@
  */
 import { RelayError } from '../../relay/common/errors.ts';
 
-/** Every code thrown from operator/runtime, for the documentation check. */
-export const RUNTIME_ERROR_CODES = [
-  'RELAY_ERR_RUNTIME_TERMINAL',
-  'RELAY_ERR_RUNTIME_INVALID_ARGUMENT',
-  'RELAY_ERR_RUNTIME_STOPPED',
-  'RELAY_ERR_RUNTIME_CONDITION',
-] as const;
-export type RuntimeErrorCode = (typeof RUNTIME_ERROR_CODES)[number];
-
 /**
  * TerminalError - thrown by a reconciler when retrying cannot help (invalid spec, a conflict
  * only a user can resolve). The controller records it and does not requeue the key; the next

@@ -7,14 +7,6 @@
  */
 import { RelayError } from '../common/errors.ts';
 
-/** Every code thrown from relay/delivery, for the documentation check. */
-export const DELIVERY_ERROR_CODES = [
-  'RELAY_ERR_DELIVERY_INVALID_ARGUMENT',
-  'RELAY_ERR_DELIVERY_CREDENTIALS',
-  'RELAY_ERR_DELIVERY_STOPPED',
-] as const;
-export type DeliveryErrorCode = (typeof DELIVERY_ERROR_CODES)[number];
-
 /** DeliveryArgumentError - a bad option; the message names it. */
 export class DeliveryArgumentError extends RelayError {
   constructor(message: string) {

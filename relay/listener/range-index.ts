@@ -13,13 +13,14 @@
 // strict (no octal/hex/short IPv4, no zone IDs): ipaddr.js takes 1-4 us per address, so the
 // tests use it as the reference instead.
 
+import { RelayError } from '../common/errors.ts';
+
 export type AddressFamily = 4 | 6;
 
 /** The CRD's CEL rule names, so a message from the relay matches one from the API server. */
 export type RangeRule = 'remoteIPRangeSyntax' | 'remoteIPRangeOrder';
 
-export class RangeSyntaxError extends Error {
-  readonly code = 'RELAY_ERR_RANGE_SYNTAX';
+export class RangeSyntaxError extends RelayError {
   readonly rule: RangeRule;
   readonly entry: string;
   /** Set when the entry came from buildListenerIndex. */
@@ -27,7 +28,7 @@ export class RangeSyntaxError extends Error {
 
   constructor(entry: string, rule: RangeRule, problem: string, connectorId?: string) {
     const owner = connectorId === undefined ? '' : ` of connector ${JSON.stringify(connectorId)}`;
-    super(`remoteIPRanges entry ${JSON.stringify(entry)}${owner}: ${problem} (rule ${rule})`);
+    super('RELAY_ERR_RANGE_SYNTAX', `remoteIPRanges entry ${JSON.stringify(entry)}${owner}: ${problem} (rule ${rule})`);
     this.name = 'RangeSyntaxError';
     this.rule = rule;
     this.entry = entry;

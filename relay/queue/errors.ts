@@ -7,14 +7,6 @@
  */
 import { RelayError } from '../common/errors.ts';
 
-/** Every code thrown from relay/queue, for the documentation check. */
-export const QUEUE_ERROR_CODES = [
-  'RELAY_ERR_QUEUE_STATE_WRITE',
-  'RELAY_ERR_QUEUE_INVALID_ARGUMENT',
-  'RELAY_ERR_QUEUE_STOPPED',
-] as const;
-export type QueueErrorCode = (typeof QUEUE_ERROR_CODES)[number];
-
 /** QueueStateWriteError - a delivery-state file could not be written or removed durably. */
 export class QueueStateWriteError extends RelayError {
   constructor(message: string, cause: unknown) {
