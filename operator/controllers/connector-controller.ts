@@ -17,7 +17,7 @@
  * Disabled is neither: Ready=False alone, so kstatus says InProgress (docs/gitops.md).
  */
 import { API_GROUP_VERSION } from '../api/crds.ts';
-import { effectiveConnectorSpec } from '../render/render.ts';
+import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
 import { byPrecedence, selectsHub } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';

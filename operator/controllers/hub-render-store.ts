@@ -3,7 +3,7 @@
  * per hub, read by the connector controller for per-hub status. In memory only: after a
  * restart every hub is reconciled again before connectors report (they requeue until then).
  */
-import type { ConnectorOnHub } from '../render/render.ts';
+import type { ConnectorOnHub } from '../render/result.ts';
 
 export interface HubObservation {
   hub: string;

@@ -22,7 +22,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { effectiveConnectorSpec } from '../render/render.ts';
+import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
 import { selectsHub } from '../render/selection.ts';
 import type { ReceiveConnector } from '../api/types.generated.ts';
 import { DEFAULT_HUB_OBJECT_OPTIONS, type HubObjectOptions } from '../resources/hub-objects.ts';
