@@ -22,12 +22,14 @@ import type { AcceptedDomain, RelayHub } from '../api/types.generated.ts';
 import { byPrecedence } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/conditions.ts';
-import type { ReconcileResult } from '../runtime/controller.ts';
+import { Controller, type ReconcileResult } from '../runtime/controller.ts';
 import { splitKey } from '../runtime/objects.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import { normalizeDomain } from '../../relay/session/domains.ts';
 import { domainPublicSuffixProblem } from '../render/security.ts';
 import type { Caches } from './caches.ts';
 import { applyReadyStatus } from './ready-status.ts';
+import { enqueueEach, hubPresenceOrLabelsChanged, type ControllerManager } from './watches.ts';
 
 export interface AcceptedDomainControllerDeps {
   caches: Caches;
@@ -125,4 +127,26 @@ export function createAcceptedDomainReconciler(deps: AcceptedDomainControllerDep
     });
     await applyReadyStatus(applier, 'AcceptedDomain', { namespace, name }, domain, ready);
   };
+}
+
+/**
+ * setupAcceptedDomainController - the AcceptedDomain controller and its watches (SetupWithManager):
+ *   AcceptedDomain -> every AcceptedDomain of the namespace (a duplicate domain or default
+ *                     involves the others)
+ *   RelayHub       -> every AcceptedDomain of the namespace, when a hub comes, goes or
+ *                     changes its labels
+ * and at start every domain.
+ */
+export function setupAcceptedDomainController(manager: ControllerManager): Controller {
+  const { caches, applier } = manager;
+  const queue = new WorkQueue({ name: 'accepteddomain' });
+  const controller = new Controller({ name: 'accepteddomain', queue, reconcile: createAcceptedDomainReconciler({ caches, applier }) });
+  const domainsOfNamespace = (namespace: string | undefined): void => enqueueEach(queue, caches.acceptedDomains.list(namespace));
+  caches.acceptedDomains.onChange((o) => domainsOfNamespace(o.metadata?.namespace));
+  const hubChanged = hubPresenceOrLabelsChanged(caches);
+  caches.hubs.onChange((hub) => {
+    if (hubChanged(hub)) domainsOfNamespace(hub.metadata?.namespace);
+  });
+  domainsOfNamespace(manager.namespace);
+  return controller;
 }

@@ -22,10 +22,12 @@ import { SEND_CONNECTOR_SECRET_KEYS, selectsEveryHub, sendConnectorMaxMessageSiz
 import { byPrecedence } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/conditions.ts';
-import type { ReconcileResult } from '../runtime/controller.ts';
-import { splitKey } from '../runtime/objects.ts';
+import { Controller, type ReconcileResult } from '../runtime/controller.ts';
+import { objectKey, splitKey } from '../runtime/objects.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import type { Caches } from './caches.ts';
 import { applyReadyStatus } from './ready-status.ts';
+import { enqueueEach, hubPresenceOrLabelsChanged, type ControllerManager } from './watches.ts';
 
 export interface SendConnectorControllerDeps {
   caches: Caches;
@@ -100,4 +102,30 @@ export function createSendConnectorReconciler(deps: SendConnectorControllerDeps)
     });
     await applyReadyStatus(applier, 'SendConnector', { namespace, name }, connector, ready);
   };
+}
+
+/**
+ * setupSendConnectorController - the SendConnector controller and its watches (SetupWithManager):
+ *   SendConnector -> itself
+ *   RelayHub      -> every SendConnector of the namespace, when a hub comes, goes or changes
+ *                    its labels
+ *   Secret        -> the SendConnectors naming it (the status reads only that Secret)
+ * and at start every send connector.
+ */
+export function setupSendConnectorController(manager: ControllerManager): Controller {
+  const { caches, applier } = manager;
+  const queue = new WorkQueue({ name: 'sendconnector' });
+  const controller = new Controller({ name: 'sendconnector', queue, reconcile: createSendConnectorReconciler({ caches, applier }) });
+  caches.sendConnectors.onChange((o) => queue.add(objectKey(o)));
+  const hubChanged = hubPresenceOrLabelsChanged(caches);
+  caches.hubs.onChange((hub) => {
+    if (hubChanged(hub)) enqueueEach(queue, caches.sendConnectors.list(hub.metadata?.namespace));
+  });
+  caches.secrets.onChange((o) => {
+    for (const send of caches.sendConnectors.list(o.metadata?.namespace)) {
+      if (send.spec.authentication?.secretName === o.metadata?.name) queue.add(objectKey(send));
+    }
+  });
+  enqueueEach(queue, caches.sendConnectors.list(manager.namespace));
+  return controller;
 }
