@@ -156,8 +156,8 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
  * setupConnectorController - the ReceiveConnector controller and its watches (SetupWithManager):
  *   ReceiveConnector -> itself
  *   RelayHub         -> every ReceiveConnector of the namespace
- * and at start every connector. The hub controller also enqueues the connectors on a hub after
- * each of its reconciles (the manager wires its connectorsChanged to this controller's queue).
+ *   a hub reconciled -> the connectors on it (HubRenderStore.onHubReconciled)
+ * and at start every connector.
  */
 export function setupConnectorController(manager: ControllerManager): Controller {
   const { caches, applier, events, renders } = manager;
@@ -165,6 +165,7 @@ export function setupConnectorController(manager: ControllerManager): Controller
   const controller = new Controller({ name: 'receiveconnector', queue, reconcile: createConnectorReconciler({ caches, applier, events, renders }) });
   caches.receiveConnectors.onChange((o) => queue.add(objectKey(o)));
   caches.hubs.onChange((hub) => enqueueEach(queue, caches.receiveConnectors.list(hub.metadata?.namespace)));
+  renders.onHubReconciled((keys) => keys.forEach((k) => queue.add(k)));
   enqueueEach(queue, caches.receiveConnectors.list(manager.namespace));
   return controller;
 }

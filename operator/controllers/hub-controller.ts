@@ -40,8 +40,6 @@ export interface HubControllerDeps {
   events: EventRecorder;
   renders: HubRenderStore;
   objectOptions: HubObjectOptions;
-  /** Called with the connector keys on the hub after each reconcile. */
-  connectorsChanged: (keys: string[]) => void;
 }
 
 
@@ -134,7 +132,7 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
       void events.record(hub, { type: 'Normal', reason: 'ConfigRendered', action: 'Render', note: `config ${hash}: ${rendered.config.connectors.length} connector(s), ${rendered.config.listeners.length} listener(s)` });
     }
     if (tooLarge) void events.record(hub, { type: 'Warning', reason: 'ConfigTooLarge', action: 'Render', note: `rendered config does not fit a ConfigMap (${payload.bytes} bytes)` });
-    deps.connectorsChanged([...new Set(rendered.connectors.map((c) => c.connectorId))]);
+    renders.hubReconciled([...new Set(rendered.connectors.map((c) => c.connectorId))]);
   };
 }
 
@@ -147,10 +145,10 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
  *   owned objects     -> their controller owner (a hub)
  * and at start every hub.
  */
-export function setupHubController(manager: ControllerManager, options: Pick<HubControllerDeps, 'objectOptions' | 'connectorsChanged'>): Controller {
+export function setupHubController(manager: ControllerManager, objectOptions: HubObjectOptions): Controller {
   const { caches, applier, events, renders } = manager;
   const queue = new WorkQueue({ name: 'relayhub' });
-  const controller = new Controller({ name: 'relayhub', queue, reconcile: createHubReconciler({ caches, applier, events, renders, ...options }) });
+  const controller = new Controller({ name: 'relayhub', queue, reconcile: createHubReconciler({ caches, applier, events, renders, objectOptions }) });
   const hubsOfNamespace = (namespace: string | undefined): void => enqueueEach(queue, caches.hubs.list(namespace));
   caches.hubs.onChange((hub) => queue.add(objectKey(hub)));
   const selectedBefore = new Map<string, string[]>();

@@ -100,12 +100,13 @@ export class Manager {
       renders: new HubRenderStore(),
       namespace: this.#options.namespace,
     };
-    const connectorController = setupConnectorController(manager);
-    const hubController = setupHubController(manager, {
-      objectOptions: this.#options.objectOptions ?? { ...DEFAULT_HUB_OBJECT_OPTIONS, ...(process.env.RELAY_IMAGE ? { defaultImage: process.env.RELAY_IMAGE } : {}) },
-      connectorsChanged: (keys) => keys.forEach((k) => connectorController.queue.add(k)),
-    });
-    this.#controllers = [hubController, connectorController, setupAcceptedDomainController(manager), setupSendConnectorController(manager)];
+    // In this order, so that the handlers of one event run in it too: the hub's first.
+    this.#controllers = [
+      setupHubController(manager, this.#options.objectOptions ?? { ...DEFAULT_HUB_OBJECT_OPTIONS, ...(process.env.RELAY_IMAGE ? { defaultImage: process.env.RELAY_IMAGE } : {}) }),
+      setupConnectorController(manager),
+      setupAcceptedDomainController(manager),
+      setupSendConnectorController(manager),
+    ];
     for (const controller of this.#controllers) controller.start();
   }
 
