@@ -3,9 +3,10 @@
  * whether the hubs of its namespace accept mail for it as its spec says and, if not, why.
  *
  * Every RelayHub renders every AcceptedDomain of its namespace, in precedence order (older
- * creationTimestamp, then name: render.ts), and the relay takes the first entry that matches a
- * domain exactly (relay/session/domains.ts) and the first with default: true for postmaster@
- * (relay/delivery/delivery-report.ts). So of two objects declaring one domain the earlier
+ * creationTimestamp, then name: render/accepted-domains.ts), and the relay takes the first
+ * entry that matches a domain exactly (relay/session/domains.ts) and the first with
+ * default: true for postmaster@ (relay/delivery/delivery-report.ts). So of two objects
+ * declaring one domain the earlier
  * decides, and of two defaults the earlier is the default. The status says just that.
  *
  * Ready=True, Rendered: in the config of the hubs the message names (every hub of the
@@ -55,7 +56,7 @@ export function canonicalDomain(domainName: string): string | null {
   return name === null ? null : `${wildcard ? '*.' : ''}${name}`;
 }
 
-/** why `first` precedes `other`, in words (the order render.ts and the relay use). */
+/** why `first` precedes `other`, in words (the order render/accepted-domains.ts and the relay use). */
 function precedenceWhy(first: AcceptedDomain, other: AcceptedDomain): string {
   return (first.metadata.creationTimestamp ?? '') === (other.metadata.creationTimestamp ?? '')
     ? 'created at the same time and first by name'
