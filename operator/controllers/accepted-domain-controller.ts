@@ -6,8 +6,8 @@
  * creationTimestamp, then name: render/accepted-domains.ts), and the relay takes the first
  * entry that matches a domain exactly (relay/session/domains.ts) and the first with
  * default: true for postmaster@ (relay/delivery/delivery-report.ts). So of two objects
- * declaring one domain the earlier
- * decides, and of two defaults the earlier is the default. The status says just that.
+ * declaring one domain the earlier decides, and of two defaults the earlier is the default.
+ * The status says just that.
  *
  * Ready=True, Rendered: in the config of the hubs the message names (every hub of the
  * namespace). Whether their pods run that config yet is each RelayHub's Ready: the render
