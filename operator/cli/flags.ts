@@ -3,9 +3,10 @@
  * errors that name the flag.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { RelayError } from '../../relay/common/errors.ts';
 
-export class FlagError extends Error {
-  readonly code = 'RELAY_ERR_FLAG';
+export class FlagError extends RelayError {
+  constructor(message: string) { super('RELAY_ERR_FLAG', message); }
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -7,9 +7,10 @@ import type { RelayHub } from '../api/types.generated.ts';
 import type { NamespaceObjects } from '../render/inputs.ts';
 import { validateManifests } from '../validate/validate.ts';
 import { FlagError } from './flags.ts';
+import { RelayError } from '../../relay/common/errors.ts';
 
-export class ManifestError extends Error {
-  readonly code = 'RELAY_ERR_MANIFEST';
+export class ManifestError extends RelayError {
+  constructor(message: string) { super('RELAY_ERR_MANIFEST', message); }
 }
 
 export function loadHub(command: string, paths: string[], hubName: string, namespace?: string): { hub: RelayHub; objects: NamespaceObjects } {

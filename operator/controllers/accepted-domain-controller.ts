@@ -3,10 +3,11 @@
  * whether the hubs of its namespace accept mail for it as its spec says and, if not, why.
  *
  * Every RelayHub renders every AcceptedDomain of its namespace, in precedence order (older
- * creationTimestamp, then name: render.ts), and the relay takes the first entry that matches a
- * domain exactly (relay/session/domains.ts) and the first with default: true for postmaster@
- * (relay/delivery/delivery-report.ts). So of two objects declaring one domain the earlier
- * decides, and of two defaults the earlier is the default. The status says just that.
+ * creationTimestamp, then name: render/accepted-domains.ts), and the relay takes the first
+ * entry that matches a domain exactly (relay/session/domains.ts) and the first with
+ * default: true for postmaster@ (relay/delivery/delivery-report.ts). So of two objects
+ * declaring one domain the earlier decides, and of two defaults the earlier is the default.
+ * The status says just that.
  *
  * Ready=True, Rendered: in the config of the hubs the message names (every hub of the
  * namespace). Whether their pods run that config yet is each RelayHub's Ready: the render
@@ -22,12 +23,14 @@ import type { AcceptedDomain, RelayHub } from '../api/types.generated.ts';
 import { byPrecedence } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/conditions.ts';
-import type { ReconcileResult } from '../runtime/controller.ts';
+import { Controller, type ReconcileResult } from '../runtime/controller.ts';
 import { splitKey } from '../runtime/objects.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import { normalizeDomain } from '../../relay/session/domains.ts';
 import { domainPublicSuffixProblem } from '../render/security.ts';
 import type { Caches } from './caches.ts';
 import { applyReadyStatus } from './ready-status.ts';
+import { enqueueEach, hubPresenceOrLabelsChanged, type ControllerManager } from './watches.ts';
 
 export interface AcceptedDomainControllerDeps {
   caches: Caches;
@@ -53,7 +56,7 @@ export function canonicalDomain(domainName: string): string | null {
   return name === null ? null : `${wildcard ? '*.' : ''}${name}`;
 }
 
-/** why `first` precedes `other`, in words (the order render.ts and the relay use). */
+/** why `first` precedes `other`, in words (the order render/accepted-domains.ts and the relay use). */
 function precedenceWhy(first: AcceptedDomain, other: AcceptedDomain): string {
   return (first.metadata.creationTimestamp ?? '') === (other.metadata.creationTimestamp ?? '')
     ? 'created at the same time and first by name'
@@ -125,4 +128,26 @@ export function createAcceptedDomainReconciler(deps: AcceptedDomainControllerDep
     });
     await applyReadyStatus(applier, 'AcceptedDomain', { namespace, name }, domain, ready);
   };
+}
+
+/**
+ * setupAcceptedDomainController - the AcceptedDomain controller and its watches (SetupWithManager):
+ *   AcceptedDomain -> every AcceptedDomain of the namespace (a duplicate domain or default
+ *                     involves the others)
+ *   RelayHub       -> every AcceptedDomain of the namespace, when a hub comes, goes or
+ *                     changes its labels
+ * and at start every domain.
+ */
+export function setupAcceptedDomainController(manager: ControllerManager): Controller {
+  const { caches, applier } = manager;
+  const queue = new WorkQueue({ name: 'accepteddomain' });
+  const controller = new Controller({ name: 'accepteddomain', queue, reconcile: createAcceptedDomainReconciler({ caches, applier }) });
+  const domainsOfNamespace = (namespace: string | undefined): void => enqueueEach(queue, caches.acceptedDomains.list(namespace));
+  caches.acceptedDomains.onChange((o) => domainsOfNamespace(o.metadata?.namespace));
+  const hubChanged = hubPresenceOrLabelsChanged(caches);
+  caches.hubs.onChange((hub) => {
+    if (hubChanged(hub)) domainsOfNamespace(hub.metadata?.namespace);
+  });
+  domainsOfNamespace(manager.namespace);
+  return controller;
 }

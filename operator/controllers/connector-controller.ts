@@ -17,14 +17,17 @@
  * Disabled is neither: Ready=False alone, so kstatus says InProgress (docs/gitops.md).
  */
 import { API_GROUP_VERSION } from '../api/crds.ts';
-import { effectiveConnectorSpec } from '../render/render.ts';
+import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
 import { byPrecedence, selectsHub } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
+import { Controller } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
-import { splitKey, type KubeObject } from '../runtime/objects.ts';
+import { objectKey, splitKey, type KubeObject } from '../runtime/objects.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import type { Caches } from './caches.ts';
 import { HubRenderStore } from './hub-render-store.ts';
+import { enqueueEach, type ControllerManager } from './watches.ts';
 
 export interface ConnectorControllerDeps {
   caches: Caches;
@@ -147,4 +150,22 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
       void events.record(connector, { type: 'Warning', reason: 'Conflicted', action: 'Render', note: `conflicts with ${conflictWith}; not loaded` });
     }
   };
+}
+
+/**
+ * setupConnectorController - the ReceiveConnector controller and its watches (SetupWithManager):
+ *   ReceiveConnector -> itself
+ *   RelayHub         -> every ReceiveConnector of the namespace
+ *   a hub reconciled -> the connectors on it (HubRenderStore.onHubReconciled)
+ * and at start every connector.
+ */
+export function setupConnectorController(manager: ControllerManager): Controller {
+  const { caches, applier, events, renders } = manager;
+  const queue = new WorkQueue({ name: 'receiveconnector' });
+  const controller = new Controller({ name: 'receiveconnector', queue, reconcile: createConnectorReconciler({ caches, applier, events, renders }) });
+  caches.receiveConnectors.onChange((o) => queue.add(objectKey(o)));
+  caches.hubs.onChange((hub) => enqueueEach(queue, caches.receiveConnectors.list(hub.metadata?.namespace)));
+  renders.onHubReconciled((keys) => keys.forEach((k) => queue.add(k)));
+  enqueueEach(queue, caches.receiveConnectors.list(manager.namespace));
+  return controller;
 }

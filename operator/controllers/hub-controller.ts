@@ -21,9 +21,15 @@ import { desiredHubObjects, type HubObjectOptions } from '../resources/hub-objec
 import { ANNOTATION_CONFIG_HASH, LABEL_HUB, SECRETS_MOUNT } from '../resources/names.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
+import { Controller } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
-import { controllerOwnerKey, splitKey, type KubeObject } from '../runtime/objects.ts';
+import { controllerOwnerKey, objectKey, splitKey, type KubeObject } from '../runtime/objects.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
+import type { ReceiveConnector } from '../api/types.generated.ts';
+import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
+import { selectsHub } from '../render/selection.ts';
 import { OWNED_KINDS, type Caches } from './caches.ts';
+import { enqueueEach, type ControllerManager } from './watches.ts';
 
 const OWNED_API_VERSION = new Map(OWNED_KINDS.map((k) => [k.kind, k.apiVersion]));
 import type { HubRenderStore } from './hub-render-store.ts';
@@ -34,8 +40,6 @@ export interface HubControllerDeps {
   events: EventRecorder;
   renders: HubRenderStore;
   objectOptions: HubObjectOptions;
-  /** Called with the connector keys on the hub after each reconcile. */
-  connectorsChanged: (keys: string[]) => void;
 }
 
 
@@ -128,6 +132,47 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
       void events.record(hub, { type: 'Normal', reason: 'ConfigRendered', action: 'Render', note: `config ${hash}: ${rendered.config.connectors.length} connector(s), ${rendered.config.listeners.length} listener(s)` });
     }
     if (tooLarge) void events.record(hub, { type: 'Warning', reason: 'ConfigTooLarge', action: 'Render', note: `rendered config does not fit a ConfigMap (${payload.bytes} bytes)` });
-    deps.connectorsChanged([...new Set(rendered.connectors.map((c) => c.connectorId))]);
+    renders.hubReconciled([...new Set(rendered.connectors.map((c) => c.connectorId))]);
   };
+}
+
+/**
+ * setupHubController - the RelayHub controller and its watches (SetupWithManager):
+ *   RelayHub          -> that hub
+ *   ReceiveConnector  -> the hubs it selects now and selected before
+ *   AcceptedDomain, SendConnector, Secret -> every hub of the namespace
+ *   relay Pods        -> their hub (label)
+ *   owned objects     -> their controller owner (a hub)
+ * and at start every hub.
+ */
+export function setupHubController(manager: ControllerManager, objectOptions: HubObjectOptions): Controller {
+  const { caches, applier, events, renders } = manager;
+  const queue = new WorkQueue({ name: 'relayhub' });
+  const controller = new Controller({ name: 'relayhub', queue, reconcile: createHubReconciler({ caches, applier, events, renders, objectOptions }) });
+  const hubsOfNamespace = (namespace: string | undefined): void => enqueueEach(queue, caches.hubs.list(namespace));
+  caches.hubs.onChange((hub) => queue.add(objectKey(hub)));
+  const selectedBefore = new Map<string, string[]>();
+  caches.receiveConnectors.onChange((object) => {
+    const key = objectKey(object);
+    const connector = object as unknown as ReceiveConnector;
+    const spec = effectiveConnectorSpec(connector);
+    const now = caches.hubs.list(object.metadata?.namespace).filter((h) => selectsHub(spec, h)).map((h) => objectKey(h));
+    for (const hubKey of new Set([...(selectedBefore.get(key) ?? []), ...now])) queue.add(hubKey);
+    selectedBefore.set(key, now);
+  });
+  caches.acceptedDomains.onChange((o) => hubsOfNamespace(o.metadata?.namespace));
+  caches.sendConnectors.onChange((o) => hubsOfNamespace(o.metadata?.namespace));
+  caches.secrets.onChange((o) => hubsOfNamespace(o.metadata?.namespace));
+  caches.pods.onChange((pod) => {
+    const hub = pod.metadata?.labels?.[LABEL_HUB];
+    if (hub && pod.metadata?.namespace) queue.add(`${pod.metadata.namespace}/${hub}`);
+  });
+  for (const informer of caches.owned.values()) {
+    informer.onChange((o: KubeObject) => {
+      const owner = controllerOwnerKey(o, { group: 'relayoperator.io', kind: 'RelayHub' });
+      if (owner) queue.add(owner);
+    });
+  }
+  hubsOfNamespace(manager.namespace);
+  return controller;
 }

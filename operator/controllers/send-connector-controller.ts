@@ -2,10 +2,8 @@
  * operator/controllers/send-connector-controller - the Ready condition of one SendConnector:
  * which hubs deliver through it and, if none or not as its spec says, why.
  *
- * The same rules as render.ts (sendConnectorConfigs), so the status says what the hubs'
- * configs hold: a SendConnector with neither spec.hubs nor spec.hubSelector is on every hub of
- * its namespace, else on the hubs selectsHub picks (as a ReceiveConnector); a hub leaves it out
- * when its authentication Secret or one of that Secret's keys (username, password) is missing.
+ * The rules are render's own (render/send-connectors.ts: which hubs it is on, which Secret
+ * keys it needs, its maxMessageSize), so the status says what the hubs' configs hold.
  *
  * Ready=True, Rendered: in the config of the hubs the message names. Whether their pods run
  * that config yet is each RelayHub's Ready: the render store records receive connectors per
@@ -17,17 +15,19 @@
  *                   username or password (the message says which): left out of every hub
  *   HubNotFound     spec.hubs names a RelayHub that does not exist (it is on the others)
  */
-import { SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT } from '../api/defaults.ts';
 import type { RelayHub, SendConnector } from '../api/types.generated.ts';
-import { parseQuantity } from '../api/units.ts';
-import { secretValue, type SecretObject } from '../render/inputs.ts';
-import { byPrecedence, selectsHub } from '../render/selection.ts';
+import type { SecretObject } from '../render/inputs.ts';
+import { missingSecretKeys } from '../render/secret-keys.ts';
+import { SEND_CONNECTOR_SECRET_KEYS, selectsEveryHub, sendConnectorMaxMessageSize, sendConnectorSelectsHub } from '../render/send-connectors.ts';
+import { byPrecedence } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, readyVerdict, type ReadyVerdict } from '../runtime/conditions.ts';
-import type { ReconcileResult } from '../runtime/controller.ts';
-import { splitKey } from '../runtime/objects.ts';
+import { Controller, type ReconcileResult } from '../runtime/controller.ts';
+import { objectKey, splitKey } from '../runtime/objects.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import type { Caches } from './caches.ts';
 import { applyReadyStatus } from './ready-status.ts';
+import { enqueueEach, hubPresenceOrLabelsChanged, type ControllerManager } from './watches.ts';
 
 export interface SendConnectorControllerDeps {
   caches: Caches;
@@ -43,23 +43,14 @@ export interface SendConnectorStatusInputs {
   secrets: readonly SecretObject[];
 }
 
-/** The keys render.ts requires of spec.authentication.secretName. */
-export const SEND_CONNECTOR_SECRET_KEYS = ['username', 'password'] as const;
-
-/** sendConnectorSelectsHub - render.ts's rule: no hubs and no selector = every hub. */
-export function sendConnectorSelectsHub(spec: SendConnector['spec'], hub: RelayHub): boolean {
-  const selectsEvery = (spec.hubs ?? []).length === 0 && spec.hubSelector === undefined;
-  return selectsEvery || selectsHub(spec, hub);
-}
-
-/** missingSecretProblem - why render.ts leaves the connector out for its Secret, or undefined. */
+/** missingSecretProblem - why render leaves the connector out for its Secret, or undefined. */
 function missingSecretProblem(namespace: string, secretName: string, secrets: readonly SecretObject[]): string | undefined {
-  if (!secrets.some((s) => s.metadata.name === secretName)) {
+  // missingSecretKeys reads only the Secrets of what it is given
+  const objects = { namespace, hubs: [], receiveConnectors: [], acceptedDomains: [], sendConnectors: [], secrets: [...secrets] };
+  const { exists, missing } = missingSecretKeys(objects, secretName, SEND_CONNECTOR_SECRET_KEYS);
+  if (!exists) {
     return `Secret ${secretName} (spec.authentication.secretName) not found in namespace ${namespace}`;
   }
-  // secretValue reads only the Secrets of what it is given
-  const objects = { namespace, hubs: [], receiveConnectors: [], acceptedDomains: [], sendConnectors: [], secrets: [...secrets] };
-  const missing = SEND_CONNECTOR_SECRET_KEYS.filter((key) => secretValue(objects, secretName, key) === undefined);
   if (missing.length === 0) return undefined;
   return `Secret ${secretName} (spec.authentication.secretName) has no key ${missing.map((k) => `"${k}"`).join(' and no key ')}`;
 }
@@ -74,13 +65,13 @@ export function decideSendConnectorStatus(inputs: SendConnectorStatusInputs): Re
   const problems: Array<{ reason: ConditionReason; message: string }> = [];
 
   try {
-    parseQuantity(spec.maxMessageSize ?? SEND_CONNECTOR_MAX_MESSAGE_SIZE_DEFAULT);
+    sendConnectorMaxMessageSize(spec);
   } catch (error) {
     const blocked = selected.length > 0 ? `: RelayHub ${selected.join(', ')} cannot render a config until it is fixed` : '';
     problems.push({ reason: ConditionReason.InvalidSpec, message: `spec.maxMessageSize: ${(error as Error).message}${blocked}` });
   }
   if (selected.length === 0) {
-    const why = (spec.hubs ?? []).length === 0 && spec.hubSelector === undefined
+    const why = selectsEveryHub(spec)
       ? `no RelayHub in namespace ${namespace} (without spec.hubs and spec.hubSelector it goes to every hub there)`
       : `no RelayHub in namespace ${namespace} matches spec.hubs/spec.hubSelector${unknownText ? ` (${unknownText})` : ''}`;
     problems.push({ reason: ConditionReason.NoHubSelected, message: why });
@@ -111,4 +102,30 @@ export function createSendConnectorReconciler(deps: SendConnectorControllerDeps)
     });
     await applyReadyStatus(applier, 'SendConnector', { namespace, name }, connector, ready);
   };
+}
+
+/**
+ * setupSendConnectorController - the SendConnector controller and its watches (SetupWithManager):
+ *   SendConnector -> itself
+ *   RelayHub      -> every SendConnector of the namespace, when a hub comes, goes or changes
+ *                    its labels
+ *   Secret        -> the SendConnectors naming it (the status reads only that Secret)
+ * and at start every send connector.
+ */
+export function setupSendConnectorController(manager: ControllerManager): Controller {
+  const { caches, applier } = manager;
+  const queue = new WorkQueue({ name: 'sendconnector' });
+  const controller = new Controller({ name: 'sendconnector', queue, reconcile: createSendConnectorReconciler({ caches, applier }) });
+  caches.sendConnectors.onChange((o) => queue.add(objectKey(o)));
+  const hubChanged = hubPresenceOrLabelsChanged(caches);
+  caches.hubs.onChange((hub) => {
+    if (hubChanged(hub)) enqueueEach(queue, caches.sendConnectors.list(hub.metadata?.namespace));
+  });
+  caches.secrets.onChange((o) => {
+    for (const send of caches.sendConnectors.list(o.metadata?.namespace)) {
+      if (send.spec.authentication?.secretName === o.metadata?.name) queue.add(objectKey(send));
+    }
+  });
+  enqueueEach(queue, caches.sendConnectors.list(manager.namespace));
+  return controller;
 }

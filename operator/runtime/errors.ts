@@ -1,19 +1,10 @@
 /*
  * operator/runtime/errors - the errors the controller runtime throws on purpose.
  *
- * Every class extends RelayError (relay/errors.ts, the project's one error base class) and
+ * Every class extends RelayError (relay/common/errors.ts, the project's one error base class) and
  * carries a stable `code` prefixed RELAY_ERR_RUNTIME_*. Callers match on `code` or on the class.
  */
-import { RelayError } from '../../relay/errors.ts';
-
-/** Every code thrown from operator/runtime, for the documentation check. */
-export const RUNTIME_ERROR_CODES = [
-  'RELAY_ERR_RUNTIME_TERMINAL',
-  'RELAY_ERR_RUNTIME_INVALID_ARGUMENT',
-  'RELAY_ERR_RUNTIME_STOPPED',
-  'RELAY_ERR_RUNTIME_CONDITION',
-] as const;
-export type RuntimeErrorCode = (typeof RUNTIME_ERROR_CODES)[number];
+import { RelayError } from '../../relay/common/errors.ts';
 
 /**
  * TerminalError - thrown by a reconciler when retrying cannot help (invalid spec, a conflict

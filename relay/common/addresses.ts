@@ -15,6 +15,8 @@
  * the listener parses every connection's address. The tests use ipaddr.js as the reference.
  */
 
+import { RelayError } from './errors.ts';
+
 export type AddressFamily = 4 | 6;
 
 /** Four uint32 words per 128-bit value. */
@@ -23,8 +25,7 @@ export const WORDS = 4;
 /** The CRD's CEL rule names, so a message from the relay matches one from the API server. */
 export type RangeRule = 'remoteIPRangeSyntax' | 'remoteIPRangeOrder';
 
-export class RangeSyntaxError extends Error {
-  readonly code = 'RELAY_ERR_RANGE_SYNTAX';
+export class RangeSyntaxError extends RelayError {
   readonly rule: RangeRule;
   readonly entry: string;
   /** Set when the entry came from buildListenerIndex. */
@@ -32,7 +33,7 @@ export class RangeSyntaxError extends Error {
 
   constructor(entry: string, rule: RangeRule, problem: string, connectorId?: string) {
     const owner = connectorId === undefined ? '' : ` of connector ${JSON.stringify(connectorId)}`;
-    super(`remoteIPRanges entry ${JSON.stringify(entry)}${owner}: ${problem} (rule ${rule})`);
+    super('RELAY_ERR_RANGE_SYNTAX', `remoteIPRanges entry ${JSON.stringify(entry)}${owner}: ${problem} (rule ${rule})`);
     this.name = 'RangeSyntaxError';
     this.rule = rule;
     this.entry = entry;

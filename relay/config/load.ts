@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { RelayError } from '../errors.ts';
+import { RelayError } from '../common/errors.ts';
 import { RENDERED_CONFIG_API_VERSION, type RenderedConfig, type TlsFiles } from './schema.ts';
 import { secretFileProblem } from './secret-names.ts';
 import { HUB_SPOOL_SETTINGS, hubSpoolProblem, normalizeRetry } from './settings.ts';

@@ -5,15 +5,7 @@
  * failed) decided by failure-policy.ts. These codes are for the hub and the tests: bad
  * options, unreadable smart-host credentials, a stopped service.
  */
-import { RelayError } from '../errors.ts';
-
-/** Every code thrown from relay/delivery, for the documentation check. */
-export const DELIVERY_ERROR_CODES = [
-  'RELAY_ERR_DELIVERY_INVALID_ARGUMENT',
-  'RELAY_ERR_DELIVERY_CREDENTIALS',
-  'RELAY_ERR_DELIVERY_STOPPED',
-] as const;
-export type DeliveryErrorCode = (typeof DELIVERY_ERROR_CODES)[number];
+import { RelayError } from '../common/errors.ts';
 
 /** DeliveryArgumentError - a bad option; the message names it. */
 export class DeliveryArgumentError extends RelayError {

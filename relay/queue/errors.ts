@@ -5,15 +5,7 @@
  * in the state it was in (active/ is resumed at the next start), and a stopped queue
  * manager leaves everything on disk.
  */
-import { RelayError } from '../errors.ts';
-
-/** Every code thrown from relay/queue, for the documentation check. */
-export const QUEUE_ERROR_CODES = [
-  'RELAY_ERR_QUEUE_STATE_WRITE',
-  'RELAY_ERR_QUEUE_INVALID_ARGUMENT',
-  'RELAY_ERR_QUEUE_STOPPED',
-] as const;
-export type QueueErrorCode = (typeof QUEUE_ERROR_CODES)[number];
+import { RelayError } from '../common/errors.ts';
 
 /** QueueStateWriteError - a delivery-state file could not be written or removed durably. */
 export class QueueStateWriteError extends RelayError {

@@ -13,12 +13,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { DsnNotify } from '../spool/envelope.ts';
+import type { DsnNotify } from '../delivery/envelope.ts';
 import { MAX_SPOOL_BODY_BYTES } from '../spool/record-format.ts';
 import { runAntiSpamChecks } from './antispam.ts';
 import type { ConnectorContext } from './connector-context.ts';
 import { DataNormalizer } from './data-normalizer.ts';
-import { DataSink, DEFAULT_MAX_DATA_MEMORY_BYTES } from './data-sink.ts';
+import { DEFAULT_MAX_DATA_MEMORY_BYTES } from '../config/settings.ts';
+import { DataSink } from './data-sink.ts';
 import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
 import { decideDataEnd, type Decision } from './policy.ts';
 import { REPLIES } from './replies.ts';

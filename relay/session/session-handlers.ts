@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { SessionLog } from '../log/protocol-log.ts';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerOptions } from 'smtp-server';
 import { receiveMessage } from './accept-message.ts';
-import { clientFormOfAddress } from './address-canonical.ts';
+import { clientFormOfAddress } from '../delivery/address-canonical.ts';
 import type { AcceptedConnection, ConnectorContext } from './connector-context.ts';
 import { decideAuth, decideMailFrom, decideRcptTo } from './policy.ts';
 import { logonFailureDecision, sourceKey } from './rate-limits.ts';

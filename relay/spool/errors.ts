@@ -4,20 +4,7 @@
  * Callers match on `code`. The session maps RELAY_ERR_SPOOL_FULL to `452 4.3.1` and
  * RELAY_ERR_SPOOL_WRITE to `451 4.3.0`; either way the client keeps the message and retries.
  */
-import { RelayError } from '../errors.ts';
-
-/** Every code thrown from relay/spool, for the documentation check. */
-export const SPOOL_ERROR_CODES = [
-  'RELAY_ERR_SPOOL_FULL',
-  'RELAY_ERR_SPOOL_WRITE',
-  'RELAY_ERR_SPOOL_ENVELOPE',
-  'RELAY_ERR_SPOOL_BODY_NOT_CANONICAL',
-  'RELAY_ERR_SPOOL_NOT_FOUND',
-  'RELAY_ERR_SPOOL_CORRUPT',
-  'RELAY_ERR_SPOOL_INVALID_ARGUMENT',
-  'RELAY_ERR_SPOOL_CLOSED',
-] as const;
-export type SpoolErrorCode = (typeof SPOOL_ERROR_CODES)[number];
+import { RelayError } from '../common/errors.ts';
 
 /** SpoolFullError - free space minus this message would fall below minFreeBytes. */
 export class SpoolFullError extends RelayError {

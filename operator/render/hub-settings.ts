@@ -1,0 +1,63 @@
+/*
+ * operator/render/hub-settings - the hub-wide part of one hub's rendered config: name, FQDN,
+ * trusted proxies, TLS and users files, logon lockout, anti-spam, retry and spool settings.
+ *
+ * A Secret the hub's own spec names (tls.secretName, users.secretName) that is missing or
+ * lacks a key is a problem on the hub; the hub runs without it.
+ */
+import type { HubSettings, TlsFiles } from '../../relay/config/schema.ts';
+import { LOGON_LOCKOUT_DEFAULTS } from '../../relay/session/rate-limits.ts';
+import { QUEUE_MAX_DATA_MEMORY_DEFAULT, QUEUE_MIN_FREE_SPACE_DEFAULT, RETRY_DEFAULTS } from '../api/defaults.ts';
+import type { RelayHub } from '../api/types.generated.ts';
+import { parseDuration, parseQuantity } from '../api/units.ts';
+import { objectKey, type NamespaceObjects } from './inputs.ts';
+import type { RenderOptions, RenderProblem } from './result.ts';
+import { requireSecretKeys } from './secret-keys.ts';
+
+function logonLockoutOf(lockout: NonNullable<NonNullable<RelayHub['spec']['users']>['lockout']>): NonNullable<HubSettings['logonLockout']> {
+  return {
+    maxFailuresPerSource: lockout.maxFailuresPerSource ?? LOGON_LOCKOUT_DEFAULTS.maxFailuresPerSource,
+    maxFailuresPerUser: lockout.maxFailuresPerUser ?? LOGON_LOCKOUT_DEFAULTS.maxFailuresPerUser,
+    windowMs: lockout.window !== undefined ? parseDuration(lockout.window) : LOGON_LOCKOUT_DEFAULTS.windowMs,
+  };
+}
+
+/** hubSettings - the `hub` section of the rendered config; problems for the hub's own missing Secrets. */
+export function hubSettings(hub: RelayHub, objects: NamespaceObjects, options: RenderOptions, problems: RenderProblem[]): HubSettings {
+  const hubName = hub.metadata.name ?? '';
+  const retry = { ...RETRY_DEFAULTS, ...(hub.spec.queue?.retry ?? {}) };
+  let usersFile: string | null = null;
+  if (hub.spec.users?.secretName) {
+    const check = requireSecretKeys(objects, 'spec.users.secretName', hub.spec.users.secretName, ['users']);
+    if (check.ok) usersFile = options.secretFile(hub.spec.users.secretName, 'users');
+    else problems.push({ object: `RelayHub ${objectKey(objects.namespace, hubName)}`, field: check.field, rule: 'missingSecret', message: check.message });
+  }
+  let hubTls: TlsFiles | null = null;
+  if (hub.spec.tls?.secretName) {
+    const check = requireSecretKeys(objects, 'spec.tls.secretName', hub.spec.tls.secretName, ['tls.crt', 'tls.key']);
+    if (check.ok) hubTls = { certFile: options.secretFile(hub.spec.tls.secretName, 'tls.crt'), keyFile: options.secretFile(hub.spec.tls.secretName, 'tls.key') };
+    else problems.push({ object: `RelayHub ${objectKey(objects.namespace, hubName)}`, field: check.field, rule: 'missingSecret', message: check.message });
+  }
+
+  return {
+    name: hubName,
+    namespace: objects.namespace,
+    fqdn: hub.spec.fqdn ?? `${hubName}.${objects.namespace}.relay.local`,
+    trustedProxies: hub.spec.proxyProtocol?.trustedProxies ?? [],
+    tls: hubTls,
+    usersFile,
+    // Only when set: a hub without it runs the defaults and keeps the config hash it had.
+    ...(hub.spec.users?.lockout ? { logonLockout: logonLockoutOf(hub.spec.users.lockout) } : {}),
+    antiSpam: { spf: hub.spec.antiSpam?.spf ?? true, dnsbl: hub.spec.antiSpam?.dnsbl ?? [] },
+    retry: {
+      minBackoffMs: parseDuration(retry.minBackoff),
+      maxBackoffMs: parseDuration(retry.maxBackoff),
+      maxAgeMs: parseDuration(retry.maxAge),
+      delayNotificationMs: parseDuration(retry.delayNotification),
+    },
+    spool: {
+      minFreeBytes: parseQuantity(hub.spec.queue?.minFreeSpace ?? QUEUE_MIN_FREE_SPACE_DEFAULT),
+      maxDataMemoryBytes: parseQuantity(hub.spec.queue?.maxDataMemory ?? QUEUE_MAX_DATA_MEMORY_DEFAULT),
+    },
+  };
+}
