@@ -122,6 +122,14 @@ export function mapPermissions(aces: readonly AceRecord[], groups: readonly Perm
   }
   const byPrincipal = new Map<string, { allow: Set<Right>; deny: Set<Right> }>();
   let administrative = 0;
+  // Exchange writes one ACE per right: the report says it once per account and reason.
+  const unmappedAces = new Map<string, { label: string; rights: string[]; reason: string }>();
+  const unmapped = (label: string, rights: string[], reason: string): void => {
+    const key = `${label}\n${reason}`;
+    const entry = unmappedAces.get(key) ?? { label, rights: [], reason };
+    entry.rights.push(...rights.filter((r) => !entry.rights.includes(r)));
+    unmappedAces.set(key, entry);
+  };
   for (const ace of aces) {
     const smtpRights = ace.rights.filter((r) => /^ms-exch-/i.test(r));
     if (smtpRights.length === 0) {
@@ -131,7 +139,7 @@ export function mapPermissions(aces: readonly AceRecord[], groups: readonly Perm
     const label = `ACE ${ace.deny ? 'deny' : 'allow'} ${ace.account}`;
     const who = principalFor(ace.account);
     if ('unmapped' in who) {
-      report.add('unmapped', subject, label, smtpRights.join(' '), who.unmapped);
+      unmapped(label, smtpRights, who.unmapped);
       continue;
     }
     const entry = byPrincipal.get(who.principal) ?? { allow: new Set<Right>(), deny: new Set<Right>() };
@@ -140,13 +148,14 @@ export function mapPermissions(aces: readonly AceRecord[], groups: readonly Perm
       const right = RIGHT_MAP[raw.toLowerCase()];
       if (!right) {
         const reason = UNMAPPED_RIGHT_REASON.find(([pattern]) => pattern.test(raw.toLowerCase()))?.[1] ?? 'an extended right the relay does not know';
-        report.add('unmapped', subject, label, raw, reason);
+        unmapped(label, [raw], reason);
         continue;
       }
       if (ace.deny) entry.deny.add(right);
       else if (!granted.get(who.principal)?.has(right)) entry.allow.add(right);
     }
   }
+  for (const { label, rights, reason } of unmappedAces.values()) report.add('unmapped', subject, label, rights.join(' '), reason);
   if (administrative > 0) {
     report.add('unmapped', subject, 'Get-ADPermission', `${administrative} ACE(s) without an SMTP extended right`, 'they govern who may administer the AD object (AccessRights), not what an SMTP client may do');
   }

@@ -40,7 +40,7 @@ export interface MappedReceiveConnector {
 }
 
 /** Properties this module maps (lower case); everything else goes to the report. */
-const MAPPED = new Set([
+export const RECEIVE_CONNECTOR_MAPPED_PROPERTIES: ReadonlySet<string> = new Set([
   'identity', 'name', 'server', 'bindings', 'remoteipranges', 'enabled', 'usage', 'fqdn', 'banner', 'permissiongroups', 'authmechanism',
   'maxmessagesize', 'maxrecipientspermessage', 'maxinboundconnection', 'maxinboundconnectionpersource', 'maxinboundconnectionpercentagepersource',
   'messageratelimit', 'messageratesource', 'connectiontimeout', 'connectioninactivitytimeout', 'tarpitinterval', 'maxhopcount', 'maxlocalhopcount',
@@ -225,6 +225,6 @@ export function mapReceiveConnector(record: JsonObject, aces: readonly AceRecord
     spec.allowOpenRelay = true;
     report.add('action', subject, 'RemoteIPRanges', `${ranges.entries.length} entries`, `OPEN RELAY, as it was in Exchange: ${openRelay.message.replace(/; narrow remoteIPRanges.*$/, '')}. Written with allowOpenRelay: true so it is not silent; narrow remoteIPRanges and delete allowOpenRelay unless that is really meant`);
   }
-  reportUnmappedProperties(record, MAPPED, report, subject);
+  reportUnmappedProperties(record, RECEIVE_CONNECTOR_MAPPED_PROPERTIES, report, subject);
   return mapped;
 }

@@ -6,7 +6,7 @@
  * every other property gets its own line with its value.
  */
 import type { Json, JsonObject } from './exchange-values.ts';
-import type { ImportReport } from './import-report.ts';
+import { shortValue, type ImportReport } from './import-report.ts';
 
 const BOOKKEEPING = new Set([
   'adminDisplayName', 'DistinguishedName', 'Guid', 'ObjectCategory', 'ObjectClass', 'WhenChanged', 'WhenCreated', 'WhenChangedUTC',
@@ -27,6 +27,9 @@ const REASONS: ReadonlyArray<[RegExp, string]> = [
   [/^(defaultdomain)$/, 'the default accepted domain is AcceptedDomain spec.default'],
   [/^(comment)$/, 'free text; kept nowhere (copy it to an annotation if wanted)'],
   [/^(liveCredentialEnabled|proxyenabled|templateinstance|maxacknowledgementdelay)$/i, 'legacy Exchange setting with no effect on a relay'],
+  [/^(addressbookenabled|pendingremoval|pendingcompletion|authenticationtype|liveidinstancetype|outboundonly|enablenego2authentication)$/, 'recipient lookup and Exchange Online federation settings; the relay does not look recipients up'],
+  [/^(protocollogginglevel)$/, 'a send-side protocol log: the relay records every delivery attempt in its message tracking log'],
+  [/^(connectioninactivitytimeout|forcehelo|usexternaldnsserversenabled|useexternaldnsserversenabled|errorpolicies|smtpmaxmessagesperconnection|linkedreceiveconnector|tlsdomain|tlscertificatename|cloudservicesmailenabled|frontendproxyenabled)$/, 'a Send connector setting with no SendConnector field: the relay uses its own delivery defaults (cluster DNS, EHLO, per-host timeouts)'],
   [/^(connectorsource|connectortype|iscoexistenceconnector|isscopedconnector|sourcetransportservers|homemta|homemtaserverid|ismsexchangeforeignconnector|sourceiPaddress|sourceroutinggroup)$/i, 'Exchange routing topology; hubs are chosen by the hub selector'],
 ];
 
@@ -40,11 +43,19 @@ export function unmappedReason(property: string, value: Json | undefined): strin
 /** reportUnmappedProperties - every property of `record` not in `mapped`, with its reason. */
 export function reportUnmappedProperties(record: JsonObject, mapped: ReadonlySet<string>, report: ImportReport, subject: string): void {
   const bookkeeping: string[] = [];
+  // One line per reason, so forty always-on SMTP extensions do not drown the lines that matter.
+  const byReason = new Map<string, string[]>();
   for (const [property, value] of Object.entries(record)) {
     const key = property.toLowerCase();
     if (mapped.has(key)) continue;
-    if (BOOKKEEPING.has(key)) bookkeeping.push(property);
-    else report.add('unmapped', subject, property, value, unmappedReason(property, value));
+    if (BOOKKEEPING.has(key)) {
+      bookkeeping.push(property);
+      continue;
+    }
+    const reason = unmappedReason(property, value);
+    const shown = value === null || (Array.isArray(value) && value.length === 0) ? property : `${property}=${shortValue(value)}`;
+    byReason.set(reason, [...(byReason.get(reason) ?? []), shown]);
   }
+  for (const [reason, properties] of byReason) report.add('unmapped', subject, properties.join(', '), '', reason);
   if (bookkeeping.length > 0) report.add('unmapped', subject, bookkeeping.join(', '), '', 'Active Directory bookkeeping (identity, version, timestamps); no meaning outside AD');
 }

@@ -95,13 +95,14 @@ function addWildcardAddresses(out: GroupedConnector[], report: ImportReport): vo
   for (const wide of out) {
     const ports = (wide.spec.bindings ?? []).filter((b) => b.startsWith('0.0.0.0:')).map((b) => b.slice('0.0.0.0:'.length));
     for (const other of out) {
-      if (other === wide || !wide.servers.every((s) => other.servers.includes(s))) continue;
+      if (other === wide || other.spec.enabled === false || !wide.servers.some((s) => other.servers.includes(s))) continue;
       for (const binding of other.spec.bindings ?? []) {
         const port = binding.slice(binding.lastIndexOf(':') + 1);
         if (binding.startsWith('0.0.0.0:') || !ports.includes(port) || wide.spec.bindings?.includes(binding)) continue;
         const literal = /^[\d.]+:|^\[/.test(binding);
-        if (literal && wide.servers.length > 1) {
-          report.add('action', wide.subjects[0] ?? '', 'Bindings', `0.0.0.0:${port}`, `in Exchange this also answered on ${binding} (bound by ${other.name} on ${other.servers.join(', ')}); a literal IP belongs to one hub, so clients outside ${other.name}'s ranges are refused there at connect instead`);
+        const onEveryHub = wide.servers.every((s) => other.servers.includes(s));
+        if (!onEveryHub || (literal && wide.servers.length > 1)) {
+          report.add('action', wide.subjects[0] ?? '', 'Bindings', `0.0.0.0:${port}`, `in Exchange this also answered on ${binding} (bound by ${other.name} on ${other.servers.join(', ')}); that address is not on every hub of this connector, so clients outside ${other.name}'s ranges are refused there at connect instead`);
           continue;
         }
         wide.spec.bindings = [...(wide.spec.bindings ?? []), binding];
@@ -111,8 +112,20 @@ function addWildcardAddresses(out: GroupedConnector[], report: ImportReport): vo
   }
 }
 
+/**
+ * dropServerFqdn - Exchange fills Fqdn with the server's own name; on a hub that name is the
+ * hub's fqdn, and keeping it would also keep the servers' copies apart.
+ */
+function dropServerFqdn(connector: MappedReceiveConnector, report: ImportReport): void {
+  const fqdn = connector.spec.fqdn;
+  if (!fqdn || fqdn.split('.')[0]?.toUpperCase() !== connector.identity.server) return;
+  delete connector.spec.fqdn;
+  report.add('changed', connector.subject, 'Fqdn', fqdn, "the server's own name: left out, so the hub's fqdn names banner, EHLO and Received");
+}
+
 /** groupByServers - one GroupedConnector per connector name and distinct settings. */
 export function groupByServers(connectors: MappedReceiveConnector[], base: HubSelector, report: ImportReport): GroupedConnector[] {
+  connectors.forEach((c) => dropServerFqdn(c, report));
   const allServers = new Set(connectors.map((c) => c.identity.server));
   const byName = new Map<string, MappedReceiveConnector[]>();
   for (const c of connectors) {
