@@ -31,7 +31,6 @@ export const GROUP_MAP: Readonly<Record<string, PermissionGroup>> = {
 export const GROUP_UNMAPPED_REASON: Readonly<Record<string, string>> = {
   exchangelegacyservers: 'Exchange 2003 interop (ExchangeLegacyInterop) has no counterpart: no Exchange 2003 server talks to a hub',
   custom: 'marks hand-set ACLs; those come across from the Get-ADPermission export as permissions',
-  none: 'no group',
 };
 
 /** api.md "Group grants", per principal: what a written group already gives. */

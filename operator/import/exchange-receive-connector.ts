@@ -110,32 +110,40 @@ function readLimits(r: Reader): Limits {
   return limits;
 }
 
-function readGroups(r: Reader): PermissionGroup[] {
-  const raw = get(r, 'PermissionGroups');
-  const names = readFlags(raw, PERMISSION_GROUP_BITS);
-  if (!names) return unreadable(r, 'PermissionGroups', raw) ?? [];
-  const groups: PermissionGroup[] = [];
+/** A [Flags] property mapped name by name; names without a counterpart are reported. */
+interface FlagMapping<T> {
+  property: string;
+  bits: readonly string[];
+  map: Readonly<Record<string, T>>;
+  unmappedReasons: Readonly<Record<string, string>>;
+  unknown: string;
+}
+
+function readMappedFlags<T>(r: Reader, m: FlagMapping<T>): T[] | undefined {
+  const raw = get(r, m.property);
+  const names = readFlags(raw, m.bits);
+  if (!names) return unreadable(r, m.property, raw);
+  const out: T[] = [];
   for (const name of names) {
-    const group = GROUP_MAP[name.toLowerCase()];
-    if (group) groups.push(group);
-    else if (name.toLowerCase() !== 'none') r.report.add('unmapped', r.subject, 'PermissionGroups', name, GROUP_UNMAPPED_REASON[name.toLowerCase()] ?? 'not a permission group the relay knows');
+    const key = name.toLowerCase();
+    const mapped = m.map[key];
+    if (mapped !== undefined) out.push(mapped);
+    // PermissionGroups "None" is no group at all: nothing to map, nothing lost.
+    else if (key !== 'none') r.report.add('unmapped', r.subject, m.property, name, m.unmappedReasons[key] ?? m.unknown);
   }
-  return [...new Set(groups)];
+  return [...new Set(out)];
+}
+
+function readGroups(r: Reader): PermissionGroup[] {
+  return readMappedFlags(r, { property: 'PermissionGroups', bits: PERMISSION_GROUP_BITS, map: GROUP_MAP, unmappedReasons: GROUP_UNMAPPED_REASON, unknown: 'not a permission group the relay knows' }) ?? [];
 }
 
 function readAuth(r: Reader): AuthMechanism[] {
-  const raw = get(r, 'AuthMechanism');
-  const names = readFlags(raw, AUTH_BITS);
-  if (!names) return unreadable(r, 'AuthMechanism', raw) ?? [];
-  const mechanisms: AuthMechanism[] = [];
-  for (const name of names) {
-    const mechanism = AUTH_MAP[name.toLowerCase()];
-    if (mechanism) mechanisms.push(mechanism);
-    else r.report.add('unmapped', r.subject, 'AuthMechanism', name, AUTH_UNMAPPED_REASON[name.toLowerCase()] ?? 'not an authentication mechanism the relay knows');
-  }
+  const mechanisms = readMappedFlags(r, { property: 'AuthMechanism', bits: AUTH_BITS, map: AUTH_MAP, unmappedReasons: AUTH_UNMAPPED_REASON, unknown: 'not an authentication mechanism the relay knows' });
+  if (!mechanisms) return [];
   if (mechanisms.length > 1) return mechanisms.filter((m) => m !== 'None');
   if (mechanisms.length === 0) {
-    r.report.add('changed', r.subject, 'AuthMechanism', raw, 'nothing left that the relay offers: written as None (no STARTTLS, no AUTH)');
+    r.report.add('changed', r.subject, 'AuthMechanism', get(r, 'AuthMechanism'), 'nothing left that the relay offers: written as None (no STARTTLS, no AUTH)');
     return ['None'];
   }
   return mechanisms;

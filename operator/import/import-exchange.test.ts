@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { ReceiveConnector, SendConnector } from '../api/types.generated.ts';
 import { validateManifests } from '../validate/validate.ts';
-import { readExportFile } from './exchange-export.ts';
+import { identityOf, readExportFile } from './exchange-export.ts';
 import { RECEIVE_CONNECTOR_MAPPED_PROPERTIES } from './exchange-receive-connector.ts';
 import { hubsYaml, importFixture, writeImport, type FixtureVersion } from './testdata/fixtures.ts';
 
@@ -38,8 +38,9 @@ for (const version of VERSIONS) {
     const yaml = result.files.get('receive-connectors.yaml') ?? '';
     const records = readExportFile(join(import.meta.dirname, 'testdata', version, 'receive-connectors.json'));
     for (const record of records) {
-      const server = String((record.Server as { Name?: string; Value?: string } | string | undefined) && typeof record.Server === 'object' ? ((record.Server as { Name?: string; Value?: string }).Name ?? (record.Server as { Value?: string }).Value) : record.Server).toUpperCase();
-      const subject = `ReceiveConnector ${server}\\${String(record.Name)}`;
+      const identity = identityOf(record);
+      assert.ok(identity);
+      const subject = `ReceiveConnector ${identity.server}\\${identity.name}`;
       const lines = result.report.linesFor([subject]).join('\n');
       // A connector left out as Exchange plumbing is reported as a whole, with the reason.
       if (/: not written: /.test(lines)) continue;

@@ -13,7 +13,7 @@ import { identityOf, identityText, parseIdentity } from './exchange-export.ts';
 import { mapAcceptedDomain, mapSendConnector } from './exchange-mail-routing.ts';
 import { readAce, type AceRecord } from './exchange-permissions.ts';
 import { mapReceiveConnector, type MappedReceiveConnector } from './exchange-receive-connector.ts';
-import { readString, type JsonObject } from './exchange-values.ts';
+import type { JsonObject } from './exchange-values.ts';
 import { ImportReport } from './import-report.ts';
 import { addressNamesOf, applyNarrowerGuardrail, standInHubs } from './narrower-guardrail.ts';
 import { groupByServers, kubernetesName, type HubSelector } from './server-grouping.ts';
