@@ -2,7 +2,7 @@
  * `relay-operator import exchange` as a command: files written, report on stdout, the output
  * validated, and exit 2 with the flag or file named on bad input.
  */
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,15 +14,14 @@ const FIXTURES = join(import.meta.dirname, 'testdata', 'exchange2016');
 async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const [log, error, write] = [console.log, console.error, process.stdout.write.bind(process.stdout)];
-  console.log = (...parts: unknown[]) => void out.push(parts.join(' '));
-  console.error = (...parts: unknown[]) => void err.push(parts.join(' '));
-  process.stdout.write = ((chunk: string) => out.push(chunk) > 0) as typeof process.stdout.write;
+  mock.method(console, 'log', (...parts: unknown[]) => void out.push(parts.join(' ')));
+  mock.method(console, 'error', (...parts: unknown[]) => void err.push(parts.join(' ')));
+  mock.method(process.stdout, 'write', (chunk: string) => out.push(chunk) > 0);
   try {
     const status = await runImport(args);
     return { status, stdout: out.join('\n'), stderr: err.join('\n') };
   } finally {
-    [console.log, console.error, process.stdout.write] = [log, error, write];
+    mock.restoreAll();
   }
 }
 
