@@ -35,6 +35,8 @@ export interface MappedReceiveConnector {
   subject: string;
   bindings: Binding[];
   spec: ReceiveConnectorSpec;
+  /** The administrator's Comment, kept as an annotation. */
+  comment?: string;
   /** Why the connector is not written at all (Exchange-internal plumbing). */
   skipped?: string;
 }
@@ -45,7 +47,7 @@ export const RECEIVE_CONNECTOR_MAPPED_PROPERTIES: ReadonlySet<string> = new Set(
   'maxmessagesize', 'maxrecipientspermessage', 'maxinboundconnection', 'maxinboundconnectionpersource', 'maxinboundconnectionpercentagepersource',
   'messageratelimit', 'messageratesource', 'connectiontimeout', 'connectioninactivitytimeout', 'tarpitinterval', 'maxhopcount', 'maxlocalhopcount',
   'maxheadersize', 'maxprotocolerrors', 'maxlogonfailures', 'requiretls', 'requireehlodomain', 'protocollogginglevel', 'barelinefeedrejectionenabled',
-  'transportrole',
+  'transportrole', 'comment',
 ]);
 
 interface Reader {
@@ -182,6 +184,8 @@ export function mapReceiveConnector(record: JsonObject, aces: readonly AceRecord
     return { ...mapped, skipped: plumbing };
   }
   const spec = mapped.spec;
+  const comment = readString(get(r, 'Comment'))?.trim();
+  if (comment) mapped.comment = comment;
   const enabled = readBoolean(get(r, 'Enabled'));
   spec.enabled = enabled ?? true;
   if (enabled === false) report.add('action', subject, 'Enabled', false, 'disabled in Exchange: written with enabled: false, so no hub loads it; enable it only once its clients are meant to move');

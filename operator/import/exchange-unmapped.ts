@@ -25,7 +25,6 @@ const REASONS: ReadonlyArray<[RegExp, string]> = [
   [/^reject(reservedtoplevel|reservedsecondlevel|singlelabel)recipientdomains$/, 'the relay has no such RCPT filter; recipients outside the accepted domains still need the relay right'],
   [/^(advertiseclientsettings|servicediscoveryfqdn)$/, 'Outlook on the web display setting; no effect on SMTP'],
   [/^(defaultdomain)$/, 'the default accepted domain is AcceptedDomain spec.default'],
-  [/^(comment)$/, 'free text; kept nowhere (copy it to an annotation if wanted)'],
   [/^(liveCredentialEnabled|proxyenabled|templateinstance|maxacknowledgementdelay)$/i, 'legacy Exchange setting with no effect on a relay'],
   [/^(addressbookenabled|pendingremoval|pendingcompletion|authenticationtype|liveidinstancetype|outboundonly|enablenego2authentication)$/, 'recipient lookup and Exchange Online federation settings; the relay does not look recipients up'],
   [/^(protocollogginglevel)$/, 'a send-side protocol log: the relay records every delivery attempt in its message tracking log'],

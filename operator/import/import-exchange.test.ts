@@ -61,6 +61,7 @@ test('2007: method 1 on its own IP; Default keeps answering on that IP and lets 
   assert.deepEqual(relay?.permissions, [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }]);
   assert.equal(relay?.limits?.maxMessageSize, '20Mi');
   assert.equal(relay?.banner, '220 relay.contoso.com ESMTP');
+  assert.deepEqual(byName.get('relay')?.metadata.annotations, { 'relayoperator.io/exchange-source': 'HUB07\\Relay HUB07', 'relayoperator.io/exchange-comment': 'copiers and the ERP server, ticket 4711' });
   const def = byName.get('default')?.spec;
   assert.deepEqual(def?.bindings, ['0.0.0.0:25', '192.168.1.17:25']);
   assert.equal(def?.allowNarrowerConnectors, true);
@@ -76,6 +77,7 @@ test('2016: equal connectors on EX1 and EX2 merge into one with the hub selector
   const byName = connectors('exchange2016');
   assert.deepEqual([...byName.keys()].sort(), ['anonymous-relay', 'client-frontend', 'default-frontend', 'trusted-app-relay']);
   for (const name of ['anonymous-relay', 'client-frontend', 'default-frontend']) assert.deepEqual(byName.get(name)?.spec.hubSelector, { matchLabels: { site: 'east' } });
+  assert.equal(byName.get('anonymous-relay')?.metadata.annotations?.['relayoperator.io/exchange-source'], 'EX1\\Anonymous Relay, EX2\\Anonymous Relay');
   assert.match(result.report.lines().join('\n'), /merged Server = EX1, EX2: equal settings on 2 servers: merged into ReceiveConnector anonymous-relay/);
   assert.match(result.report.lines().join('\n'), /Outbound Proxy Frontend EX2: unmapped TransportRole .*not written/);
   const trusted = byName.get('trusted-app-relay')?.spec;

@@ -66,7 +66,11 @@ function uniqueName(base: string, used: Set<string>): string {
 export function importExchange(exports: ExchangeExports, options: ImportOptions): ImportResult {
   const report = new ImportReport();
   const base: HubSelector = { matchLabels: { [options.hubSelector.key]: options.hubSelector.value } };
-  const metadata = (name: string): { name: string; namespace?: string } => ({ name, ...(options.namespace ? { namespace: options.namespace } : {}) });
+  const metadata = (name: string, annotations?: Record<string, string>): { name: string; namespace?: string; annotations?: Record<string, string> } => ({
+    name,
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+    ...(annotations ? { annotations } : {}),
+  });
   const aces = acesByConnector(exports.permissions ?? [], report);
   const mapped = exports.receiveConnectors.flatMap((record): MappedReceiveConnector[] => {
     const identity = identityOf(record);
@@ -77,7 +81,7 @@ export function importExchange(exports: ExchangeExports, options: ImportOptions)
     report.add('action', 'Get-ADPermission', '--permissions', '', 'not given: only the permission groups are imported; an anonymous relay granted with Add-ADPermission (method 1) is missing until the permissions export is given');
   }
   const grouped = groupByServers(mapped, base, report);
-  const receive: ReceiveConnector[] = grouped.map((g) => ({ apiVersion: API_VERSION, kind: 'ReceiveConnector', metadata: metadata(g.name), spec: g.spec }));
+  const receive: ReceiveConnector[] = grouped.map((g) => ({ apiVersion: API_VERSION, kind: 'ReceiveConnector', metadata: metadata(g.name, g.annotations), spec: g.spec }));
 
   const domainNames = new Set<string>();
   const domains = (exports.acceptedDomains ?? []).flatMap((record) => {

@@ -23,8 +23,14 @@ export interface GroupedConnector {
   /** Report subjects of the Exchange connectors it came from. */
   subjects: string[];
   servers: string[];
+  /** Where it came from and the administrators' comments, as metadata.annotations. */
+  annotations: Record<string, string>;
   spec: ReceiveConnectorSpec;
 }
+
+/** Annotations that keep the Exchange origin of an imported object visible on the cluster. */
+export const SOURCE_ANNOTATION = 'relayoperator.io/exchange-source';
+export const COMMENT_ANNOTATION = 'relayoperator.io/exchange-comment';
 
 export const serverLabelValue = (server: string): string => server.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').slice(0, 63);
 
@@ -159,7 +165,10 @@ export function groupByServers(connectors: MappedReceiveConnector[], base: HubSe
         const other = groups.find((g) => g !== group)?.[0];
         if (other) report.add('action', first.subject, 'Server', servers.join(', '), `differs from ${other.identity.server}'s copy in ${differingFields(first.spec, other.spec).join(', ') || 'bindings'}: written as a separate connector`);
       }
-      out.push({ name, subjects, servers, spec });
+      const comments = [...new Set(group.flatMap((m) => (m.comment ? [m.comment] : [])))];
+      const annotations: Record<string, string> = { [SOURCE_ANNOTATION]: group.map((m) => `${m.identity.server}\\${m.identity.name}`).join(', ') };
+      if (comments.length > 0) annotations[COMMENT_ANNOTATION] = comments.join('\n');
+      out.push({ name, subjects, servers, annotations, spec });
     }
   }
   addWildcardAddresses(out, report);
