@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   render: { run: runRender, summary: 'print the effective relay config of a hub' },
   explain: { run: async (args) => (await import('./explain-command.ts')).runExplain(args), summary: 'show which connector takes a session and each decision' },
   validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },
+  import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
   'docs-api': { run: runDocsApi, summary: 'print docs/api.md generated from crds/' },
 };
 
