@@ -35,6 +35,18 @@ export interface GreetingSettings {
 /** The reply for a message over the size limit, as the contract words it. */
 export const MESSAGE_TOO_BIG_TEXT = '5.3.4 Message size exceeds fixed maximum message size';
 
+/**
+ * The protocol-log reason of a refusal smtp-server sends itself ("Error: Bad recipient address
+ * syntax" -> badRecipientAddressSyntax): its fixed wording, camel-cased. The texts that name a
+ * client's parameter are one reason, so the set of reasons (a metric label) stays fixed.
+ */
+export function libraryRefusalReason(message: string): string {
+  if (/ parameter/.test(message)) return 'badCommandParameter';
+  const words = message.slice('Error: '.length).split(':', 1)[0]?.match(/[A-Za-z]+/g) ?? [];
+  const reason = words.slice(0, 6).map((w, i) => (i === 0 ? w.toLowerCase() : w[0]?.toUpperCase() + w.slice(1).toLowerCase())).join('');
+  return reason.length > 0 ? reason : 'libraryRefusal';
+}
+
 const greetings = new WeakMap<Socket, GreetingSettings>();
 const settingsByConnection = new WeakMap<object, GreetingSettings>();
 const connectionsBySession = new WeakMap<object, PatchedConnection>();
@@ -67,6 +79,8 @@ interface PatchedConnection {
   _isSupported(command: string): boolean;
   /** Set while handler_EHLO runs when its reply must not offer AUTH (below). */
   _relayHideAuth?: boolean;
+  /** The verb of the command being answered, for the protocol log of library refusals. */
+  _relayCommand?: string;
   connectionReady(): void;
   send(code: number, message: string | string[], context?: string | boolean): void;
 }
@@ -81,12 +95,13 @@ interface ConnectionPrototype {
   _onTimeout: (this: PatchedConnection) => void;
   send: (this: PatchedConnection, code: number, message: string | string[], context?: string | boolean) => void;
   _isSupported: (this: PatchedConnection, command: string) => boolean;
+  _onCommand: CommandHandler;
   _relayPatched?: boolean;
 }
 
 const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
 
-for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
+for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported', '_onCommand'] as const) {
   if (typeof prototype[method] !== 'function') {
     throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/listener/smtp-server-patch.ts`);
   }
@@ -97,6 +112,7 @@ if (!prototype._relayPatched) {
   const originalGreeting = prototype._sendGreeting;
   const originalTimeout = prototype._onTimeout;
   const originalSend = prototype.send;
+  const originalOnCommand = prototype._onCommand;
   prototype.init = function init(this: PatchedConnection): void {
     connectionsBySession.set(this.session, this);
     const settings = greetings.get(this._socket);
@@ -141,7 +157,16 @@ if (!prototype._relayPatched) {
       settings.onLibraryRefusal?.(`MAIL refused: 552 ${MESSAGE_TOO_BIG_TEXT}`, 'messageTooLarge');
       return originalSend.call(this, code, MESSAGE_TOO_BIG_TEXT, false);
     }
+    if (settings && code >= 400 && typeof message === 'string' && message.startsWith('Error: ')) {
+      // the library's own refusals (syntax, sequence, unknown commands) never reach our handlers:
+      // log them too, so every refusal a client gets is in the protocol log with a reason
+      settings.onLibraryRefusal?.(`${this._relayCommand ?? 'command'} refused: ${code} ${message}`, libraryRefusalReason(message));
+    }
     originalSend.call(this, code, message, context);
+  };
+  prototype._onCommand = function onCommand(this: PatchedConnection, command: Buffer | string, callback: () => void): void {
+    this._relayCommand = (command || '').toString().split(' ', 1)[0]?.toUpperCase().slice(0, 16);
+    originalOnCommand.call(this, command, callback);
   };
   // requireEHLODomain answers at EHLO/HELO itself, as Exchange does, not at the next MAIL
   for (const verb of ['handler_EHLO', 'handler_HELO'] as const) {
