@@ -259,9 +259,14 @@ export class SmtpClient {
     return this.read(timeoutMs);
   }
 
-  /** startTls - STARTTLS, then the TLS handshake on the same socket; returns the STARTTLS reply. */
-  async startTls(options: { ca?: string; servername?: string; cert?: string; key?: string; rejectUnauthorized?: boolean } = {}): Promise<{ reply: SmtpReply; socket: TLSSocket | null }> {
-    const reply = await this.command('STARTTLS');
+  /**
+   * startTls - STARTTLS, then the TLS handshake on the same socket; returns the STARTTLS reply.
+   * `pipelined`: cleartext written in the same segment right after STARTTLS CR LF (the
+   * CVE-2011-0411 injection), which the server must never answer.
+   */
+  async startTls(options: { ca?: string; servername?: string; cert?: string; key?: string; rejectUnauthorized?: boolean; pipelined?: string } = {}): Promise<{ reply: SmtpReply; socket: TLSSocket | null }> {
+    this.write(`STARTTLS\r\n${options.pipelined ?? ''}`);
+    const reply = await this.read();
     if (reply.code !== 220) return { reply, socket: null };
     const plain = this.#socket;
     plain.removeAllListeners('data');
