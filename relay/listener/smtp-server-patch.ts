@@ -10,12 +10,16 @@
  * the library's behaviour. The upstream-style change (an `earlyTalkerDelay` option and a
  * full-line `greeting` option) is described in docs/smtp-server-patch.md; the test
  * relay/listener/smtp-server-patch.test.ts fails if the library's internals move.
- * Also: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
+ * Also: SMTPStream.continue() clears its pending callback only after running it, and running
+ * it can set the next one (the next message ended inside the pipelined bytes): a client that
+ * pipelines a second message behind a first got its 250 and then no reply to anything; it now
+ * clears first. And: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
  * with allowInsecureAuth false; every connection), and that 538 carries the contract's
  * 5.7.11 text and is logged (marked connections).
  */
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { REPLIES } from '../session/policy.ts';
 
 export interface GreetingSettings {
@@ -192,4 +196,28 @@ if (!prototype._relayPatched) {
     };
   }
   prototype._relayPatched = true;
+}
+
+interface StreamPrototype {
+  continue: (this: { _continueCallback: (() => void) | boolean }) => void;
+  _relayPatched?: boolean;
+}
+
+const streamPrototype = (SMTPStream as unknown as { prototype: StreamPrototype }).prototype;
+if (typeof streamPrototype.continue !== 'function') {
+  throw new Error('smtp-server internals changed: SMTPStream.continue not found; update relay/listener/smtp-server-patch.ts');
+}
+if (!streamPrototype._relayPatched) {
+  // smtp-server 3.21.6 lib/smtp-stream.js continue(), with the callback cleared before it runs
+  streamPrototype.continue = function continueAfterData(this: { _continueCallback: (() => void) | boolean }): void {
+    const pending = this._continueCallback;
+    if (typeof pending === 'function') {
+      this._continueCallback = false;
+      pending();
+    } else {
+      // continue() before the stream ended: run the callback once _endDataMode sets it
+      this._continueCallback = true;
+    }
+  };
+  streamPrototype._relayPatched = true;
 }

@@ -162,6 +162,18 @@ describe('lines and sizes past the limits', () => {
   });
 });
 
+describe('pipelining', () => {
+  test('two whole transactions and QUIT in one write: 250 for each message, then 221 (found by the fuzz suite)', async () => {
+    const client = await session();
+    const transaction = (token: string): string => `MAIL FROM:<${token}@fabrikam.test>\r\nRCPT TO:<x@tailspin.test>\r\nDATA\r\n${testMessage({ from: `${token}@fabrikam.test`, to: 'x@tailspin.test', token })}.\r\n`;
+    client.write(`${transaction('pipe1')}${transaction('pipe2')}NOOP\r\nQUIT\r\n`);
+    const codes: number[] = [];
+    for (let i = 0; i < 10; i++) codes.push((await client.read(5000)).code);
+    assert.deepEqual(codes, [250, 250, 354, 250, 250, 250, 354, 250, 250, 221]);
+    await client.closed;
+  });
+});
+
 describe('identity claims and slow clients', () => {
   for (const command of ['XCLIENT ADDR=10.0.0.1 NAME=trusted.example', 'XFORWARD ADDR=10.0.0.1 NAME=trusted.example']) {
     test(`${command.split(' ')[0]} from a client: 550, and the session keeps the socket address`, async () => {

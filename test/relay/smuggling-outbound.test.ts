@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../controlplane/controlplane.ts';
 import { anonymousRelayConnector, removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
-import { startLenientSink, type LenientSink } from '../support/lenient-smtp-sink.ts';
+import { startLenientSink, type LenientSink, type SinkTransaction } from '../support/lenient-smtp-sink.ts';
 import { sendMessage, SmtpClient } from './support-policy.ts';
 import { SMUGGLING_SEQUENCES, smugglingContent, strayBytes } from './support-smuggling.ts';
 
@@ -81,7 +81,7 @@ test(`${SMUGGLING_SEQUENCES.length} smuggling messages and a dotted one reach a 
   assert.equal(sink.transactions.length, expected, `sink saw: ${JSON.stringify(senders)}`);
   assert.deepEqual(senders.filter((s) => s.startsWith('smuggled-')), []);
   for (const [i] of SMUGGLING_SEQUENCES.entries()) {
-    const forwarded = sink.transactions.filter((t) => t.mailFrom === `outer-o${i}@fabrikam.test`);
+    const forwarded: SinkTransaction[] = sink.transactions.filter((t) => t.mailFrom === `outer-o${i}@fabrikam.test`);
     assert.equal(forwarded.length, 1, `outer-o${i}`);
     const raw = forwarded[0]?.raw ?? Buffer.alloc(0);
     assert.deepEqual(strayBytes(raw), [], `outer-o${i}: the hub wrote only CR LF`);
