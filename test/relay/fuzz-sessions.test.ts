@@ -60,7 +60,7 @@ function grammarViolations(received: Buffer): string[] {
   if (text.length > 0 && !text.endsWith('\r\n')) problems.push(`unterminated tail ${JSON.stringify(text.slice(-40))}`);
   let continuing: string | null = null;
   for (const line of text.split('\r\n').slice(0, -1)) {
-    if (!/^[2-5][0-9]{2}([ -][\x09\x20-\x7e]*)?$/.test(line)) problems.push(`not a reply line: ${JSON.stringify(line.slice(0, 80))}`);
+    if (!/^[2-5][0-9]{2}([ -][\t\x20-\x7e]*)?$/.test(line)) problems.push(`not a reply line: ${JSON.stringify(line.slice(0, 80))}`);
     if (line.length + 2 > 512) problems.push(`reply line of ${line.length + 2} octets`);
     if (continuing !== null && line.slice(0, 3) !== continuing) problems.push(`code changed inside a reply: ${JSON.stringify(line.slice(0, 40))}`);
     continuing = line[3] === '-' ? line.slice(0, 3) : null;
