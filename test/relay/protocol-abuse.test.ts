@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess, type LogLine } from '../support/hub-process.ts';
-import { makeTestCerts, manifestsYaml, secretDoc, SmtpClient, testMessage, type TestCerts } from './support-certs.ts';
+import { makeTestCerts, SmtpClient, testMessage, tlsRelayManifests, type TestCerts } from './support-certs.ts';
 
 const NS = 'protocol-abuse';
 const HUB = 'hub-abuse';
@@ -31,19 +31,10 @@ before(async () => {
   port = await freePort(IP);
   hub = await startHubProcess({
     hub: HUB,
-    manifests: manifestsYaml([
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-      secretDoc(NS, 'hub-cert', { 'tls.crt': certs.server.cert, 'tls.key': certs.server.key }),
-      { apiVersion: 'relayoperator.io/v1alpha1', kind: 'RelayHub', metadata: { name: HUB, namespace: NS }, spec: { fqdn: FQDN, tls: { secretName: 'hub-cert' }, antiSpam: { spf: false } } },
-      {
-        apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'apps', namespace: NS },
-        spec: {
-          hubs: [HUB], usage: 'Custom', bindings: [`${IP}:${port}`], remoteIPRanges: ['127.0.0.0/8'], permissionGroups: ['AnonymousUsers'],
-          permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }],
-          limits: { tarpitInterval: '0s', maxRecipientsPerMessage: 5, maxHeaderSize: '8Ki', connectionTimeout: '2s', maxProtocolErrors: 50 },
-        },
-      },
-    ]),
+    manifests: tlsRelayManifests({
+      namespace: NS, hub: HUB, fqdn: FQDN, binding: `${IP}:${port}`, certs,
+      limits: { tarpitInterval: '0s', maxRecipientsPerMessage: 5, maxHeaderSize: '8Ki', connectionTimeout: '2s', maxProtocolErrors: 50 },
+    }),
   });
 });
 
