@@ -8,7 +8,7 @@
  * Every written entry is parsed with the relay's own range parser, so nothing invalid reaches
  * the YAML: an entry that does not parse is returned as rejected with the reason.
  */
-import { parseRemoteIPRange } from '../../relay/listener/range-index.ts';
+import { parseRemoteIPRange } from '../../relay/common/addresses.ts';
 import { isObject, readString, type Json } from './exchange-values.ts';
 
 export interface RangeReading {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { SMTPServer } from 'smtp-server';
-import { installSmtpServerPatch, setGreeting } from './smtp-server-patch.ts';
+import { installSmtpServerPatch, libraryRefusalReason, setGreeting } from './smtp-server-patch.ts';
 
 installSmtpServerPatch();
 
@@ -61,4 +61,12 @@ test('with greet delay 0 a client that talks at once is not an early talker', as
 test('connections the relay did not mark keep the library behaviour', async (t) => {
   const port = await serve(t, null);
   assert.match(await firstLine(port), /^220 library\.default ESMTP/);
+});
+
+test('library refusals get a fixed camelCase reason; texts naming a client parameter share one', () => {
+  assert.equal(libraryRefusalReason('Error: Bad recipient address syntax'), 'badRecipientAddressSyntax');
+  assert.equal(libraryRefusalReason('Error: command not recognized'), 'commandNotRecognized');
+  assert.equal(libraryRefusalReason('Error: syntax: STARTTLS'), 'syntax');
+  assert.equal(libraryRefusalReason('Error: duplicate X-ANYTHING-AT-ALL parameter'), 'badCommandParameter');
+  assert.equal(libraryRefusalReason('Error: '), 'libraryRefusal');
 });

@@ -11,12 +11,16 @@
  * upstream-style change (an `earlyTalkerDelay` option and a full-line `greeting` option) is
  * described in docs/smtp-server-patch.md; the test relay/session/smtp-server-patch.test.ts
  * fails if the library's internals move.
- * Also: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
+ * Also: SMTPStream.continue() clears its pending callback only after running it, and running
+ * it can set the next one (the next message ended inside the pipelined bytes): a client that
+ * pipelines a second message behind a first got its 250 and then no reply to anything; it now
+ * clears first. And: EHLO does not offer AUTH where the library would answer it with 538 (before STARTTLS
  * with allowInsecureAuth false; every connection), and that 538 carries the contract's
  * 5.7.11 text and is logged (marked connections).
  */
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { REPLIES, replyText } from './replies.ts';
 
 export interface GreetingSettings {
@@ -52,6 +56,18 @@ export function setGreeting(socket: Socket, settings: GreetingSettings): void {
   greetings.set(socket, settings);
 }
 
+/**
+ * The protocol-log reason of a refusal smtp-server sends itself ("Error: Bad recipient address
+ * syntax" -> badRecipientAddressSyntax): its fixed wording, camel-cased. The texts that name a
+ * client's parameter are one reason, so the set of reasons (a metric label) stays fixed.
+ */
+export function libraryRefusalReason(message: string): string {
+  if (/ parameter/.test(message)) return 'badCommandParameter';
+  const words = message.slice('Error: '.length).split(':', 1)[0]?.match(/[A-Za-z]+/g) ?? [];
+  const reason = words.slice(0, 6).map((w, i) => (i === 0 ? w.toLowerCase() : w[0]?.toUpperCase() + w.slice(1).toLowerCase())).join('');
+  return reason.length > 0 ? reason : 'libraryRefusal';
+}
+
 interface PatchedConnection {
   _socket: Socket;
   session: object;
@@ -65,6 +81,8 @@ interface PatchedConnection {
   _isSupported(command: string): boolean;
   /** Set while handler_EHLO runs when its reply must not offer AUTH (below). */
   _relayHideAuth?: boolean;
+  /** The verb of the command being answered, for the protocol log of library refusals. */
+  _relayCommand?: string;
   connectionReady(): void;
   send(code: number, message: string | string[], context?: string | boolean): void;
 }
@@ -79,6 +97,7 @@ interface ConnectionPrototype {
   _onTimeout: (this: PatchedConnection) => void;
   send: (this: PatchedConnection, code: number, message: string | string[], context?: string | boolean) => void;
   _isSupported: (this: PatchedConnection, command: string) => boolean;
+  _onCommand: CommandHandler;
   _relayPatched?: boolean;
 }
 
@@ -89,7 +108,7 @@ interface ConnectionPrototype {
 export function installSmtpServerPatch(): void {
   const prototype = (SMTPConnection as unknown as { prototype: ConnectionPrototype }).prototype;
   if (prototype._relayPatched) return;
-  for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported'] as const) {
+  for (const method of ['init', '_sendGreeting', '_onTimeout', 'send', 'handler_EHLO', 'handler_HELO', '_isSupported', '_onCommand'] as const) {
     if (typeof prototype[method] !== 'function') {
       throw new Error(`smtp-server internals changed: SMTPConnection.${method} not found; update relay/session/smtp-server-patch.ts`);
     }
@@ -98,6 +117,7 @@ export function installSmtpServerPatch(): void {
   const originalGreeting = prototype._sendGreeting;
   const originalTimeout = prototype._onTimeout;
   const originalSend = prototype.send;
+  const originalOnCommand = prototype._onCommand;
   prototype.init = function init(this: PatchedConnection): void {
     connectionsBySession.set(this.session, this);
     const settings = greetings.get(this._socket);
@@ -143,7 +163,16 @@ export function installSmtpServerPatch(): void {
       settings.onLibraryRefusal?.(`MAIL refused: 552 ${text}`, REPLIES.messageTooLarge.reason);
       return originalSend.call(this, code, text, false);
     }
+    if (settings && code >= 400 && typeof message === 'string' && message.startsWith('Error: ')) {
+      // the library's own refusals (syntax, sequence, unknown commands) never reach our handlers:
+      // log them too, so every refusal a client gets is in the protocol log with a reason
+      settings.onLibraryRefusal?.(`${this._relayCommand ?? 'command'} refused: ${code} ${message}`, libraryRefusalReason(message));
+    }
     originalSend.call(this, code, message, context);
+  };
+  prototype._onCommand = function onCommand(this: PatchedConnection, command: Buffer | string, callback: () => void): void {
+    this._relayCommand = (command || '').toString().split(' ', 1)[0]?.toUpperCase().slice(0, 16);
+    originalOnCommand.call(this, command, callback);
   };
   // requireEHLODomain answers at EHLO/HELO itself, as Exchange does, not at the next MAIL
   for (const verb of ['handler_EHLO', 'handler_HELO'] as const) {
@@ -169,4 +198,30 @@ export function installSmtpServerPatch(): void {
     };
   }
   prototype._relayPatched = true;
+  patchStreamContinue();
+}
+
+interface StreamPrototype {
+  continue: (this: { _continueCallback: (() => void) | boolean }) => void;
+  _relayPatched?: boolean;
+}
+
+function patchStreamContinue(): void {
+  const streamPrototype = (SMTPStream as unknown as { prototype: StreamPrototype }).prototype;
+  if (typeof streamPrototype.continue !== 'function') {
+    throw new Error('smtp-server internals changed: SMTPStream.continue not found; update relay/session/smtp-server-patch.ts');
+  }
+  if (streamPrototype._relayPatched) return;
+  // smtp-server 3.21.6 lib/smtp-stream.js continue(), with the callback cleared before it runs
+  streamPrototype.continue = function continueAfterData(this: { _continueCallback: (() => void) | boolean }): void {
+    const pending = this._continueCallback;
+    if (typeof pending === 'function') {
+      this._continueCallback = false;
+      pending();
+    } else {
+      // continue() before the stream ended: run the callback once _endDataMode sets it
+      this._continueCallback = true;
+    }
+  };
+  streamPrototype._relayPatched = true;
 }

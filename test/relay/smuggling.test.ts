@@ -17,23 +17,12 @@ import {
   freePort, fromClient, headerBlock, protocolLines, queuedMessages, sendMessage, startRelay, stopRelay, waitForRefusal, plainMessage, type HubProcess,
 } from './support-policy.ts';
 import { SmtpClient } from '../support/smtp-client.ts';
+import { SMUGGLING_SEQUENCES as SEQUENCES, smugglingContent, strayBytes } from './support-smuggling.ts';
 
 const IP = '127.0.0.36';
 const NORMALIZE = '127.0.8.1';
 const REJECT = '127.0.8.17';
 const REJECTED = '550 5.6.11 Bare line feed or carriage return not allowed';
-
-const SEQUENCES: ReadonlyArray<readonly [string, string]> = [
-  ['\\n.\\n', '\n.\n'],
-  ['\\n.\\r\\n', '\n.\r\n'],
-  ['\\r.\\r', '\r.\r'],
-  ['\\r\\n.\\r', '\r\n.\r'],
-  ['\\r\\n.\\n', '\r\n.\n'],
-  ['\\n.\\r', '\n.\r'],
-  ['\\r.\\n', '\r.\n'],
-  ['\\r.\\r\\n', '\r.\r\n'],
-  ['\\r\\n\\x00.\\r\\n', '\r\n\x00.\r\n'],
-];
 
 let hub: HubProcess | undefined;
 let port = 0;
@@ -41,31 +30,6 @@ let port = 0;
 function relay(): HubProcess {
   assert.ok(hub, 'hub not started');
   return hub;
-}
-
-/** Offsets of bytes that are not canonical: LF without CR before it, CR without LF after it, NUL. */
-function strayBytes(body: Buffer): string[] {
-  const found: string[] = [];
-  for (let i = 0; i < body.length; i++) {
-    const byte = body[i];
-    if (byte === 0x0a && body[i - 1] !== 0x0d) found.push(`bare LF at ${i}`);
-    if (byte === 0x0d && body[i + 1] !== 0x0a) found.push(`bare CR at ${i}`);
-    if (byte === 0x00) found.push(`NUL at ${i}`);
-  }
-  return found;
-}
-
-/** The message content: our headers, text, the fake terminator, then a whole smuggled transaction. */
-function smugglingContent(tag: string, fake: string): string {
-  return [
-    `From: <outer-${tag}@fabrikam.test>\r\nTo: <victim@tailspin.test>\r\nSubject: smuggling ${tag}\r\n\r\n`,
-    'first part',
-    fake,
-    `MAIL FROM:<smuggled-${tag}@evil.test>\r\n`,
-    'RCPT TO:<victim2@tailspin.test>\r\n',
-    'DATA\r\n',
-    'From: <ceo@tailspin.test>\r\nSubject: smuggled\r\n\r\nsmuggled body\r\n',
-  ].join('');
 }
 
 /** One session: EHLO, MAIL, RCPT, DATA, the content in `writes` pieces, the real dot, QUIT. */

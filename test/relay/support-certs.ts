@@ -144,6 +144,26 @@ export function secretDoc(namespace: string, name: string, stringData: Record<st
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData };
 }
 
+/**
+ * tlsRelayManifests - a hub with this certificate (STARTTLS offered) and one connector `apps`
+ * where anonymous clients from 127.0.0.0/8 may relay; `limits` default to no tarpit.
+ */
+export function tlsRelayManifests(options: { namespace: string; hub: string; fqdn: string; binding: string; certs: TestCerts; limits?: Record<string, unknown> }): string {
+  const { namespace, hub } = options;
+  return manifestsYaml([
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+    secretDoc(namespace, 'hub-cert', { 'tls.crt': options.certs.server.cert, 'tls.key': options.certs.server.key }),
+    { apiVersion: 'relayoperator.io/v1alpha1', kind: 'RelayHub', metadata: { name: hub, namespace }, spec: { fqdn: options.fqdn, tls: { secretName: 'hub-cert' }, antiSpam: { spf: false } } },
+    {
+      apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'apps', namespace },
+      spec: {
+        hubs: [hub], usage: 'Custom', bindings: [options.binding], remoteIPRanges: ['127.0.0.0/8'], permissionGroups: ['AnonymousUsers'],
+        permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }], limits: options.limits ?? { tarpitInterval: '0s' },
+      },
+    },
+  ]);
+}
+
 /** testMessage - a small RFC 5322 message with a unique token in subject and body. */
 export function testMessage(options: { from: string; to: string; token: string; extraHeaders?: string[]; body?: string }): string {
   return [

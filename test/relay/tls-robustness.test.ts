@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { freePort } from '../controlplane/controlplane.ts';
 import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
-import { makeTestCerts, manifestsYaml, opensslStartTls, secretDoc, type TestCerts } from './support-certs.ts';
+import { makeTestCerts, opensslStartTls, tlsRelayManifests, type TestCerts } from './support-certs.ts';
 import { SmtpClient } from '../support/smtp-client.ts';
 
 const NS = 'tls-robustness';
@@ -27,18 +27,7 @@ async function hubFor(t: TestContext): Promise<{ hub: HubProcess; port: number; 
   const port = await freePort();
   const hub = await startHubProcess({
     hub: HUB,
-    manifests: manifestsYaml([
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-      secretDoc(NS, 'hub-cert', { 'tls.crt': c.server.cert, 'tls.key': c.server.key }),
-      { apiVersion: 'relayoperator.io/v1alpha1', kind: 'RelayHub', metadata: { name: HUB, namespace: NS }, spec: { fqdn: FQDN, tls: { secretName: 'hub-cert' }, antiSpam: { spf: false } } },
-      {
-        apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'apps', namespace: NS },
-        spec: {
-          hubs: [HUB], usage: 'Custom', bindings: [`${IP}:${port}`], remoteIPRanges: ['127.0.0.0/8'], permissionGroups: ['AnonymousUsers'],
-          permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }], limits: { tarpitInterval: '0s' },
-        },
-      },
-    ]),
+    manifests: tlsRelayManifests({ namespace: NS, hub: HUB, fqdn: FQDN, binding: `${IP}:${port}`, certs: c }),
   });
   t.after(async () => {
     await hub.kill();

@@ -41,6 +41,11 @@ export interface StartTlsOptions {
   cert?: string;
   key?: string;
   rejectUnauthorized?: boolean;
+  /**
+   * Cleartext written in the same segment right after STARTTLS CR LF (the CVE-2011-0411
+   * injection), which the server must never answer.
+   */
+  pipelined?: string;
 }
 
 export class SmtpClient {
@@ -189,7 +194,8 @@ export class SmtpClient {
 
   /** startTls - STARTTLS, then the TLS handshake on the same socket; the STARTTLS reply, and the TLS socket when it succeeded. */
   async startTls(options: StartTlsOptions = {}): Promise<{ reply: SmtpReply; socket: TLSSocket | null }> {
-    const reply = await this.send('STARTTLS');
+    this.write(`STARTTLS\r\n${options.pipelined ?? ''}`);
+    const reply = await this.reply();
     if (reply.code !== 220) return { reply, socket: null };
     const plain = this.#socket;
     plain.removeAllListeners('data');
