@@ -67,8 +67,10 @@ export function registerScrapeTimeMetrics(registry: Registry, sources: ScrapeTim
     help: 'Bytes free (to unprivileged writers) on the file system of the spool, read at each scrape.',
     registers,
     async collect() {
-      const s = await statfs(sources.spoolDir);
-      this.set(s.bavail * s.bsize);
+      // a failed statfs must not fail the whole scrape: the series goes, the rest is served
+      this.reset();
+      const s = await statfs(sources.spoolDir).catch(() => null);
+      if (s) this.set(s.bavail * s.bsize);
     },
   });
   new Gauge({
