@@ -24,6 +24,7 @@ import { buildListenerIndex } from './listener/range-index-build.ts';
 import { trustedProxyMatcher } from './listener/proxy-protocol.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
 import { createHubMetrics, type HubMetrics } from './log/hub-metrics.ts';
+import { registerScrapeTimeMetrics } from './log/scrape-time-metrics.ts';
 import type { DnsResolver } from './session/antispam.ts';
 import { DnsCache, sourceOfResolver, systemDnsSource } from './session/dns-cache.ts';
 import type { ConnectorRuntime } from './session/connector-context.ts';
@@ -145,6 +146,7 @@ export class Hub {
     const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log, onCommitted });
     const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     hub.metrics.recordSpoolRecovery(spool.damage);
+    registerScrapeTimeMetrics(hub.metrics.registry, { config: () => hub.config, spoolDir: options.spoolDir, reserveBytes: () => spoolReserve(options, hub.config) });
     // Delivery starts before the listeners: whatever the spool held at start (recovered after
     // a crash) is on its way again before new mail arrives.
     if (!options.holdDelivery) hub.#delivery = new DeliveryService({

@@ -87,6 +87,11 @@ export type RelayHubSpec = {
   image?: string;
   /** Pull policy of the relay container. */
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Secrets (type kubernetes.io/dockerconfigjson, in the hub's namespace) the kubelet uses to pull the relay image; passed as the hub pods' imagePullSecrets. */
+  imagePullSecrets?: Array<{
+    /** Name of a Secret in the hub's namespace. */
+    name: string;
+  }>;
   /** Compute resources of the relay container (corev1.ResourceRequirements). */
   resources?: Record<string, unknown>;
   /** Node labels relay pods must run on. */
@@ -171,7 +176,7 @@ export type ReceiveConnectorSpec = {
   usage?: "Custom" | "Internet" | "Internal" | "Client" | "Partner";
   /** Listeners this connector is bound to: "IP:port", "[IPv6]:port", "0.0.0.0:port" (the hub's default address) or "NAME:port" (the hub address called NAME). Ports 1-65535. */
   bindings?: string[];
-  /** Client addresses this connector accepts: single addresses, ranges "a-b" (a <= b, one family) and CIDR blocks, IPv4 and IPv6. On a shared listener the connector with the smallest matching entry wins; equal or partially overlapping entries of two connectors are a conflict. */
+  /** Client addresses this connector accepts: single addresses, ranges "a-b" (a <= b, one family) and CIDR blocks, IPv4 and IPv6. On a shared listener the connector with the smallest matching entry wins; equal or partially overlapping entries of two connectors are a conflict. A set: each entry at most once, and under server-side apply each field manager owns its own entries, so two sources can add and remove ranges of one connector without overwriting each other. */
   remoteIPRanges?: string[];
   /** Name in the banner, the EHLO reply and the Received header; defaults to the hub's fqdn. */
   fqdn?: string;

@@ -1,11 +1,15 @@
 /*
  * operator/cli/explain-command - `relay-operator explain --manifests PATH... --hub NAME
- *   --client IP --to IP:PORT [--mail-from A] [--rcpt B] [--auth USER] [--tls]`.
+ *   --client IP --to IP:PORT [--mail-from A] [--rcpt B] [--auth USER] [--tls] [--exit-zero]`.
  *
  * Answers "what would happen to this client?" with the code the hub runs: the same render,
  * the same listener index and connector selection, the same rights resolution and the same
  * verb decisions (relay/session/policy.ts), printing each right with where it came from and
  * each decision with the reply a client would get.
+ *
+ * Exit status 3 when what it explains is a refusal (nothing listens, no connector takes the
+ * client, or any AUTH, MAIL FROM or RCPT TO is refused), so a pipeline can gate on it;
+ * --exit-zero keeps 0 for a report only.
  */
 import { RIGHTS } from '../../relay/config/schema.ts';
 import { buildListenerIndex } from '../../relay/listener/range-index-build.ts';
@@ -17,6 +21,9 @@ import { secretValue } from '../render/inputs.ts';
 import { parseUsers } from '../../relay/session/users.ts';
 import { parseFlags, requireFlag, withFlagErrors } from './flags.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
+
+/** The exit status of an explained refusal (0 success, 1 and 2 are taken: main.ts). */
+export const EXIT_REFUSED = 3;
 
 const unbracket = (endpoint: string): string => endpoint.replace(/^\[(.*)\](:\d+)$/, '$1$2');
 
@@ -32,7 +39,9 @@ export function runExplain(args: string[]): Promise<number> {
       rcpt: { type: 'string', multiple: true },
       auth: { type: 'string' },
       tls: { type: 'boolean', default: false },
+      'exit-zero': { type: 'boolean', default: false },
     });
+    const refused = values['exit-zero'] ? 0 : EXIT_REFUSED;
     const hubName = requireFlag('explain', 'hub', values.hub);
     const client = requireFlag('explain', 'client', values.client);
     const to = requireFlag('explain', 'to', values.to);
@@ -54,7 +63,7 @@ export function runExplain(args: string[]): Promise<number> {
       out.push(`listener ${to}: hub ${hubName} has no listener there (listeners: ${config.listeners.map((l) => l.endpoint).join(', ') || 'none'})`);
       out.push(`decision: connection refused by the operating system (nothing listens)`);
       console.log(out.join('\n'));
-      return 0;
+      return refused;
     }
     out.push(`listener ${listener.endpoint} (hub address ${listener.addressName}) of hub ${objects.namespace}/${hubName}`);
     for (const status of statuses.filter((s) => !s.loaded)) out.push(`  not loaded: ${status.connectorId}: ${status.message ?? status.rule ?? ''}`);
@@ -68,7 +77,7 @@ export function runExplain(args: string[]): Promise<number> {
       out.push(`client ${client}: no connector on this listener accepts it (${selection.reason})`);
       out.push(`connect        554 5.7.1 ${config.hub.fqdn} Access denied: no receive connector on ${listener.endpoint} accepts ${client}`);
       console.log(out.join('\n'));
-      return 0;
+      return refused;
     }
     const connector = byId.get(selection.connectorId);
     if (!connector) throw new Error(`connector ${selection.connectorId} missing from the rendered config`);
@@ -110,6 +119,7 @@ export function runExplain(args: string[]): Promise<number> {
     out.push(`anti-spam      ${session.rights.has('BypassAntiSpam') ? 'skipped (BypassAntiSpam): no X-Relay-Antispam headers' : 'runs: messages get X-Relay-Antispam headers'}`);
     out.push(`size limit     ${session.rights.has('BypassMessageSizeLimit') ? 'none (BypassMessageSizeLimit)' : `${connector.limits.maxMessageSize} bytes (552 5.3.4 above it)`}`);
     console.log(out.join('\n'));
-    return 0;
+    const unknownUser = values.auth !== undefined && !user;
+    return unknownUser || decisions.some(([, decision]) => !decision.ok) ? refused : 0;
   });
 }

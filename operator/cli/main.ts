@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },
   import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
   'docs-api': { run: runDocsApi, summary: 'print docs/api.md generated from crds/' },
+  'docs-metrics': { run: async () => (await import('./docs-metrics.ts')).runDocsMetrics(), summary: 'print docs/metrics.md generated from the metric definitions' },
 };
 
 function usage(): string {

@@ -106,3 +106,12 @@ test('100,000 ranges fit the ConfigMap limit compressed', () => {
   const config = JSON.parse(gunzipSync(Buffer.from(gz, 'base64')).toString()) as { connectors: Array<{ remoteIPRanges: string[] }> };
   assert.equal(config.connectors[0]?.remoteIPRanges.length, 100_000);
 });
+
+test('spec.imagePullSecrets reach the hub pods; without them the pod spec has none', () => {
+  const podSpec = (h: RelayHub): Record<string, unknown> => {
+    const rendered = renderHub(h, { ...objects([]), hubs: [h] }, { mode: 'pod', secretFile: (n, k) => `${SECRETS_MOUNT}/${n}/${k}` });
+    return (find(desiredHubObjects(h, rendered.config), 'StatefulSet', 'east-relay').spec as { template: { spec: Record<string, unknown> } }).template.spec;
+  };
+  assert.equal(podSpec(hub).imagePullSecrets, undefined);
+  assert.deepEqual(podSpec({ ...hub, spec: { ...hub.spec, imagePullSecrets: [{ name: 'registry-east' }] } }).imagePullSecrets, [{ name: 'registry-east' }]);
+});

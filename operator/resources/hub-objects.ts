@@ -86,7 +86,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
   const podKnobs = {
     nodeSelector: hub.spec.nodeSelector, tolerations: hub.spec.tolerations, affinity: hub.spec.affinity,
     priorityClassName: hub.spec.priorityClassName, podLabels: hub.spec.podLabels, podAnnotations: hub.spec.podAnnotations,
-    resources: hub.spec.resources, imagePullPolicy: hub.spec.imagePullPolicy,
+    resources: hub.spec.resources, imagePullPolicy: hub.spec.imagePullPolicy, imagePullSecrets: hub.spec.imagePullSecrets,
   };
   const restartHash = createHash('sha256').update(JSON.stringify({ image, containerPorts, secrets, podKnobs })).digest('hex').slice(0, 16);
   const payload = configPayload(config);
@@ -113,6 +113,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
           ...(hub.spec.tolerations ? { tolerations: hub.spec.tolerations } : {}),
           ...(hub.spec.affinity ? { affinity: hub.spec.affinity } : {}),
           ...(hub.spec.priorityClassName ? { priorityClassName: hub.spec.priorityClassName } : {}),
+          ...(hub.spec.imagePullSecrets?.length ? { imagePullSecrets: hub.spec.imagePullSecrets } : {}),
           containers: [{
             name: 'relay',
             image,

@@ -44,3 +44,9 @@ test('helm lint passes and the rendered chart is accepted by the API server', ()
   assert.equal(clusterWide.status, 0, clusterWide.stderr);
   assert.match(clusterWide.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/relay-relay-operator created/);
 });
+
+test('imagePullSecrets from the values reach the operator pod', () => {
+  const rendered = helm(['template', 'relay', CHART, '--namespace', 'relay-system', '--kube-version', '1.36.3', '--set', 'imagePullSecrets[0].name=registry-creds']);
+  assert.match(rendered, /imagePullSecrets:\n\s+- name: registry-creds\n/);
+  assert.doesNotMatch(helm(['template', 'relay', CHART, '--namespace', 'relay-system', '--kube-version', '1.36.3']), /imagePullSecrets/);
+});

@@ -20,7 +20,7 @@ test('explain: a copier at the top end of an a-b range relays through both hubs'
 
 test('explain: a client outside every range is refused at connect with 554 5.7.1', async () => {
   const result = await runCli(['explain', ...SEED, '--hub', 'hub-east-a', '--client', '192.168.1.102', '--to', '192.168.1.17:25']);
-  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.status, 3, 'a refusal exits 3');
   assert.match(result.stdout, /no connector on this listener accepts it \(noMatchingRange\)/);
   assert.match(result.stdout, /^connect\s+554 5\.7\.1 /m);
 });
@@ -28,10 +28,20 @@ test('explain: a client outside every range is refused at connect with 554 5.7.1
 test('explain: without the relay right RCPT outside the accepted domains gets 550 5.7.54, inside them 250', async () => {
   const manifests = ['--manifests', 'test/cli/fixtures/no-relay-right.yaml'];
   const result = await runCli(['explain', ...manifests, '--hub', 'hub', '--client', '10.1.2.3', '--to', '10.0.0.25:25', '--mail-from', 'app@partner.example', '--rcpt', 'x@elsewhere.example', '--rcpt', 'y@contoso.com']);
-  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.status, 3, 'one refused RCPT makes the session a refusal: exit 3');
   assert.match(result.stdout, /RCPT TO:<x@elsewhere\.example>\s+550 5\.7\.54 Unable to relay recipient in non-accepted domain/);
   assert.match(result.stdout, /RCPT TO:<y@contoso\.com>\s+250 2\.1\.5/);
   assert.doesNotMatch(result.stdout, /\+ AcceptAnyRecipient/);
+});
+
+test('explain --exit-zero reports a refusal with exit 0; nothing listening is a refusal too', async () => {
+  const refusedAtConnect = ['explain', ...SEED, '--hub', 'hub-east-a', '--client', '192.168.1.102', '--to', '192.168.1.17:25'];
+  const kept = await runCli([...refusedAtConnect, '--exit-zero']);
+  assert.equal(kept.status, 0, kept.stderr);
+  assert.match(kept.stdout, /^connect\s+554 5\.7\.1 /m);
+  const nothingListens = await runCli(['explain', ...SEED, '--hub', 'hub-east-a', '--client', '192.168.1.101', '--to', '192.168.1.17:2525']);
+  assert.equal(nothingListens.status, 3);
+  assert.match(nothingListens.stdout, /nothing listens/);
 });
 
 test('render prints the effective config: listener per hub address, usage defaults applied', async () => {

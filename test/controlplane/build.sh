@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # build.sh - build the test control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, embedded etcd, kubectl, helm, kstatus) and the node (kubelet, kube-proxy, the pause
+# kube-scheduler, embedded etcd, kubectl, helm, kstatus, promtool) and the node (kubelet, kube-proxy, the pause
 # binary from Kubernetes' own pause.c) from the Go module proxy into a version-stamped cache.
 #
 # Output: $CACHE/<stamp>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,
-# kube-proxy,pause,etcd,kubectl,kstatus,helm,metallb-controller} and metallb-crds/
+# kube-proxy,pause,etcd,kubectl,kstatus,helm,promtool,metallb-controller} and metallb-crds/
 # where <stamp> hashes this script, go.mod/go.sum and the Go sources here, so the
 # binaries are rebuilt only when their inputs change. Prints the bin directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=v1.36.3
 HELM_VERSION=v3.22.0
+# Prometheus' Go module version (v0.3XX.0 is Prometheus 3.XX): promtool checks and unit-tests the chart's rules.
+PROMETHEUS_VERSION=v0.316.0
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 export PATH=/usr/local/go/bin:$PATH
 command -v go >/dev/null || { echo "build.sh: Go >= 1.26 is needed at /usr/local/go or on PATH" >&2; exit 1; }
 cache=${RELAY_OPERATOR_CONTROLPLANE_CACHE:-$here/../../.cache/controlplane}
-stamp=$( (echo "$K8S_VERSION $HELM_VERSION $(go env GOVERSION)"; cat "$0" "$here/go.mod" "$here/go.sum" "$here"/etcd/*.go "$here"/kubectl/*.go "$here"/kstatus/*.go "$here"/helm/go.mod "$here"/helm/go.sum "$here"/metallb/go.mod "$here"/metallb/go.sum 2>/dev/null) | sha256sum | cut -c1-16)
+stamp=$( (echo "$K8S_VERSION $HELM_VERSION $PROMETHEUS_VERSION $(go env GOVERSION)"; cat "$0" "$here/go.mod" "$here/go.sum" "$here"/etcd/*.go "$here"/kubectl/*.go "$here"/kstatus/*.go "$here"/helm/go.mod "$here"/helm/go.sum "$here"/promtool/go.mod "$here"/promtool/go.sum "$here"/metallb/go.mod "$here"/metallb/go.sum 2>/dev/null) | sha256sum | cut -c1-16)
 out=$cache/$stamp/bin
-bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl kstatus helm metallb-controller)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause etcd kubectl kstatus helm promtool metallb-controller)
 complete=1
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
 if [ $complete = 1 ]; then echo "$out"; exit 0; fi
@@ -44,6 +46,9 @@ gcc -Os -static -DVERSION=$K8S_VERSION -o "$out.tmp/pause" "$pause_src" >&2
 strip "$out.tmp/pause"
 cd "$here/helm"
 go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$out.tmp/" helm.sh/helm/v3/cmd/helm >&2
+# promtool, in its own module (Prometheus pins its own Kubernetes and OpenTelemetry versions).
+cd "$here/promtool"
+go build -trimpath -ldflags "-s -w" -o "$out.tmp/" github.com/prometheus/prometheus/cmd/promtool >&2
 # MetalLB's controller (IPAM for LoadBalancer Services on the test node) and its CRDs.
 cd "$here/metallb"
 go build -trimpath -ldflags "-s -w" -o "$out.tmp/metallb-controller" go.universe.tf/metallb/controller
