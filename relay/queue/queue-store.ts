@@ -10,13 +10,15 @@
  */
 import type { QueuedMessage, RecipientDeliveryState } from '../delivery/job.ts';
 
+import type { ErrorCode } from '../common/error-codes.ts';
+
 export const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold', 'corrupt'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
 
 /** The error code of a read or move of a message that is not (or no longer) there. */
-export const MESSAGE_NOT_FOUND_CODE = 'RELAY_ERR_SPOOL_NOT_FOUND';
+export const MESSAGE_NOT_FOUND_CODE: ErrorCode = 'RELAY_ERR_SPOOL_NOT_FOUND';
 /** The error code of a read of a message file that does not decode; the error carries `reason`. */
-export const MESSAGE_CORRUPT_CODE = 'RELAY_ERR_SPOOL_CORRUPT';
+export const MESSAGE_CORRUPT_CODE: ErrorCode = 'RELAY_ERR_SPOOL_CORRUPT';
 
 /** QueueStore - the messages in their states (Spool). */
 export interface QueueStore {
