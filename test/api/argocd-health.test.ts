@@ -51,8 +51,8 @@ function health(obj: StatusObject): Health {
     out = execFileSync('lua5.4', ['-'], { input: chunk, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('lua5.4 is not installed (apt-get install lua5.4; .ci/run installs it)');
-    throw new Error(`${SCRIPT_FILE} failed on ${obj.kind} ${obj.metadata.name}: ${e.stderr ?? e.message}`);
+    if (e.code === 'ENOENT') throw new Error('lua5.4 is not installed (apt-get install lua5.4; .ci/run installs it)', { cause: error });
+    throw new Error(`${SCRIPT_FILE} failed on ${obj.kind} ${obj.metadata.name}: ${e.stderr ?? e.message}`, { cause: error });
   }
   const [status = '', ...message] = out.split('\n');
   return { status, message: message.join('\n') };
