@@ -47,7 +47,7 @@ const SECRET_LABEL = { 'relayoperator.io/secret': 'true' };
 interface Doc { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; rules?: Array<Record<string, unknown>>; roleRef?: { kind: string } }
 interface Container { args: string[]; env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> }
 interface Deployment { metadata: { namespace: string }; spec: { template: { spec: { serviceAccountName: string; containers: Container[] } } } }
-interface Condition { type: string; status: string; reason: string }
+interface Condition { type: string; status: string; reason: string; message?: string }
 interface HubView { status?: { configHash?: string; podsCurrent?: number; conditions?: Condition[] } }
 
 let cluster: TestCluster;
@@ -247,8 +247,7 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
       apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'scanners', namespace: WATCHED },
       spec: { hubs: [HUB], bindings: ['relay:25'], remoteIPRanges: ['192.168.2.0/24'], permissionGroups: ['AnonymousUsers'], tls: { secretName: 'unrelated' } },
     }]);
-    const readyOf = async (): Promise<Condition & { message?: string } | undefined> =>
-      condition(await admin.get<HubView>(WATCHED, 'receiveconnector', 'scanners'), 'Ready') as (Condition & { message?: string }) | undefined;
+    const readyOf = async (): Promise<Condition | undefined> => condition(await admin.get<HubView>(WATCHED, 'receiveconnector', 'scanners'), 'Ready');
     const refused = await until('scanners not Ready: its Secret lacks the label', async () => {
       const ready = await readyOf();
       return ready?.status === 'False' && /missingSecret: Secret unrelated /.test(ready.message ?? '') ? ready : undefined;
