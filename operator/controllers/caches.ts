@@ -5,7 +5,10 @@
  * Custom resources, Secrets and relay Pods are watched in the operator's namespace (or all);
  * owned kinds only with the managed-by label, so the caches hold what the operator wrote
  * and applyIfChanged can compare against them. Secrets are cached without their values
- * (secretKeysOnly): render and the status controllers only ask whether a key exists.
+ * (secretKeysOnly): render and the status controllers only ask whether a key exists. With a
+ * Secret label selector (--secret-selector, the chart's secretLabelSelector) the Secret
+ * informer lists and watches only the labelled Secrets, so no other Secret's values reach the
+ * operator at all; render then names the label when a Secret it needs is not there.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '../api/crds.ts';
@@ -34,6 +37,11 @@ export const OWNED_KINDS: OwnedKind[] = [
 ];
 
 type Cr<T> = T & KubeObject;
+
+export interface CachesOptions {
+  /** Cache only the Secrets with these labels (`key=value[,key=value]`); omitted = every Secret. */
+  secretSelector?: string;
+}
 
 /** A Secret as the API sends it, with the parts secretKeysOnly reads. */
 interface SecretLike extends KubeObject {
@@ -86,15 +94,23 @@ export class Caches {
   readonly secrets: Informer<KubeObject>;
   readonly pods: Informer<KubeObject>;
   readonly owned = new Map<string, Informer<KubeObject>>();
+  /** The label selector of the Secret informer (key=value pairs); undefined = every Secret. */
+  readonly secretSelector: string | undefined;
 
-  constructor(kubeConfig: KubeConfig, namespace: string | undefined) {
+  constructor(kubeConfig: KubeConfig, namespace: string | undefined, options: CachesOptions = {}) {
     const ns = namespace ? { namespace } : {};
+    this.secretSelector = options.secretSelector;
     const custom = (plural: string) => ({ kubeConfig, path: resourcePath({ group: API_GROUP, version: API_VERSION, plural, ...ns }) });
     this.hubs = new Informer(custom('relayhubs'));
     this.receiveConnectors = new Informer(custom('receiveconnectors'));
     this.acceptedDomains = new Informer(custom('accepteddomains'));
     this.sendConnectors = new Informer(custom('sendconnectors'));
-    this.secrets = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'secrets', ...ns }), transform: secretKeysOnly });
+    this.secrets = new Informer({
+      kubeConfig,
+      path: resourcePath({ group: '', version: 'v1', plural: 'secrets', ...ns }),
+      ...(options.secretSelector !== undefined ? { labelSelector: options.secretSelector } : {}),
+      transform: secretKeysOnly,
+    });
     this.pods = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'pods', ...ns }), labelSelector: 'app.kubernetes.io/name=relay' });
     for (const kind of OWNED_KINDS) {
       this.owned.set(kind.kind, new Informer({ kubeConfig, path: resourcePath({ group: kind.group, version: kind.version, plural: kind.plural, ...ns }), labelSelector: `${LABEL_MANAGED_BY}=${MANAGER}` }));
@@ -122,6 +138,7 @@ export class Caches {
       acceptedDomains: this.acceptedDomains.list(namespace),
       sendConnectors: this.sendConnectors.list(namespace),
       secrets: this.secrets.list(namespace) as unknown as SecretObject[],
+      ...(this.secretSelector !== undefined ? { secretSelector: this.secretSelector } : {}),
     };
   }
 

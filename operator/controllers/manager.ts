@@ -32,6 +32,8 @@ export interface ManagerOptions {
   kubeConfig: KubeConfig;
   /** Watch one namespace; undefined = all. */
   namespace?: string;
+  /** Cache only the Secrets with these labels (Caches, --secret-selector). */
+  secretSelector?: string;
   leaseNamespace: string;
   identity?: string;
   metricsHost: string;
@@ -51,7 +53,7 @@ export class Manager {
 
   constructor(options: ManagerOptions) {
     this.#options = options;
-    this.caches = new Caches(options.kubeConfig, options.namespace);
+    this.caches = new Caches(options.kubeConfig, options.namespace, options);
     this.#health = new HealthServer({ port: options.metricsPort, host: options.metricsHost });
     for (const informer of this.caches.all()) this.#health.addInformer(informer.path, informer);
     const identity = options.identity ?? `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}`;

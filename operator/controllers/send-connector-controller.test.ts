@@ -100,3 +100,11 @@ void test('what the status says is what render does: Rendered exactly on the hub
   }
   assert.deepEqual([...onHubs.keys()].sort(), [`${NS}/every`, `${NS}/named`, `${NS}/selected`, `${NS}/with-secret`]);
 });
+
+void test('authentication Secret not among the labelled Secrets: SecretNotFound names the label to add', () => {
+  const connector = sendConnector({ authentication: { secretName: 'smarthost' } });
+  const verdict = decideSendConnectorStatus({ namespace: NS, connector, hubs: [hub('east')], secrets: [], secretSelector: 'relayoperator.io/secret=true' });
+  assert.deepEqual([verdict.status, verdict.reason], ['False', 'SecretNotFound']);
+  assert.match(verdict.message, /Secret smarthost \(spec\.authentication\.secretName\) not found in namespace mail among the Secrets labelled relayoperator\.io\/secret=true/);
+  assert.match(verdict.message, /kubectl label secret -n mail smarthost relayoperator\.io\/secret=true/);
+});

@@ -17,7 +17,7 @@
  */
 import type { RelayHub, SendConnector } from '../api/types.generated.ts';
 import type { SecretObject } from '../render/inputs.ts';
-import { missingSecretKeys } from '../render/secret-keys.ts';
+import { missingSecretKeys, secretNotFound } from '../render/secret-keys.ts';
 import { SEND_CONNECTOR_SECRET_KEYS, selectsEveryHub, sendConnectorMaxMessageSize, sendConnectorSelectsHub } from '../render/send-connectors.ts';
 import { byPrecedence } from '../render/selection.ts';
 import type { Applier } from '../runtime/apply.ts';
@@ -39,17 +39,19 @@ export interface SendConnectorStatusInputs {
   connector: SendConnector;
   /** The RelayHubs of the namespace (not being deleted). */
   hubs: readonly RelayHub[];
-  /** The Secrets of the namespace. */
+  /** The Secrets of the namespace (those with the label, with a Secret label selector). */
   secrets: readonly SecretObject[];
+  /** The operator's Secret label selector, if it has one (Caches.secretSelector). */
+  secretSelector?: string;
 }
 
 /** missingSecretProblem - why render leaves the connector out for its Secret, or undefined. */
-function missingSecretProblem(namespace: string, secretName: string, secrets: readonly SecretObject[]): string | undefined {
+function missingSecretProblem(namespace: string, secretName: string, secrets: readonly SecretObject[], secretSelector: string | undefined): string | undefined {
   // missingSecretKeys reads only the Secrets of what it is given
-  const objects = { namespace, hubs: [], receiveConnectors: [], acceptedDomains: [], sendConnectors: [], secrets: [...secrets] };
+  const objects = { namespace, hubs: [], receiveConnectors: [], acceptedDomains: [], sendConnectors: [], secrets: [...secrets], ...(secretSelector !== undefined ? { secretSelector } : {}) };
   const { exists, missing } = missingSecretKeys(objects, secretName, SEND_CONNECTOR_SECRET_KEYS);
   if (!exists) {
-    return `Secret ${secretName} (spec.authentication.secretName) not found in namespace ${namespace}`;
+    return secretNotFound(objects, secretName, 'spec.authentication.secretName');
   }
   if (missing.length === 0) return undefined;
   return `Secret ${secretName} (spec.authentication.secretName) has no key ${missing.map((k) => `"${k}"`).join(' and no key ')}`;
@@ -57,7 +59,7 @@ function missingSecretProblem(namespace: string, secretName: string, secrets: re
 
 /** decideSendConnectorStatus - the Ready condition of one SendConnector (pure). */
 export function decideSendConnectorStatus(inputs: SendConnectorStatusInputs): ReadyVerdict {
-  const { namespace, connector, hubs, secrets } = inputs;
+  const { namespace, connector, hubs, secrets, secretSelector } = inputs;
   const spec = connector.spec;
   const selected = hubs.filter((h) => sendConnectorSelectsHub(spec, h)).sort(byPrecedence).map((h) => h.metadata.name ?? '');
   const unknownHubs = (spec.hubs ?? []).filter((name) => !hubs.some((h) => h.metadata.name === name));
@@ -77,7 +79,7 @@ export function decideSendConnectorStatus(inputs: SendConnectorStatusInputs): Re
     problems.push({ reason: ConditionReason.NoHubSelected, message: why });
   }
   const secretName = spec.authentication?.secretName;
-  const secretProblem = secretName ? missingSecretProblem(namespace, secretName, secrets) : undefined;
+  const secretProblem = secretName ? missingSecretProblem(namespace, secretName, secrets, secretSelector) : undefined;
   if (secretProblem) {
     problems.push({ reason: ConditionReason.SecretNotFound, message: `${secretProblem}: every hub leaves the connector out until the Secret has keys username and password` });
   }
@@ -99,6 +101,7 @@ export function createSendConnectorReconciler(deps: SendConnectorControllerDeps)
       connector,
       hubs: caches.hubs.list(namespace).filter((h) => !h.metadata.deletionTimestamp),
       secrets: caches.secrets.list(namespace) as unknown as SecretObject[],
+      ...(caches.secretSelector !== undefined ? { secretSelector: caches.secretSelector } : {}),
     });
     await applyReadyStatus(applier, 'SendConnector', { namespace, name }, connector, ready);
   };

@@ -22,6 +22,11 @@ export interface NamespaceObjects {
   acceptedDomains: AcceptedDomain[];
   sendConnectors: SendConnector[];
   secrets: SecretObject[];
+  /**
+   * The label selector `secrets` was listed with (the operator's --secret-selector), so a
+   * Secret missing from it may exist without the label; undefined when every Secret is read.
+   */
+  secretSelector?: string;
 }
 
 /** secretValue - decoded value of one key, or undefined when the Secret or key is missing. */

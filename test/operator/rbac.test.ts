@@ -7,7 +7,9 @@
  * admin token the other tests use. It must reconcile a hub in the watched namespace (status,
  * StatefulSet, the relay's Role and RoleBinding, which RBAC lets it create only if it holds
  * what they grant) and be refused everything outside it. Its Secret cache, built with the
- * same token, holds key names and no value. The relay's own ServiceAccount may annotate its
+ * same token and the chart's default Secret label selector, holds key names and no value,
+ * and no Secret without the label; a connector naming an unlabelled Secret is told which
+ * label to add, and works once it is added. The relay's own ServiceAccount may annotate its
  * hub's pods, and no other pod of the namespace.
  */
 import { describe, test } from 'node:test';
@@ -39,11 +41,13 @@ const HUB = 'hub-east';
 const OPERATOR_POD = 'relay-operator-5d8f7-x2x4q';
 const TLS_VALUE = `tls-key-material-${suffix}`;
 const OTHER_VALUE = `other-namespace-secret-${suffix}`;
+const UNLABELLED_VALUE = `unlabelled-secret-${suffix}`;
+const SECRET_LABEL = { 'relayoperator.io/secret': 'true' };
 
 interface Doc { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; rules?: Array<Record<string, unknown>>; roleRef?: { kind: string } }
 interface Container { args: string[]; env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> }
 interface Deployment { metadata: { namespace: string }; spec: { template: { spec: { serviceAccountName: string; containers: Container[] } } } }
-interface Condition { type: string; status: string; reason: string }
+interface Condition { type: string; status: string; reason: string; message?: string }
 interface HubView { status?: { configHash?: string; podsCurrent?: number; conditions?: Condition[] } }
 
 let cluster: TestCluster;
@@ -72,6 +76,12 @@ function serviceAccountKubeconfig(namespace: string, serviceAccount: string): st
  * Deployment (watchNamespace set) and its ServiceAccount's token: only the metrics address is
  * moved to a free loopback port, and no --leader-election-namespace is added.
  */
+/** chartOperatorArgs - the operator container's args of the chart's Deployment (watchNamespace set). */
+function chartOperatorArgs(): string[] {
+  const [deployment] = helm(['--set', `watchNamespace=${WATCHED}`, '--show-only', 'templates/deployment.yaml']) as unknown as Deployment[];
+  return deployment?.spec.template.spec.containers[0]?.args ?? [];
+}
+
 async function startAsTheChartDoes(): Promise<OperatorProcess> {
   const [deployment] = helm(['--set', `watchNamespace=${WATCHED}`, '--show-only', 'templates/deployment.yaml']) as unknown as Deployment[];
   const pod = deployment?.spec.template.spec;
@@ -145,7 +155,9 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
     operatorClient = new KubeClient(operatorKubeconfig);
     // kubectl apply (client-side) keeps the whole Secret, values too, in an annotation
     applyObjects(cluster, [
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hub-tls', namespace: WATCHED }, stringData: { 'tls.crt': TLS_VALUE, 'tls.key': TLS_VALUE } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hub-tls', namespace: WATCHED, labels: SECRET_LABEL }, stringData: { 'tls.crt': TLS_VALUE, 'tls.key': TLS_VALUE } },
+      // in the watched namespace, readable by the chart's RBAC, but without the label
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unrelated', namespace: WATCHED }, stringData: { 'tls.crt': UNLABELLED_VALUE, 'tls.key': UNLABELLED_VALUE } },
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'elsewhere', namespace: OTHER }, stringData: { password: OTHER_VALUE } },
     ]);
     operator = await startAsTheChartDoes();
@@ -208,21 +220,46 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
     assert.equal(await status(operatorClient, 'GET', `/api/v1/namespaces/${WATCHED}/secrets`), 200);
   });
 
-  test('the operator\'s Secret cache holds key names, no value (built with the same token)', async () => {
+  test('the operator\'s Secret cache holds key names, no value, and no unlabelled Secret (built with the same token and the chart\'s selector)', async () => {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(operatorKubeconfig);
-    const caches = new Caches(kubeConfig, WATCHED);
+    const args = chartOperatorArgs();
+    const selector = args[args.indexOf('--secret-selector') + 1];
+    assert.equal(selector, 'relayoperator.io/secret=true', `the chart's default args select labelled Secrets: ${args.join(' ')}`);
+    const caches = new Caches(kubeConfig, WATCHED, { secretSelector: selector });
     try {
       await caches.start();
       const cached = caches.secrets.get(WATCHED, 'hub-tls') as { data?: Record<string, string> } | undefined;
       assert.ok(cached, 'the Secret is in the cache');
       assert.deepEqual(Object.keys(cached.data ?? {}).sort(), ['tls.crt', 'tls.key']);
+      assert.deepEqual(caches.secrets.list().map((o) => o.metadata?.name), ['hub-tls'], 'only the labelled Secret is listed');
       const text = JSON.stringify(caches.secrets.list());
       const encoded = Buffer.from(TLS_VALUE).toString('base64');
       assert.ok(!text.includes(TLS_VALUE) && !text.includes(encoded), `the cache holds a Secret value: ${text.slice(0, 600)}`);
     } finally {
       caches.stop();
     }
+  });
+
+  test('a connector naming an unlabelled Secret: not Ready, missingSecret naming the Secret and the label; loaded once it is labelled', async () => {
+    const admin = kubeClient(cluster);
+    applyObjects(cluster, [{
+      apiVersion: 'relayoperator.io/v1alpha1', kind: 'ReceiveConnector', metadata: { name: 'scanners', namespace: WATCHED },
+      spec: { hubs: [HUB], bindings: ['relay:25'], remoteIPRanges: ['192.168.2.0/24'], permissionGroups: ['AnonymousUsers'], tls: { secretName: 'unrelated' } },
+    }]);
+    const readyOf = async (): Promise<Condition | undefined> => condition(await admin.get<HubView>(WATCHED, 'receiveconnector', 'scanners'), 'Ready');
+    const refused = await until('scanners not Ready: its Secret lacks the label', async () => {
+      const ready = await readyOf();
+      return ready?.status === 'False' && /missingSecret: Secret unrelated /.test(ready.message ?? '') ? ready : undefined;
+    }, 30_000, async () => ({ ready: await readyOf(), logs: operator?.logs.filter((l) => l.level !== 'info').slice(-5) }));
+    assert.match(refused.message ?? '', /Secret unrelated .*not found in namespace .* among the Secrets labelled relayoperator\.io\/secret=true/);
+    assert.match(refused.message ?? '', new RegExp(`kubectl label secret -n ${WATCHED} unrelated relayoperator\\.io/secret=true`));
+    cluster.kubectl(['-n', WATCHED, 'label', 'secret', 'unrelated', 'relayoperator.io/secret=true']);
+    await until('scanners loaded once the Secret is labelled', async () => {
+      const ready = await readyOf();
+      return ready !== undefined && !/missingSecret/.test(ready.message ?? '') ? true : undefined;
+    }, 30_000, async () => ({ ready: await readyOf() }));
+    cluster.kubectl(['-n', WATCHED, 'delete', 'receiveconnector', 'scanners']);
   });
 
   test('a relay\'s ServiceAccount may patch its hub\'s pods and no other pod of its namespace', async () => {
