@@ -56,14 +56,13 @@ function sendError(res: ServerResponse, status: number, code: string | null, mes
   send(res, status, { error: { code, message } });
 }
 
-/** checkAccess - null when the request may use the API, else the refusal. */
-function refusal(req: IncomingMessage, access: QueueApiAccess): { status: number; message: string } | null {
-  const header = req.headers.authorization;
+/** queueApiRefusal - null when a request from `remoteAddress` with that Authorization header may use the API, else the refusal. */
+export function queueApiRefusal(remoteAddress: string | undefined, header: string | undefined, access: QueueApiAccess): { status: number; message: string } | null {
   const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : null;
   if (presented !== null && access.token !== null) {
     return timingSafeEqual(digest(presented), digest(access.token)) ? null : { status: 401, message: 'the bearer token does not match the hub\'s --queue-api-token-file' };
   }
-  if (isLoopback(req.socket.remoteAddress)) return null;
+  if (isLoopback(remoteAddress)) return null;
   if (access.token === null) return { status: 403, message: 'the queue API answers only on the loopback interface (kubectl port-forward or kubectl exec); start the hub with --queue-api-token-file to open it to other addresses' };
   return { status: 401, message: 'this request needs the bearer token (Authorization: Bearer ..., relay-operator queue --token-file)' };
 }
@@ -117,7 +116,7 @@ async function route(req: IncomingMessage, url: URL, admin: NonNullable<QueueAdm
 
 /** serveQueueApi - answer one request under /queue/. */
 export async function serveQueueApi(req: IncomingMessage, res: ServerResponse, admin: QueueAdmin, access: QueueApiAccess): Promise<void> {
-  const refused = refusal(req, access);
+  const refused = queueApiRefusal(req.socket.remoteAddress, req.headers.authorization, access);
   if (refused) return sendError(res, refused.status, 'RELAY_ERR_QUEUE_API_ACCESS', refused.message);
   if (!admin) return sendError(res, 503, 'RELAY_ERR_QUEUE_STOPPED', 'no queue to show: delivery is on hold (--hold-delivery) or the hub is stopping');
   try {

@@ -128,8 +128,10 @@ spec:
   client.close();
 
   // the audit trail
-  const audit = hub.logs.filter((l) => l.log === 'tracking' && /^queue /.test(String(l['source-context'] ?? '')));
-  const said = audit.map((l) => `${String(l['source-context'])} ${String(l['internal-message-id'])}`);
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  const said = hub.logs
+    .filter((l) => l.log === 'tracking' && text(l['source-context']).startsWith('queue '))
+    .map((l) => `${text(l['source-context'])} ${text(l['internal-message-id'])}`);
   for (const [action, id] of [['hold', idC], ['remove', idB], ['release', idC], ['retry', idD]]) {
     assert.ok(said.some((s) => new RegExp(`^queue ${action} by \\S+@127(\\.\\d+){3} ${id}$`).test(s)), `${action} of ${id} in the tracking log: ${said.join('; ')}`);
   }
