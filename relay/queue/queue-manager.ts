@@ -124,10 +124,12 @@ export class QueueManager {
     });
   }
 
-  /** retryNow - deferred messages due at once (an administrator's retry, a next hop back); in flight ones are left alone. */
+  /** retryNow - deferred messages due at once (an administrator's retry, a next hop back), and
+   *  incoming/ read from disk (a message released there); in flight ones are left alone. */
   retryNow(ids: readonly string[]): void {
     const now = this.#now();
     for (const id of ids) if (!this.#inFlight.has(id)) this.#schedule.set(id, now);
+    this.#scanFiles = true;
     this.kick();
   }
 
