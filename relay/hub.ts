@@ -197,6 +197,11 @@ export class Hub {
     return this.#spool;
   }
 
+  /** The queue API's view and actions (relay/queue/queue-view.ts, queue-actions.ts); null while delivery is on hold or stopped. */
+  get queueAdmin(): DeliveryService['admin'] {
+    return this.#delivery?.admin ?? null;
+  }
+
   /**
    * reload - apply the config file as it is now; false when it could not be built, or when it
    * is unchanged and `force` is not set (force: a referenced file - certificate, users, CA -

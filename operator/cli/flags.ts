@@ -2,6 +2,7 @@
  * operator/cli/flags - flag parsing shared by the subcommands (node:util parseArgs), with
  * errors that name the flag.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { RelayError } from '../../relay/common/errors.ts';
 
@@ -42,4 +43,16 @@ export function parseHostPort(command: string, flag: string, value: string): { h
   const match = /^(.*):(\d+)$/.exec(value);
   if (!match) throw new FlagError(`relay-operator ${command}: --${flag} must be HOST:PORT`);
   return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}
+
+/** readTokenFile - a bearer token from a file (a mounted Secret key): its text, trimmed; a FlagError naming the flag when unreadable or empty. */
+export function readTokenFile(command: string, file: string, flag = 'queue-api-token-file'): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new FlagError(`relay-operator ${command}: --${flag} ${file}: ${(error as Error).message}`);
+  }
+  if (text === '') throw new FlagError(`relay-operator ${command}: --${flag} ${file}: the file is empty`);
+  return text;
 }

@@ -15,7 +15,7 @@ import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
 import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
-import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors } from './flags.ts';
 import { serveHubHttp } from '../../relay/process/http-endpoints.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
@@ -69,6 +69,7 @@ export function runHub(args: string[]): Promise<number> {
       'metrics-addr': { type: 'string' },
       'grace-period': { type: 'string', default: '30' },
       'hold-delivery': { type: 'boolean', default: false },
+      'queue-api-token-file': { type: 'string' },
     });
     const hubName = requireFlag('hub', 'hub', values.hub);
     const dir = resolve(requireFlag('hub', 'spool', values.spool));
@@ -76,6 +77,7 @@ export function runHub(args: string[]): Promise<number> {
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator hub: --grace-period must be seconds >= 0');
     const metricsAddress = values['metrics-addr'] ? parseHostPort('hub', 'metrics-addr', values['metrics-addr']) : null;
+    const queueAccess = { token: values['queue-api-token-file'] ? readTokenFile('hub', values['queue-api-token-file']) : null };
     const secretsDir = join(dir, 'secrets');
     const configFile = join(dir, 'config.json');
     mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
@@ -128,7 +130,7 @@ export function runHub(args: string[]): Promise<number> {
       appLog('error', `manifests changed but were not applied: ${(error as Error).message}`);
     }
 
-    const metricsServer: Server | null = metricsAddress ? serveHubHttp(running, metricsAddress) : null;
+    const metricsServer: Server | null = metricsAddress ? serveHubHttp(running, metricsAddress, queueAccess) : null;
 
     const signal = await stopping;
     appLog('info', `${signal}: stopping, grace period ${grace}s`);

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   relay: { run: async (args) => (await import('./relay-command.ts')).runRelay(args), summary: 'run the relay of a hub pod from its rendered config (used by the StatefulSet)' },
   render: { run: runRender, summary: 'print the effective relay config of a hub' },
   explain: { run: async (args) => (await import('./explain-command.ts')).runExplain(args), summary: 'show which connector takes a session and each decision' },
+  queue: { run: async (args) => (await import('./queue-command.ts')).runQueue(args), summary: 'list, show, retry, hold, release and remove queued mail of a running hub' },
   validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },
   import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
   'docs-api': { run: runDocsApi, summary: 'print docs/api.md generated from crds/' },

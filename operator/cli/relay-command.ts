@@ -12,7 +12,7 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
-import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors } from './flags.ts';
 import { runRelayProcess } from '../../relay/process/relay-main.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
 
@@ -57,6 +57,7 @@ export function runRelay(args: string[]): Promise<number> {
       'metrics-addr': { type: 'string', default: '0.0.0.0:9090' },
       'grace-period': { type: 'string', default: '60' },
       'bind-address': { type: 'string' },
+      'queue-api-token-file': { type: 'string' },
     });
     const configFile = requireFlag('relay', 'config', values.config);
     const spool = requireFlag('relay', 'spool', values.spool);
@@ -72,6 +73,7 @@ export function runRelay(args: string[]): Promise<number> {
       metricsAddress: address,
       graceSeconds: grace,
       stopping,
+      ...(values['queue-api-token-file'] ? { queueAccess: { token: readTokenFile('relay', values['queue-api-token-file']) } } : {}),
       ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}),
       ...(report ? { onConfigApplied: report } : {}),
     });

@@ -23,7 +23,7 @@ import { reportAttempt, type DsnSubmitter } from './delivery-report.ts';
 import type { QueueJob, RecipientOutcome } from './job.ts';
 import { NO_DELIVERY_METRICS, type DeliveryMetrics } from './metrics.ts';
 import { dnsResolverFor, type DeliveryDnsResolver, type SelfCheck } from './next-hop.ts';
-import { HostHealth } from './host-health.ts';
+import { HostHealth, type ProbeTarget } from './host-health.ts';
 import { selfCheckFor } from './self-check.ts';
 import { DestinationLimiter, SmtpConnectionPool } from './smtp-pool.ts';
 import type { DeliveryTuning } from './tuning.ts';
@@ -37,6 +37,8 @@ export interface DeliveryAgentOptions {
   hostDownMs: () => number;
   /** Called with the queue id of each DSN committed (the queue looks at incoming/ again). */
   onDsn: () => void;
+  /** A next hop that had failed answers again (host-health.ts): retry what waits on it. */
+  onHostUp?: (host: ProbeTarget) => void;
   logSink?: LogSink;
   resolver?: DeliveryDnsResolver;
   now: () => number;
@@ -66,7 +68,11 @@ export class DeliveryAgent {
     this.#resolver = options.resolver ?? dnsResolverFor();
     this.#metrics = options.metrics ?? NO_DELIVERY_METRICS;
     this.#tracking = new TrackingLog(options.logSink, options.now);
-    this.#health = new HostHealth(options.now);
+    this.#health = new HostHealth(options.now, {
+      intervalMs: options.tuning.hostProbeIntervalMs,
+      forgetAfterMs: () => this.#config.hub.retry.maxBackoffMs,
+      onUp: (host) => this.#o.onHostUp?.(host),
+    });
     this.#selfAddresses = options.selfAddresses ?? [];
     this.#isSelf = selfCheckFor(this.#config.listeners, this.#selfAddresses);
     this.#metrics.nextHopsDownFrom(() => this.#health.downCount);
@@ -119,8 +125,14 @@ export class DeliveryAgent {
     });
   }
 
-  /** abandon - destroy every connection: attempts in flight fail at once. */
+  /** abandon - destroy every connection and stop probing: attempts in flight fail at once. */
   abandon(): void {
+    this.#health.stopProbing();
     this.#pool.destroyAll();
+  }
+
+  /** tryEveryHostNow - forget which next hops are down (an administrator's retry). */
+  tryEveryHostNow(): void {
+    this.#health.forgetAll();
   }
 }

@@ -92,7 +92,7 @@ async function session(ctx: HopContext, group: RouteGroup, host: NextHopHost, ke
   let opened = await openSmtp(input);
   if (!opened.ok && opened.failure.phase === 'tls' && group.connector.tls.mode === 'Opportunistic') opened = await openSmtp({ ...input, plaintext: true });
   if (!opened.ok) {
-    const marked = ctx.health.recordFailure(hostKey, opened.failure, ctx.hostDownMs);
+    const marked = ctx.health.recordFailure(hostKey, opened.failure, ctx.hostDownMs, host);
     if (marked) ctx.onHostHealth?.(`${host.name}:${host.port}`, { down: true, untilMs: marked.untilMs, reason: marked.failure.reply });
     return opened;
   }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FAILURES_TO_MARK, HostHealth, isHostDownFailure, skippedFailure } from './host-health.ts';
+import { createServer } from 'node:net';
+import { FAILURES_TO_MARK, HostHealth, isHostDownFailure, probeGreeting, skippedFailure } from './host-health.ts';
 import { stepFailureOf, type StepFailure } from './smtp-transaction.ts';
 
 const refused: StepFailure = { phase: 'connect', code: null, reply: 'connect ECONNREFUSED 127.0.0.1:2525', errno: 'ECONNREFUSED' };
@@ -71,4 +72,61 @@ void test('the failure reported for a skipped host says why and until when, and 
   assert.equal(failure.phase, 'connect');
   assert.equal(failure.code, 421);
   assert.equal(failure.reply, 'mx.example.test:25 not tried: down until 2026-01-01T00:01:00.000Z after: 421 4.3.2 too busy');
+});
+
+void test('a host that failed is probed; when it answers, its down period ends and onUp names it; an old failure is no longer probed', async () => {
+  let now = 0;
+  const up: string[] = [];
+  const probed: string[] = [];
+  let answering = false;
+  const health = new HostHealth(() => now, {
+    intervalMs: 20,
+    forgetAfterMs: () => 60_000,
+    onUp: (target) => up.push(target.name),
+    probe: (target) => {
+      probed.push(target.name);
+      return Promise.resolve(answering);
+    },
+  });
+  const target = { name: 'smart.example', address: '192.0.2.1', port: 25 };
+  fail(health, '192.0.2.1:25', FAILURES_TO_MARK - 1);
+  health.recordFailure('192.0.2.1:25', refused, 600_000, target);
+  health.recordFailure('192.0.2.1:25', refused, 600_000, target);
+  assert.ok(health.down('192.0.2.1:25'), 'marked down for ten minutes');
+  await new Promise((r) => setTimeout(r, 70));
+  assert.ok(probed.length >= 1, 'probed while down');
+  assert.deepEqual(up, [], 'not answering: still down');
+  answering = true;
+  await new Promise((r) => setTimeout(r, 70));
+  assert.deepEqual(up, ['smart.example'], 'answered: onUp once');
+  assert.equal(health.down('192.0.2.1:25'), null, 'the down period ended at once');
+
+  answering = false;
+  health.recordFailure('192.0.2.2:25', refused, 600_000, { ...target, address: '192.0.2.2' });
+  now = 61_000;
+  probed.length = 0;
+  await new Promise((r) => setTimeout(r, 70));
+  assert.deepEqual(probed, [], 'a failure older than forgetAfterMs is not probed');
+  health.stopProbing();
+});
+
+void test('probeGreeting: a 220 greeting answers; a 421 greeting or a closed port does not', async () => {
+  const serve = async (greeting: string): Promise<{ port: number; close: () => void }> => {
+    const server = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(greeting);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as { port: number }).port, close: () => server.close() };
+  };
+  const ok = await serve('220-first line\r\n220 smart.example ESMTP\r\n');
+  const busy = await serve('421 4.3.2 too busy\r\n');
+  try {
+    assert.equal(await probeGreeting({ name: 'a', address: '127.0.0.1', port: ok.port }, 2000), true);
+    assert.equal(await probeGreeting({ name: 'b', address: '127.0.0.1', port: busy.port }, 2000), false);
+    busy.close();
+    assert.equal(await probeGreeting({ name: 'b', address: '127.0.0.1', port: busy.port }, 2000), false, 'connection refused');
+  } finally {
+    ok.close();
+  }
 });

@@ -20,6 +20,8 @@ export interface DeliveryTuning {
   /** How long an idle SMTP session is kept for reuse (0 = no reuse). */
   readonly connectionIdleMs: number;
   readonly maxMessagesPerConnection: number;
+  /** How often a next hop that failed to give a session is probed (host-health.ts). */
+  readonly hostProbeIntervalMs: number;
   /** Extra trust anchors (PEM) for verified TLS to smart hosts; empty = the system's. */
   readonly tlsCa: ReadonlyArray<string | Buffer>;
 }
@@ -37,6 +39,7 @@ export const DELIVERY_SETTINGS: ReadonlyArray<{ name: NumericName; default: numb
   { name: 'socketTimeoutMs', default: 300_000, min: 50, max: 3_600_000, unit: 'ms' },
   { name: 'connectionIdleMs', default: 5000, min: 0, max: 300_000, unit: 'ms' },
   { name: 'maxMessagesPerConnection', default: 100, min: 1, max: 100_000, unit: 'messages' },
+  { name: 'hostProbeIntervalMs', default: 5000, min: 50, max: 600_000, unit: 'ms' },
 ];
 
 /** resolveDeliveryTuning - defaults applied, bounds checked. */

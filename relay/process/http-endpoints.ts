@@ -2,17 +2,21 @@
  * relay/process/http-endpoints - the HTTP endpoints of a running hub (standalone or in a pod):
  * /metrics (Prometheus), /healthz, /readyz (503 while draining or while a new listener
  * could not bind), /status (the config hash it runs, whether ready, and the config it was
- * given but could not apply).
+ * given but could not apply), and the queue API under /queue/ (queue-api.ts: loopback only
+ * unless a bearer token is given).
  */
 import { createServer, type Server } from 'node:http';
 import type { Hub } from '../hub.ts';
+import { serveQueueApi, type QueueApiAccess } from './queue-api.ts';
 
-/** What the endpoints read of a hub. */
-export type HubHttpSource = Pick<Hub, 'metrics' | 'ready' | 'configHash' | 'pendingConfig'>;
+/** What the endpoints read of a hub; a source without queueAdmin answers the queue API with 503. */
+export type HubHttpSource = Pick<Hub, 'metrics' | 'ready' | 'configHash' | 'pendingConfig'> & Partial<Pick<Hub, 'queueAdmin'>>;
 
-export function serveHubHttp(hub: HubHttpSource, address: { host: string; port: number }): Server {
+export function serveHubHttp(hub: HubHttpSource, address: { host: string; port: number }, queueAccess: QueueApiAccess = { token: null }): Server {
   const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
+    if (req.url?.startsWith('/queue/')) {
+      void serveQueueApi(req, res, hub.queueAdmin ?? null, queueAccess);
+    } else if (req.url === '/metrics') {
       void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
     } else if (req.url === '/healthz') {
       res.writeHead(200).end('ok\n');

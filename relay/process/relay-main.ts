@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Hub } from '../hub.ts';
 import { appLog } from '../log/protocol-log.ts';
 import { serveHubHttp } from './http-endpoints.ts';
+import type { QueueApiAccess } from './queue-api.ts';
 
 export interface RelayProcessOptions {
   configFile: string;
@@ -29,6 +30,8 @@ export interface RelayProcessOptions {
   bindAddress?: string;
   /** Called with the config hash each time a config is applied (HubOptions.onConfigApplied). */
   onConfigApplied?: (hash: string) => void;
+  /** Who may use the queue API beyond loopback (queue-api.ts); default loopback only. */
+  queueAccess?: QueueApiAccess;
   /** The stop signal, listened for before this was called (stop-signal.ts). */
   stopping: Promise<NodeJS.Signals>;
 }
@@ -42,7 +45,7 @@ export async function runRelayProcess(options: RelayProcessOptions): Promise<num
     ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
     ...(options.onConfigApplied ? { onConfigApplied: options.onConfigApplied } : {}),
   });
-  const server = serveHubHttp(hub, options.metricsAddress);
+  const server = serveHubHttp(hub, options.metricsAddress, options.queueAccess);
   const signal = await options.stopping;
   appLog('info', `${signal}: draining, grace period ${options.graceSeconds}s`);
   await hub.stop(options.graceSeconds * 1000);

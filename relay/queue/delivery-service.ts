@@ -29,6 +29,9 @@ import { QueueManager, type QueueLogEvent } from './queue-manager.ts';
 import type { QueueRecoveryReport } from './queue-recovery.ts';
 import { QUEUE_STATES, type DeliveryStates, type QueueStore } from './queue-store.ts';
 import { RETRY_JITTER } from './retry-schedule.ts';
+import { QueueView } from './queue-view.ts';
+import { QueueActions } from './queue-actions.ts';
+import { TrackingLog } from '../log/tracking-log.ts';
 
 export interface DeliveryServiceOptions {
   /** The spool: its messages, its delivery states, and where DSNs are committed. */
@@ -61,6 +64,7 @@ export class DeliveryService {
   readonly #agent: DeliveryAgent;
   #store: DeliveryStates | null = null;
   #queue: QueueManager | null = null;
+  #admin: { view: QueueView; actions: QueueActions } | null = null;
   #state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(options: DeliveryServiceOptions) {
@@ -77,6 +81,12 @@ export class DeliveryService {
       // shorter than the first retry of a deferred message, which is jittered down to this
       hostDownMs: () => this.#agent.config.hub.retry.minBackoffMs * (1 - RETRY_JITTER),
       onDsn: () => this.kick(),
+      onHostUp: (host) => {
+        void this.#admin?.actions.retryWaitingOn(host.name).then(
+          (ids) => appLog('info', `next hop ${host.name} answers again: ${ids.length} messages waiting on it due now`, { host: host.name, messages: ids.length }, this.#logSink),
+          (err: unknown) => appLog('warn', `next hop ${host.name} answers again, but its messages could not be listed: ${(err as Error).message}`, {}, this.#logSink),
+        );
+      },
       now: this.#now,
       random: this.#random,
       metrics: this.#metrics,
@@ -118,7 +128,25 @@ export class DeliveryService {
       },
       onAbandon: () => this.#agent.abandon(),
     });
+    const view = new QueueView({ spool: this.#spool, store: this.#store, config: () => this.#agent.config, now: this.#now });
+    const actions = new QueueActions({
+      spool: this.#spool,
+      store: this.#store,
+      view,
+      scheduler: this.#queue,
+      report: (job, outcomes) => this.#agent.report(job, outcomes),
+      tracking: new TrackingLog(this.#logSink, this.#now),
+      tryEveryHostNow: () => this.#agent.tryEveryHostNow(),
+      now: this.#now,
+      ...(this.#logSink ? { logSink: this.#logSink } : {}),
+    });
+    this.#admin = { view, actions };
     return this.#queue.start();
+  }
+
+  /** The queue as an administrator sees and acts on it (the hub's queue API); null until started. */
+  get admin(): { view: QueueView; actions: QueueActions } | null {
+    return this.#state === 'running' ? this.#admin : null;
   }
 
   /** kick - look at incoming/ now (the hub calls it after each commit). */

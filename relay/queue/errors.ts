@@ -27,3 +27,17 @@ export class QueueStoppedError extends RelayError {
     super('RELAY_ERR_QUEUE_STOPPED', 'queue manager stopped; the message stays queued on disk');
   }
 }
+
+/** QueueMessageNotFoundError - no queued message with that id (delivered, removed, or never there). */
+export class QueueMessageNotFoundError extends RelayError {
+  constructor(id: string) {
+    super('RELAY_ERR_QUEUE_MESSAGE_NOT_FOUND', `message ${id} is not in the queue (delivered, removed, or never queued here)`);
+  }
+}
+
+/** QueueActionRefusedError - an action that does not apply to the message in its state now; the message says why. */
+export class QueueActionRefusedError extends RelayError {
+  constructor(message: string) {
+    super('RELAY_ERR_QUEUE_ACTION_REFUSED', message);
+  }
+}

@@ -14,7 +14,8 @@
  *           The reporter (DSNs) runs before anything is persisted, so a DSN is in the spool
  *           before the state that caused it moves on.
  * STATES    incoming -> active -> (removed) | deferred -> active ... ; hold/ and corrupt/
- *           are never touched (an administrator's); an unreadable message goes to corrupt/.
+ *           are never touched here (an administrator's, through queue-actions.ts, which also
+ *           calls retryNow and forget); an unreadable message goes to corrupt/.
  *           Every transition is QueueStore.moveMessage (the spool, wired by the hub: the
  *           queue writes nothing itself, queue-store.ts); no message lives only in memory: the
  *           in-memory schedule is rebuilt from delivery-state/ at start (queue-recovery.ts).
@@ -121,6 +122,20 @@ export class QueueManager {
         this.#arm();
       }
     });
+  }
+
+  /** retryNow - deferred messages due at once (an administrator's retry, a next hop back), and
+   *  incoming/ read from disk (a message released there); in flight ones are left alone. */
+  retryNow(ids: readonly string[]): void {
+    const now = this.#now();
+    for (const id of ids) if (!this.#inFlight.has(id)) this.#schedule.set(id, now);
+    this.#scanFiles = true;
+    this.kick();
+  }
+
+  /** forget - stop scheduling a message that left deferred/ by another hand (held, removed). */
+  forget(id: string): void {
+    this.#schedule.delete(id);
   }
 
   /** stop - no new attempts; wait graceMs for those in flight, then abandon them (left in active/). */
