@@ -17,7 +17,7 @@
  */
 import type { RenderedConfig } from '../config/schema.ts';
 import { appLog, type LogSink } from '../log/protocol-log.ts';
-import { TrackingLog } from '../log/tracking-log.ts';
+import { TrackingLog, type TrackingLineCopy } from '../log/tracking-log.ts';
 import { attemptDelivery, logReceive } from './delivery-attempt.ts';
 import { reportAttempt, type DsnSubmitter } from './delivery-report.ts';
 import type { QueueJob, RecipientOutcome } from './job.ts';
@@ -38,6 +38,8 @@ export interface DeliveryAgentOptions {
   /** Called with the queue id of each DSN committed (the queue looks at incoming/ again). */
   onDsn: () => void;
   logSink?: LogSink;
+  /** The tracking log's copy on the spool volume (relay/log/tracking-log-file.ts). */
+  trackingCopy?: TrackingLineCopy;
   resolver?: DeliveryDnsResolver;
   now: () => number;
   random: () => number;
@@ -65,7 +67,7 @@ export class DeliveryAgent {
     this.#config = options.config;
     this.#resolver = options.resolver ?? dnsResolverFor();
     this.#metrics = options.metrics ?? NO_DELIVERY_METRICS;
-    this.#tracking = new TrackingLog(options.logSink, options.now);
+    this.#tracking = new TrackingLog(options.logSink, options.now, options.trackingCopy ?? null);
     this.#health = new HostHealth(options.now);
     this.#selfAddresses = options.selfAddresses ?? [];
     this.#isSelf = selfCheckFor(this.#config.listeners, this.#selfAddresses);

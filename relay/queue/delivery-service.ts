@@ -19,6 +19,7 @@
  */
 import type { RenderedConfig } from '../config/schema.ts';
 import { appLog, type LogSink } from '../log/protocol-log.ts';
+import type { TrackingLineCopy } from '../log/tracking-log.ts';
 import { DeliveryAgent } from '../delivery/agent.ts';
 import type { DsnSubmitter } from '../delivery/delivery-report.ts';
 import { DeliveryStoppedError } from '../delivery/errors.ts';
@@ -36,6 +37,8 @@ export interface DeliveryServiceOptions {
   config: RenderedConfig;
   /** Where tracking and app log lines go; default stdout. */
   logSink?: LogSink;
+  /** The tracking log's copy on the spool volume (relay/log/tracking-log-file.ts); default none. */
+  trackingCopy?: TrackingLineCopy;
   /** DNS for MX and smart-host names; default the system resolver. */
   resolver?: DeliveryDnsResolver;
   /** Clock for timestamps, expiry and schedules; default Date.now. */
@@ -81,6 +84,7 @@ export class DeliveryService {
       random: this.#random,
       metrics: this.#metrics,
       ...(options.logSink ? { logSink: options.logSink } : {}),
+      ...(options.trackingCopy ? { trackingCopy: options.trackingCopy } : {}),
       ...(options.resolver ? { resolver: options.resolver } : {}),
       ...(options.selfAddresses ? { selfAddresses: options.selfAddresses } : {}),
     });
