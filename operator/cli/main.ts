@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   explain: { run: async (args) => (await import('./explain-command.ts')).runExplain(args), summary: 'show which connector takes a session and each decision' },
   validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },
   import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
+  track: { run: async (args) => (await import('./track-command.ts')).runTrack(args), summary: 'search the tracking log on a hub\'s spool (Get-MessageTrackingLog)' },
   'docs-api': { run: runDocsApi, summary: 'print docs/api.md generated from crds/' },
   'docs-metrics': { run: async () => (await import('./docs-metrics.ts')).runDocsMetrics(), summary: 'print docs/metrics.md generated from the metric definitions' },
 };

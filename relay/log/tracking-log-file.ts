@@ -157,7 +157,7 @@ export class TrackingLogFile {
     if (!current || current.day !== day || (current.bytes > 0 && current.bytes + data.length > fileCapBytes(this.#settings.maxSizeBytes))) {
       await this.#rotate(now, day);
     }
-    const target = this.#current as CurrentFile | null;
+    const target = this.#current;
     if (!target) return;
     await target.handle.write(data);
     target.bytes += data.length;
