@@ -6,10 +6,11 @@
  * (one of recipient-address, case-insensitive), messageId (internal-message-id or
  * network-message-id, with or without <>), since/until (date-time, inclusive/exclusive), events
  * (event-id in the list). Fast enough for a pod's month of mail (100,000 entries in well under a
- * second, bench/tracking-search.ts): files last written before `since` are not read, and a line
- * is parsed only when it contains the text every filter needs (its date is read at a fixed
- * offset, addresses and ids by substring on the lower-cased file) before the exact checks on
- * the parsed entry. A line that is not a tracking entry (torn by a crash) is counted, not fatal.
+ * second, bench/tracking-search.ts): files last written before `since` are not read; in the
+ * lower-cased file, indexOf finds the lines that contain the first filter's text, and a line is
+ * parsed only when it also holds every other filter's text and its date (read at a fixed offset)
+ * is in range; the exact checks run on the parsed entry. A candidate line that is not a tracking
+ * entry (torn by a crash) is skipped and counted, not fatal.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -57,6 +58,83 @@ function entryMatches(entry: TrackingEntry, query: TrackingQuery, sender: string
   return true;
 }
 
+interface FileScan {
+  query: TrackingQuery;
+  sender: string | null;
+  recipient: string | null;
+  messageId: string | null;
+  /** Lower-cased text every candidate line contains. */
+  needles: string[];
+  /** Lower-cased `"event-id":"x"`, one of which a candidate line contains; null = any event. */
+  eventNeedles: string[] | null;
+  sinceIso: string | null;
+  untilIso: string | null;
+  limit: number;
+}
+
+/**
+ * lineStarts - the [start, end) of each candidate line of `text`: every line, or with a needle
+ * only the lines where `folded` (the lower-cased text, same length) contains it, found by
+ * indexOf over the whole file (a search that matches little touches few lines).
+ */
+function* candidateLines(text: string, folded: string | null, needle: string | null): Generator<[number, number]> {
+  let from = 0;
+  while (from < text.length) {
+    let start = from;
+    if (needle !== null && folded !== null) {
+      const hit = folded.indexOf(needle, from);
+      if (hit < 0) return;
+      start = folded.lastIndexOf('\n', hit) + 1;
+    }
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    yield [start, end];
+    from = end + 1;
+  }
+}
+
+/** scanFile - adds the file's matching entries to `result`; true when the limit stopped it. */
+function scanFile(text: string, scan: FileScan, result: TrackingSearchResult): boolean {
+  const wantsText = scan.needles.length > 0 || scan.eventNeedles !== null;
+  let folded: string | null = wantsText ? text.toLowerCase() : null;
+  // Lower-casing can change a string's length (a few non-ASCII letters); then lines are folded one by one.
+  const aligned = folded !== null && folded.length === text.length;
+  if (!aligned) folded = null;
+  const lead = aligned ? (scan.needles[0] ?? (scan.eventNeedles?.length === 1 ? scan.eventNeedles[0] ?? null : null)) : null;
+  for (const [start, end] of candidateLines(text, folded, lead)) {
+    if (end === start) continue;
+    const line = text.slice(start, end);
+    if (line.startsWith(DATE_PREFIX)) {
+      const date = line.slice(DATE_PREFIX.length, DATE_PREFIX.length + ISO_LENGTH);
+      if (scan.sinceIso !== null && date < scan.sinceIso) continue;
+      if (scan.untilIso !== null && date >= scan.untilIso) continue;
+    }
+    if (wantsText) {
+      const lower = folded !== null ? folded.slice(start, end) : line.toLowerCase();
+      if (!scan.needles.every((n) => lower.includes(n))) continue;
+      if (scan.eventNeedles && !scan.eventNeedles.some((n) => lower.includes(n))) continue;
+    }
+    let entry: TrackingEntry;
+    try {
+      entry = JSON.parse(line) as TrackingEntry;
+    } catch {
+      result.unreadableLines += 1;
+      continue;
+    }
+    if (entry.log !== 'tracking' || typeof entry['date-time'] !== 'string' || !Array.isArray(entry['recipient-address'])) {
+      result.unreadableLines += 1;
+      continue;
+    }
+    if (!entryMatches(entry, scan.query, scan.sender, scan.recipient, scan.messageId)) continue;
+    if (result.entries.length >= scan.limit) {
+      result.truncated = true;
+      return true;
+    }
+    result.entries.push(entry);
+  }
+  return false;
+}
+
 /** searchTrackingLog - the entries of the tracking folder `dir` that match `query`, oldest first. */
 export async function searchTrackingLog(dir: string, query: TrackingQuery): Promise<TrackingSearchResult> {
   const sender = query.sender !== undefined ? query.sender.trim().toLowerCase() : null;
@@ -69,6 +147,7 @@ export async function searchTrackingLog(dir: string, query: TrackingQuery): Prom
   const untilIso = query.until !== undefined ? new Date(query.until).toISOString() : null;
   const limit = query.limit && query.limit > 0 ? query.limit : Infinity;
 
+  const scan: FileScan = { query, sender, recipient, messageId, needles, eventNeedles, sinceIso, untilIso, limit };
   const result: TrackingSearchResult = { entries: [], filesRead: 0, unreadableLines: 0, truncated: false };
   const names = (await fs.readdir(dir)).filter(isTrackingFileName).sort();
   for (const name of names) {
@@ -83,37 +162,7 @@ export async function searchTrackingLog(dir: string, query: TrackingQuery): Prom
     });
     if (text === null) continue;
     result.filesRead += 1;
-    const lines = text.split('\n');
-    const lower = needles.length > 0 || eventNeedles ? text.toLowerCase().split('\n') : lines;
-    for (let i = 0; i < lines.length; i += 1) {
-      const line = lines[i] as string;
-      if (line === '') continue;
-      if (line.startsWith(DATE_PREFIX)) {
-        const date = line.slice(DATE_PREFIX.length, DATE_PREFIX.length + ISO_LENGTH);
-        if (sinceIso !== null && date < sinceIso) continue;
-        if (untilIso !== null && date >= untilIso) continue;
-      }
-      const folded = lower[i] as string;
-      if (!needles.every((n) => folded.includes(n))) continue;
-      if (eventNeedles && !eventNeedles.some((n) => folded.includes(n))) continue;
-      let entry: TrackingEntry;
-      try {
-        entry = JSON.parse(line) as TrackingEntry;
-      } catch {
-        result.unreadableLines += 1;
-        continue;
-      }
-      if (entry.log !== 'tracking' || typeof entry['date-time'] !== 'string' || !Array.isArray(entry['recipient-address'])) {
-        result.unreadableLines += 1;
-        continue;
-      }
-      if (!entryMatches(entry, query, sender, recipient, messageId)) continue;
-      if (result.entries.length >= limit) {
-        result.truncated = true;
-        return result;
-      }
-      result.entries.push(entry);
-    }
+    if (scanFile(text, scan, result)) return result;
   }
   return result;
 }
