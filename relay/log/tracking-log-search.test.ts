@@ -84,3 +84,15 @@ void test('a torn last line is skipped and counted, the rest found', async () =>
   assert.equal(result.entries.length, ALL.length);
   assert.equal(result.unreadableLines, 1);
 });
+
+void test('a file with letters whose lower case is longer (İ) is searched as well', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tracking-search-'));
+  const first = (JSON.parse(LINES[0] ?? '{}') as TrackingEntry);
+  const odd = `${JSON.stringify({ ...first, 'recipient-status': ['550 5.1.1 İİİİ no such user'] })}\n`;
+  await fs.writeFile(path.join(dir, trackingFileName(START)), odd + LINES.slice(0, 300).join(''));
+  const sender = ALL[200]?.['sender-address'] ?? assert.fail();
+  const result = await searchTrackingLog(dir, { sender: sender.toUpperCase() });
+  const want = ALL.slice(0, 300).filter((e) => e['sender-address'] === sender);
+  assert.deepEqual(ids(result.entries), ids(first['sender-address'] === sender ? [first, ...want] : want));
+  assert.ok(want.length > 1);
+});
