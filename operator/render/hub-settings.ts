@@ -27,7 +27,7 @@ function logonLockoutOf(lockout: NonNullable<NonNullable<RelayHub['spec']['users
 function trackingLogOf(spec: NonNullable<RelayHub['spec']['trackingLog']>, object: string, problems: RenderProblem[]): TrackingLogConfig {
   let maxSizeBytes = spec.maxSize !== undefined ? parseQuantity(spec.maxSize) : DEFAULT_TRACKING_LOG.maxSizeBytes;
   if (maxSizeBytes < MIN_TRACKING_LOG_BYTES) {
-    problems.push({ object, field: 'spec.trackingLog.maxSize', rule: 'trackingLogTooSmall', message: `spec.trackingLog.maxSize ${JSON.stringify(spec.maxSize)} is under the smallest size, 1Mi; the hub keeps 1Mi` });
+    problems.push({ object, field: 'spec.trackingLog.maxSize', rule: 'trackingLogTooSmall', message: `${JSON.stringify(spec.maxSize)} is under the smallest size, 1Mi; the hub keeps 1Mi` });
     maxSizeBytes = MIN_TRACKING_LOG_BYTES;
   }
   return { maxAgeMs: spec.maxAge !== undefined ? parseDuration(spec.maxAge) : DEFAULT_TRACKING_LOG.maxAgeMs, maxSizeBytes };
