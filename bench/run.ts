@@ -1,7 +1,7 @@
 /*
  * bench/run - `npm run bench`: SMTP throughput of the relay hub against Postfix on the same
- * machine, with the same load, in the same run, reported as ratios; then the spool and
- * range-matcher micro benchmarks. Prints markdown to stdout and writes it to docs/benchmarks.md.
+ * machine, with the same load, in the same run, reported as ratios; then the spool,
+ * range-matcher, header-parse and tracking-search micro benchmarks. Prints markdown to stdout and writes it to docs/benchmarks.md.
  * The scenarios and how one is measured: bench/scenarios.ts; the markdown: bench/report.ts.
  *
  * Scenarios (smtp-source, SESSIONS sessions, SIZE-byte payload, MESSAGES messages each):
@@ -36,6 +36,7 @@ import { portIsFree } from './smtp-load.ts';
 import { main as rangeMatcherMain } from './range-matcher.ts';
 import { main as headerParseMain } from './header-parse.ts';
 import { main as spoolMain } from './spool.ts';
+import { main as trackingSearchMain } from './tracking-search.ts';
 import { main as operatorMain } from './operator.ts';
 import { commandLine, cpuModel, renderLimits, renderPostfixSettings, renderSmtp } from './report.ts';
 import { cleanups, HUB, HUB_ARGS, log, paramsFrom, runSmtpScenarios, SCENARIOS, SETTLE_MS, SINK } from './scenarios.ts';
@@ -90,6 +91,7 @@ async function main(): Promise<number> {
       ['Spool commit (relay/spool)', 'bench/spool.ts', () => spoolMain(process.env)],
       ['Listener range index (relay/listener/range-index-lookup.ts)', 'bench/range-matcher.ts', () => Promise.resolve(rangeMatcherMain(process.env))],
       ['Header parsing (relay/session, relay/delivery/message-headers.ts)', 'bench/header-parse.ts', () => Promise.resolve(headerParseMain(process.env))],
+      ['Tracking log search (relay-operator track, relay/log/tracking-log-search.ts)', 'bench/tracking-search.ts', () => trackingSearchMain(process.env)],
     ] as const) {
       const heading = `## ${title}\n\nRun by bench/run.ts through \`main()\` of [${script}](../${script}) (alone: \`node ${script}\`).\n`;
       console.log(`\n${heading}`);

@@ -18,6 +18,7 @@
 import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { loadRenderedConfig, type LoadedConfig } from './config/load.ts';
 import type { ConnectorConfig, ListenerConfig, RenderedConfig } from './config/schema.ts';
+import path from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { Listener, type ListenerRoute } from './listener/listener.ts';
 import { buildListenerIndex } from './listener/range-index-build.ts';
@@ -33,7 +34,8 @@ import { installSmtpServerPatch } from './session/smtp-server-patch.ts';
 import { LogonLockout, RateLimitRegistry } from './session/rate-limits.ts';
 import { parseUsers, type UserDirectory } from './session/users.ts';
 import { Spool, type SpoolOptions } from './spool/spool.ts';
-import { DEFAULT_MIN_FREE_BYTES } from './config/settings.ts';
+import { DEFAULT_MIN_FREE_BYTES, normalizeTrackingLog } from './config/settings.ts';
+import { TrackingLogFile } from './log/tracking-log-file.ts';
 import { DeliveryService } from './queue/delivery-service.ts';
 import { createDeliveryMetrics } from './delivery/metrics.ts';
 import type { DeliveryTuningOptions } from './delivery/tuning.ts';
@@ -98,6 +100,8 @@ export class Hub {
   readonly metrics: HubMetrics;
   readonly #options: HubOptions;
   readonly #spool: Spool;
+  /** The tracking log's copy in `<spool>/tracking/`, searched by `relay-operator track`. */
+  readonly #tracking: TrackingLogFile;
   #delivery: DeliveryService | null = null;
   readonly #limits = new RateLimitRegistry();
   /** Failed AUTH counts per source and per user name, across every connector and reload. */
@@ -115,9 +119,10 @@ export class Hub {
   readonly #reloadFailures: Counter<'reason'>;
   readonly #configPending: Gauge;
 
-  private constructor(options: HubOptions, spool: Spool, loaded: LoadedConfig, metrics: HubMetrics) {
+  private constructor(options: HubOptions, spool: Spool, tracking: TrackingLogFile, loaded: LoadedConfig, metrics: HubMetrics) {
     this.#options = options;
     this.#spool = spool;
+    this.#tracking = tracking;
     this.#loaded = loaded;
     this.metrics = metrics;
     // Registered here rather than in relay/log/hub-metrics so the reload path owns its own series; a
@@ -144,7 +149,15 @@ export class Hub {
     // each commit wakes the queue manager up (the delivery service is created just below)
     const onCommitted = (): void => hub.#delivery?.kick();
     const spool = await Spool.open(options.spoolDir, { ...(options.spool ?? {}), minFreeBytes: spoolReserve(options, loaded.config), log: options.spool?.log ?? log, onCommitted });
-    const hub = new Hub(options, spool, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
+    const tracking = await TrackingLogFile.open({
+      dir: path.join(options.spoolDir, 'tracking'),
+      settings: normalizeTrackingLog(loaded.config.hub.trackingLog),
+      onError: (error) => appLog('warn', 'tracking log file not written (the stdout copy is complete)', { error: error.message }, options.logSink),
+    }).catch(async (error: unknown) => {
+      await spool.close();
+      throw error;
+    });
+    const hub = new Hub(options, spool, tracking, loaded, options.metrics ?? createHubMetrics({ defaultMetrics: true }));
     hub.metrics.recordSpoolRecovery(spool.damage);
     registerScrapeTimeMetrics(hub.metrics.registry, { config: () => hub.config, spoolDir: options.spoolDir, reserveBytes: () => spoolReserve(options, hub.config) });
     // Delivery starts before the listeners: whatever the spool held at start (recovered after
@@ -153,6 +166,7 @@ export class Hub {
       spool,
       config: loaded.config,
       ...(options.logSink ? { logSink: options.logSink } : {}),
+      trackingCopy: tracking,
       ...(options.resolver ? { resolver: options.resolver } : {}),
       metrics: createDeliveryMetrics(hub.metrics.registry),
       ...(options.delivery ? { tuning: options.delivery } : {}),
@@ -363,6 +377,7 @@ export class Hub {
     // queued on disk for the next start.
     await this.#delivery?.stop(Math.max(0, deadline - Date.now()));
     await this.#spool.close();
+    await this.#tracking.close();
     appLog('info', 'hub stopped', {}, this.#options.logSink);
   }
 
@@ -438,6 +453,7 @@ export class Hub {
     this.#limits.retain(loaded.config.connectors.map((c) => c.id));
     this.#logonLockout.update(loaded.config.hub.logonLockout);
     this.#spool.setMinFreeBytes(spoolReserve(this.#options, loaded.config));
+    this.#tracking.update(normalizeTrackingLog(loaded.config.hub.trackingLog));
     this.metrics.configInfo.reset();
     this.metrics.configInfo.set({ hash: loaded.hash }, 1);
     this.#watch(built.watchedFiles);

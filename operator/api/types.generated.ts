@@ -83,6 +83,13 @@ export type RelayHubSpec = {
       delayNotification?: string;
     };
   };
+  /** The message tracking log each pod keeps on its spool volume, in `tracking/` beside the queue, searched with `relay-operator track` (Exchange's Get-MessageTrackingLog); the same lines also go to the pod's log. Written without fsync: best-effort on a crash, unlike the queue. Files older than maxAge are deleted, then the oldest while all together pass maxSize. */
+  trackingLog?: {
+    /** How long entries are kept; default 30d, like Exchange's MessageTrackingLogMaxAge. A change applies at the next config reload. */
+    maxAge?: string;
+    /** Most the tracking files of a pod may take on its spool volume together, as a quantity, at least 1Mi; default 100Mi (Exchange's MessageTrackingLogMaxDirectorySize is 1000MB, but here the files share the spool volume with the queue). A change applies at the next config reload. */
+    maxSize?: number | string;
+  };
   /** Relay container image; defaults to the operator's own image. */
   image?: string;
   /** Pull policy of the relay container. */

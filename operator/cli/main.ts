@@ -4,9 +4,6 @@
  * Each subcommand lives in its own file and returns an exit status: 0 success, 1 runtime
  * failure, 2 bad input (manifests, flags) or a command not implemented yet.
  */
-import { runValidate } from './validate-command.ts';
-import { runRender } from './render-command.ts';
-import { runDocsApi } from './docs-api.ts';
 
 type Command = (args: string[]) => Promise<number> | number;
 
@@ -14,12 +11,13 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   operator: { run: async (args) => (await import('./operator-command.ts')).runOperator(args), summary: 'run the controller (in cluster, or with KUBECONFIG)' },
   hub: { run: async (args) => (await import('./hub-command.ts')).runHub(args), summary: 'run one hub without Kubernetes from manifests (standalone mode)' },
   relay: { run: async (args) => (await import('./relay-command.ts')).runRelay(args), summary: 'run the relay of a hub pod from its rendered config (used by the StatefulSet)' },
-  render: { run: runRender, summary: 'print the effective relay config of a hub' },
+  render: { run: async (args) => (await import('./render-command.ts')).runRender(args), summary: 'print the effective relay config of a hub' },
   explain: { run: async (args) => (await import('./explain-command.ts')).runExplain(args), summary: 'show which connector takes a session and each decision' },
   queue: { run: async (args) => (await import('./queue-command.ts')).runQueue(args), summary: 'list, show, retry, hold, release and remove queued mail of a running hub' },
-  validate: { run: runValidate, summary: 'check manifests against the CRD schemas and the rules, offline' },
+  validate: { run: async (args) => (await import('./validate-command.ts')).runValidate(args), summary: 'check manifests against the CRD schemas and the rules, offline' },
   import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
-  'docs-api': { run: runDocsApi, summary: 'print docs/api.md generated from crds/' },
+  track: { run: async (args) => (await import('./track-command.ts')).runTrack(args), summary: 'search the tracking log on a hub\'s spool (Get-MessageTrackingLog)' },
+  'docs-api': { run: async () => (await import('./docs-api.ts')).runDocsApi(), summary: 'print docs/api.md generated from crds/' },
   'docs-metrics': { run: async () => (await import('./docs-metrics.ts')).runDocsMetrics(), summary: 'print docs/metrics.md generated from the metric definitions' },
 };
 

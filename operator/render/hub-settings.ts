@@ -1,11 +1,12 @@
 /*
  * operator/render/hub-settings - the hub-wide part of one hub's rendered config: name, FQDN,
- * trusted proxies, TLS and users files, logon lockout, anti-spam, retry and spool settings.
+ * trusted proxies, TLS and users files, logon lockout, anti-spam, retry, spool and tracking log settings.
  *
  * A Secret the hub's own spec names (tls.secretName, users.secretName) that is missing or
  * lacks a key is a problem on the hub; the hub runs without it.
  */
-import type { HubSettings, TlsFiles } from '../../relay/config/schema.ts';
+import type { HubSettings, TlsFiles, TrackingLogConfig } from '../../relay/config/schema.ts';
+import { DEFAULT_TRACKING_LOG, MIN_TRACKING_LOG_BYTES } from '../../relay/config/settings.ts';
 import { LOGON_LOCKOUT_DEFAULTS } from '../../relay/session/rate-limits.ts';
 import { QUEUE_MAX_DATA_MEMORY_DEFAULT, QUEUE_MIN_FREE_SPACE_DEFAULT, RETRY_DEFAULTS } from '../api/defaults.ts';
 import type { RelayHub } from '../api/types.generated.ts';
@@ -20,6 +21,16 @@ function logonLockoutOf(lockout: NonNullable<NonNullable<RelayHub['spec']['users
     maxFailuresPerUser: lockout.maxFailuresPerUser ?? LOGON_LOCKOUT_DEFAULTS.maxFailuresPerUser,
     windowMs: lockout.window !== undefined ? parseDuration(lockout.window) : LOGON_LOCKOUT_DEFAULTS.windowMs,
   };
+}
+
+/** trackingLogOf - spec.trackingLog in ms and bytes; a maxSize under 1Mi is a problem and runs as 1Mi. */
+function trackingLogOf(spec: NonNullable<RelayHub['spec']['trackingLog']>, object: string, problems: RenderProblem[]): TrackingLogConfig {
+  let maxSizeBytes = spec.maxSize !== undefined ? parseQuantity(spec.maxSize) : DEFAULT_TRACKING_LOG.maxSizeBytes;
+  if (maxSizeBytes < MIN_TRACKING_LOG_BYTES) {
+    problems.push({ object, field: 'spec.trackingLog.maxSize', rule: 'trackingLogTooSmall', message: `${JSON.stringify(spec.maxSize)} is under the smallest size, 1Mi; the hub keeps 1Mi` });
+    maxSizeBytes = MIN_TRACKING_LOG_BYTES;
+  }
+  return { maxAgeMs: spec.maxAge !== undefined ? parseDuration(spec.maxAge) : DEFAULT_TRACKING_LOG.maxAgeMs, maxSizeBytes };
 }
 
 /** hubSettings - the `hub` section of the rendered config; problems for the hub's own missing Secrets. */
@@ -55,6 +66,8 @@ export function hubSettings(hub: RelayHub, objects: NamespaceObjects, options: R
       maxAgeMs: parseDuration(retry.maxAge),
       delayNotificationMs: parseDuration(retry.delayNotification),
     },
+    // Only when set: a hub without it runs the defaults and keeps the config hash it had.
+    ...(hub.spec.trackingLog ? { trackingLog: trackingLogOf(hub.spec.trackingLog, `RelayHub ${objectKey(objects.namespace, hubName)}`, problems) } : {}),
     spool: {
       minFreeBytes: parseQuantity(hub.spec.queue?.minFreeSpace ?? QUEUE_MIN_FREE_SPACE_DEFAULT),
       maxDataMemoryBytes: parseQuantity(hub.spec.queue?.maxDataMemory ?? QUEUE_MAX_DATA_MEMORY_DEFAULT),

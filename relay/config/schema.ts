@@ -142,6 +142,18 @@ export interface HubSettings {
   retry: RetryConfig;
   /** Came after the first v1 relays; a file without it means the spool's defaults. */
   spool?: SpoolConfig;
+  /**
+   * RelayHub spec.trackingLog: how long and how much of the tracking log the spool volume keeps
+   * (`<spool>/tracking/`, relay/log/tracking-log-file.ts). Came after the first v1 relays;
+   * absent = the defaults (relay/config/settings.ts), so older rendered configs keep their hash.
+   */
+  trackingLog?: TrackingLogConfig;
+}
+
+/** The tracking log's retention on the spool volume (Exchange's MessageTrackingLogMaxAge and MaxDirectorySize). */
+export interface TrackingLogConfig {
+  maxAgeMs: number;
+  maxSizeBytes: number;
 }
 
 /** The spool's settings that an administrator sets (relay/spool/options.ts has the rest). */

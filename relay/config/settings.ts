@@ -8,7 +8,7 @@
  * is at least minBackoff. Spool: absent means the defaults below; a present value out of bounds
  * is refused, naming the field and the RelayHub field it was rendered from.
  */
-import type { RetryConfig } from './schema.ts';
+import type { RetryConfig, TrackingLogConfig } from './schema.ts';
 
 /** The defaults as the API states them: Postfix's 5 min, 67 min, 5 days; Exchange's 4 h. */
 export const DEFAULT_RETRY: Readonly<RetryConfig> = Object.freeze({
@@ -58,4 +58,21 @@ export const DEFAULT_MAX_DATA_MEMORY_BYTES = HUB_SPOOL_SETTINGS.maxDataMemoryByt
 export function hubSpoolProblem(setting: HubSpoolSetting, value: unknown): string {
   if (Number.isSafeInteger(value) && (value as number) >= setting.min && (value as number) <= setting.max) return '';
   return `hub.spool.${setting.name} must be a whole number of ${setting.unit} from ${setting.min} to ${setting.max} (RelayHub spec.queue.${setting.apiField}), not ${JSON.stringify(value)}`;
+}
+
+/**
+ * The tracking log on the spool volume: Exchange's MessageTrackingLogMaxAge (30 days); 100 MiB
+ * rather than Exchange's 1000 MB directory cap, because it shares the spool volume (1Gi by default)
+ * with the queue.
+ */
+export const DEFAULT_TRACKING_LOG: Readonly<TrackingLogConfig> = Object.freeze({ maxAgeMs: 30 * 86_400_000, maxSizeBytes: 100 * 1024 * 1024 });
+/** The smallest size cap: below it rotation (in steps of 64 KiB at least) would keep almost nothing. */
+export const MIN_TRACKING_LOG_BYTES = 1024 * 1024;
+
+/** normalizeTrackingLog - hub.trackingLog with each missing or unusable value replaced by its default. */
+export function normalizeTrackingLog(value: Partial<TrackingLogConfig> | undefined): TrackingLogConfig {
+  return {
+    maxAgeMs: isFiniteAtLeast(value?.maxAgeMs, 1) ? value.maxAgeMs : DEFAULT_TRACKING_LOG.maxAgeMs,
+    maxSizeBytes: isFiniteAtLeast(value?.maxSizeBytes, MIN_TRACKING_LOG_BYTES) ? value.maxSizeBytes : DEFAULT_TRACKING_LOG.maxSizeBytes,
+  };
 }

@@ -17,7 +17,7 @@
  */
 import type { RenderedConfig } from '../config/schema.ts';
 import { appLog, type LogSink } from '../log/protocol-log.ts';
-import { TrackingLog } from '../log/tracking-log.ts';
+import { TrackingLog, type TrackingLineCopy } from '../log/tracking-log.ts';
 import { attemptDelivery, logReceive } from './delivery-attempt.ts';
 import { reportAttempt, type DsnSubmitter } from './delivery-report.ts';
 import type { QueueJob, RecipientOutcome } from './job.ts';
@@ -40,6 +40,8 @@ export interface DeliveryAgentOptions {
   /** A next hop that had failed answers again (host-health.ts): retry what waits on it. */
   onHostUp?: (host: ProbeTarget) => void;
   logSink?: LogSink;
+  /** The tracking log's copy on the spool volume (relay/log/tracking-log-file.ts). */
+  trackingCopy?: TrackingLineCopy;
   resolver?: DeliveryDnsResolver;
   now: () => number;
   random: () => number;
@@ -67,7 +69,7 @@ export class DeliveryAgent {
     this.#config = options.config;
     this.#resolver = options.resolver ?? dnsResolverFor();
     this.#metrics = options.metrics ?? NO_DELIVERY_METRICS;
-    this.#tracking = new TrackingLog(options.logSink, options.now);
+    this.#tracking = new TrackingLog(options.logSink, options.now, options.trackingCopy ?? null);
     this.#health = new HostHealth(options.now, {
       intervalMs: options.tuning.hostProbeIntervalMs,
       forgetAfterMs: () => this.#config.hub.retry.maxBackoffMs,

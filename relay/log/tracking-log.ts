@@ -10,7 +10,9 @@
  * internal-message-id is the queue id; network-message-id is the Message-ID header (the id
  * that follows the message across hops). Recipients, their statuses, the connector, the
  * next hop and sizes are included; message bodies and subjects never are.
- * Lines go to stdout through the buffered sink of relay/common/log-output.ts, like the protocol log.
+ * Lines go to stdout through the buffered sink of relay/common/log-output.ts, like the protocol log,
+ * and the same lines to the spool volume's `tracking/` folder when the hub gives a file
+ * (tracking-log-file.ts: rotated, pruned, searched by `relay-operator track`).
  */
 import { stdoutSink, type LogSink } from '../common/log-output.ts';
 
@@ -45,17 +47,26 @@ export function trackingLine(event: TrackingEvent, now: Date = new Date()): stri
   return `${JSON.stringify({ log: 'tracking', 'date-time': now.toISOString(), ...event })}\n`;
 }
 
-/** TrackingLog - writes tracking events to a sink (stdout by default). */
+/** What keeps a copy of each line (TrackingLogFile): takes it and returns at once. */
+export interface TrackingLineCopy {
+  append(line: string): void;
+}
+
+/** TrackingLog - writes tracking events to a sink (stdout by default) and to `copy` when given. */
 export class TrackingLog {
   readonly #sink: LogSink;
   readonly #now: () => number;
+  readonly #copy: TrackingLineCopy | null;
 
-  constructor(sink: LogSink = stdoutSink, now: () => number = Date.now) {
+  constructor(sink: LogSink = stdoutSink, now: () => number = Date.now, copy: TrackingLineCopy | null = null) {
     this.#sink = sink;
     this.#now = now;
+    this.#copy = copy;
   }
 
   write(event: TrackingEvent): void {
-    this.#sink(trackingLine(event, new Date(this.#now())));
+    const line = trackingLine(event, new Date(this.#now()));
+    this.#sink(line);
+    this.#copy?.append(line);
   }
 }

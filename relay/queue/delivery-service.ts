@@ -19,6 +19,7 @@
  */
 import type { RenderedConfig } from '../config/schema.ts';
 import { appLog, type LogSink } from '../log/protocol-log.ts';
+import type { TrackingLineCopy } from '../log/tracking-log.ts';
 import { DeliveryAgent } from '../delivery/agent.ts';
 import type { DsnSubmitter } from '../delivery/delivery-report.ts';
 import { DeliveryStoppedError } from '../delivery/errors.ts';
@@ -39,6 +40,8 @@ export interface DeliveryServiceOptions {
   config: RenderedConfig;
   /** Where tracking and app log lines go; default stdout. */
   logSink?: LogSink;
+  /** The tracking log's copy on the spool volume (relay/log/tracking-log-file.ts); default none. */
+  trackingCopy?: TrackingLineCopy;
   /** DNS for MX and smart-host names; default the system resolver. */
   resolver?: DeliveryDnsResolver;
   /** Clock for timestamps, expiry and schedules; default Date.now. */
@@ -65,6 +68,8 @@ export class DeliveryService {
   #store: DeliveryStates | null = null;
   #queue: QueueManager | null = null;
   #admin: { view: QueueView; actions: QueueActions } | null = null;
+  /** The tracking log's copy on the spool volume, so the queue actions' audit lines are searchable too. */
+  #trackingCopy: TrackingLineCopy | null = null;
   #state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(options: DeliveryServiceOptions) {
@@ -74,6 +79,7 @@ export class DeliveryService {
     this.#random = options.random ?? Math.random;
     this.#metrics = options.metrics ?? NO_DELIVERY_METRICS;
     this.#logSink = options.logSink;
+    this.#trackingCopy = options.trackingCopy ?? null;
     this.#agent = new DeliveryAgent({
       config: options.config,
       dsnSubmitter: options.spool,
@@ -91,6 +97,7 @@ export class DeliveryService {
       random: this.#random,
       metrics: this.#metrics,
       ...(options.logSink ? { logSink: options.logSink } : {}),
+      ...(options.trackingCopy ? { trackingCopy: options.trackingCopy } : {}),
       ...(options.resolver ? { resolver: options.resolver } : {}),
       ...(options.selfAddresses ? { selfAddresses: options.selfAddresses } : {}),
     });
@@ -135,7 +142,7 @@ export class DeliveryService {
       view,
       scheduler: this.#queue,
       report: (job, outcomes) => this.#agent.report(job, outcomes),
-      tracking: new TrackingLog(this.#logSink, this.#now),
+      tracking: new TrackingLog(this.#logSink, this.#now, this.#trackingCopy),
       tryEveryHostNow: () => this.#agent.tryEveryHostNow(),
       now: this.#now,
       ...(this.#logSink ? { logSink: this.#logSink } : {}),
