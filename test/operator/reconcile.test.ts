@@ -19,7 +19,7 @@ import { hashConfig } from '../../relay/config/load.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import {
-  annotatePodConfigHash, applyObjects, kubeClient, settleStatefulSet, useOperatorNamespace, until,
+  reportPodConfigHash, applyObjects, kubeClient, settleStatefulSet, useOperatorNamespace, until,
 } from '../support/operator-process.ts';
 
 const ns = `op-reconcile-${randomBytes(3).toString('hex')}`;
@@ -112,7 +112,7 @@ async function podsRunCurrentConfig(hubName: string): Promise<void> {
     const current = hashConfig(await renderedConfig(hubName));
     return (await hub(hubName)).status?.configHash === current ? current : undefined;
   });
-  await settleStatefulSet(cluster, ns, `${hubName}-relay`, { markReady: true, onPod: (pod) => annotatePodConfigHash(cluster, ns, pod, hash) });
+  await settleStatefulSet(cluster, ns, `${hubName}-relay`, { markReady: true, onPod: (pod) => reportPodConfigHash(cluster, ns, pod, hash) });
 }
 
 useOperatorNamespace(ns, { ready: (c) => void (cluster = c) });
@@ -179,7 +179,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     assert.deepEqual(container.args.slice(0, 5), ['relay', '--config', '/etc/relay/config/config.json', '--spool', '/var/spool/relay']);
     assert.deepEqual(container.ports.map((p) => [p.name, p.containerPort]), [['smtp-0', 2525], ['metrics', 9090]]);
-    assert.deepEqual(container.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]), [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]);
+    assert.deepEqual(container.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]), [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace'], ['POD_UID', 'metadata.uid']]);
     assert.ok(pod.volumes.some((v) => v.name === 'config' && v.configMap?.name === `${HUB_A}-relay-config`), 'the ConfigMap is mounted');
     const tlsVolume = pod.volumes.find((v) => v.secret?.secretName === 'hub-east-tls');
     assert.ok(tlsVolume, `the referenced Secret is a volume (volumes: ${JSON.stringify(pod.volumes)})`);
