@@ -200,8 +200,13 @@ describe('reconcile', { timeout: 90_000 }, () => {
       assert.equal(object.metadata.labels?.['app.kubernetes.io/managed-by'], 'relay-operator', `${kind}/${name} label`);
     }
     const role = await get<{ rules: unknown }>('role', `${HUB_A}-relay`);
-    // a relay may patch only its own StatefulSet's pods (issue 17, item 5)
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] }]);
+    // a relay may patch only its own pods' report Leases, and no pod (issue 17, item 5)
+    assert.deepEqual(role.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] }]);
+    for (const ordinal of [0, 1]) {
+      const lease = await get<{ metadata: { labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> } }>('lease', `${HUB_A}-relay-${ordinal}`);
+      assert.equal(lease.metadata.labels?.['relayoperator.io/hub'], HUB_A);
+      assert.deepEqual(lease.metadata.ownerReferences?.map((o) => [o.kind, o.name]), [['RelayHub', HUB_A]], 'the report Lease is owned by the hub (deleted with it)');
+    }
 
     // The StatefulSet controller made the pods (Pending: there is no kubelet)
     await until('two pods per hub', async () => (await pods(HUB_A)).length === 2 && (await pods(HUB_B)).length === 2);
