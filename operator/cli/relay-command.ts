@@ -18,10 +18,16 @@ import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } fro
 import { runRelayProcess } from '../../relay/process/relay-main.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
 
+/** How often the report is written again with nothing changed (spec.renewTime). */
+const REPORT_RENEW_MS = 5 * 60_000;
+
 /**
  * leaseReporter - report each applied config's hash, retrying with backoff until it is written
  * (the Lease may not exist yet when the pod starts before the operator's apply reached it);
- * only the latest hash is sent. Null outside a pod (no downward API env): nothing to report to.
+ * only the latest hash is sent. The report is renewed every REPORT_RENEW_MS: a Lease deleted and
+ * put back empty by the operator (whoever deleted it) holds this pod's report again within
+ * that, where a one-shot report would leave the pod counted as not current until the next
+ * config. Null outside a pod (no downward API env): nothing to report to.
  */
 function leaseReporter(): ((hash: string) => void) | null {
   const podName = process.env.POD_NAME;
@@ -32,6 +38,7 @@ function leaseReporter(): ((hash: string) => void) | null {
   kubeConfig.loadFromDefault();
   const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
   let wanted = '';
+  let reported = '';
   let running: Promise<void> | null = null;
   const push = async (): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
@@ -41,7 +48,8 @@ function leaseReporter(): ((hash: string) => void) | null {
           { name: podName, namespace, body: configReportPatch(podName, podUid, hash, new Date()) },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         );
-        appLog('info', 'reported config hash in lease', { lease: `${namespace}/${podName}`, configHash: hash });
+        if (hash !== reported) appLog('info', 'reported config hash in lease', { lease: `${namespace}/${podName}`, configHash: hash });
+        reported = hash;
         if (hash === wanted) return;
       } catch (error) {
         appLog('warn', `could not report config hash in lease ${namespace}/${podName}: ${(error as Error).message}`);
@@ -49,12 +57,16 @@ function leaseReporter(): ((hash: string) => void) | null {
       }
     }
   };
-  return (hash) => {
+  const report = (hash: string): void => {
     wanted = hash;
     running ??= push().finally(() => {
       running = null;
     });
   };
+  setInterval(() => {
+    if (wanted) report(wanted);
+  }, REPORT_RENEW_MS).unref();
+  return report;
 }
 
 export function runRelay(args: string[]): Promise<number> {
