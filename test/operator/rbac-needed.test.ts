@@ -4,8 +4,9 @@
  *
  * The chart's RBAC is rendered by helm (namespaced mode: the ClusterRole of cluster-wide mode
  * holds the same rules, test/operator/rbac.test.ts asserts that). For each verb of each rule a
- * copy without that verb is applied for a fresh ServiceAccount in a fresh namespace, the
- * operator runs with a token of that account, and one concrete scenario is shown to fail: it
+ * copy without that verb is applied for a fresh ServiceAccount in a fresh pair of namespaces
+ * (watched, and release: the operator's ServiceAccount and leader Lease), the operator runs
+ * with a token of that account, and one concrete scenario is shown to fail: it
  * does not happen within a bound (the larger of 12 s and 4x what it took with every rule), and
  * the operator logged a 403 naming the resource. Before any removal, one run with the full
  * rules performs every one of those scenarios (the positive control, so no removal can pass
@@ -33,9 +34,7 @@
  * leases (list, watch, create, patch, delete)        list     caches never sync
  *                                                    watch    a relay's report of the config hash it runs is never seen:
  *                                                            the hub never turns Ready
- *                                                    create   not shown here: the leader-election Role grants create on
- *                                                            Leases of this (release = watched) namespace too;
- *                                                            rbac.test.ts shows report Leases created where they differ
+ *                                                    create   the pod's report Lease is never created
  *                                                    patch    the relay Role (patch on the hub's report Leases) is never
  *                                                            created: RBAC refuses to grant what the operator does not hold
  *                                                    delete   the report Lease of a pod the hub scaled away stays
@@ -104,6 +103,9 @@ const suffix = randomBytes(3).toString('hex');
 const FULL = `rbacn-full-${suffix}`;
 const RELAY_NS = `rbacn-relay-${suffix}`;
 const TEMPLATE_NS = 'rbacn-template';
+const TEMPLATE_WATCHED = 'rbacn-template-watched';
+/** The release namespace (the operator's own: its ServiceAccount and leader Lease) of a watched one. */
+const releaseNamespace = (watched: string): string => `${watched}-rel`;
 const RELEASE = 'rel';
 const OPERATOR_SA = 'relay-operator';
 const MAIN_ROLE = `${RELEASE}-relay-operator`;
@@ -139,7 +141,7 @@ const extraNamespaces: string[] = [];
 
 function renderChartRbac(): Doc[] {
   const text = execFileSync(join(cluster.binDir, 'helm'), ['template', RELEASE, 'charts/relay-operator', '--namespace', TEMPLATE_NS, '--kube-version', '1.36.0',
-    '--set', `watchNamespace=${TEMPLATE_NS}`, '--show-only', 'templates/rbac.yaml'], { encoding: 'utf8' });
+    '--set', `watchNamespace=${TEMPLATE_WATCHED}`, '--show-only', 'templates/rbac.yaml'], { encoding: 'utf8' });
   return parseAllDocuments(text).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
 }
 
@@ -156,7 +158,7 @@ function findRule(rules: Rule[], removal: Removal): Rule {
 
 /** The chart's RBAC for namespace (watched = release namespace), less one verb of one rule. */
 function rbacFor(namespace: string, removal?: Removal): Doc[] {
-  const docs = JSON.parse(JSON.stringify(rendered).replaceAll(`"${TEMPLATE_NS}"`, `"${namespace}"`)) as Doc[];
+  const docs = JSON.parse(JSON.stringify(rendered).replaceAll(`"${TEMPLATE_WATCHED}"`, `"${namespace}"`).replaceAll(`"${TEMPLATE_NS}"`, `"${releaseNamespace(namespace)}"`)) as Doc[];
   if (removal) {
     const role = docs.find((d) => d.kind === 'Role' && d.metadata.name === removal.role);
     assert.ok(role?.rules, `the chart renders Role ${removal.role}`);
@@ -210,11 +212,12 @@ async function startOperator(namespace: string, kubeconfig: string): Promise<Ope
   const metricsPort = await freePort();
   const identity = `rbacn-${++operatorCounter}`;
   // The chart's args (--namespace, --metrics-addr) and its lease namespace (the release
-  // namespace, here the watched one), with the short lease timings of the other tests.
+  // namespace: not the watched one, so the leader Lease's and the report Leases' rules are
+  // each shown needed on their own), with the short lease timings of the other tests.
   const child = spawn(process.execPath, ['bin/relay-operator.js', 'operator',
-    '--namespace', namespace, '--metrics-addr', `127.0.0.1:${metricsPort}`, '--leader-election-namespace', namespace,
+    '--namespace', namespace, '--metrics-addr', `127.0.0.1:${metricsPort}`, '--leader-election-namespace', releaseNamespace(namespace),
     '--lease-duration', '3', '--renew-deadline', '2', '--retry-period', '0.5', '--identity', identity,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: identity, POD_NAMESPACE: namespace } });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: identity, POD_NAMESPACE: releaseNamespace(namespace) } });
   const operator = new OperatorProcess(child, identity, metricsPort);
   running.add(operator);
   return operator;
@@ -334,7 +337,7 @@ const SCENARIOS = {
     check: async ({ ns, operator }) => {
       // renewals every 0.5 s with a 2 s deadline: 4 s of leading, the Lease renewed since, means renewals succeed
       const won = wonAt.get(operator) ?? Infinity;
-      const lease = await admin.tryGet<LeaseView>(ns, 'lease', 'relay-operator');
+      const lease = await admin.tryGet<LeaseView>(releaseNamespace(ns), 'lease', 'relay-operator');
       return Date.now() - won > 4000 && operator.running && !operator.logs.some((l) => l.message === 'leader election lost: stopping')
         && lease?.spec.holderIdentity === operator.identity && Date.parse(lease.spec.renewTime ?? '') > won + 2000;
     },
@@ -459,6 +462,7 @@ const CASES: Case[] = [
   main('pods', 'watch', 'podsSeen'),
   main('leases', 'list', 'synced'),
   main('leases', 'watch', 'podsSeen'),
+  main('leases', 'create', 'reportLease'),
   // the Role the operator applies grants patch on Leases: RBAC refuses to let it grant more than it holds
   { removal: { role: MAIN_ROLE, resource: 'leases', verb: 'patch' }, scenario: 'relayRole', evidence: [/roles.* is forbidden: .*attempting to grant RBAC permissions not currently held/] },
   main('leases', 'delete', 'reportLeaseDeleted'),
@@ -490,9 +494,7 @@ const CASES: Case[] = [
 ];
 
 /** Not removable here, with the reason (the table at the top). */
-const NOT_SHOWN = new Map<string, string>([
-  [`${MAIN_ROLE} leases create`, 'the leader-election Role grants create on Leases of the release namespace, which is the watched one here; test/operator/rbac.test.ts (watched != release) has the operator create report Leases with the chart\'s rules'],
-]);
+const NOT_SHOWN = new Map<string, string>();
 /** Shown in-process, not by an operator run (the table at the top). */
 const IN_PROCESS = new Set([`${MAIN_ROLE} events patch`]);
 
@@ -500,12 +502,16 @@ const positiveMs = new Map<ScenarioId, number>();
 /** hub-p's relay Role as the operator made it in the full run (one pod). */
 let hubPRelayRole: Doc | undefined;
 
-/** setUpNamespace - the namespace's RBAC (less the removal) and a kubeconfig of the operator's account. */
+/**
+ * setUpNamespace - the watched namespace's release namespace, the chart's RBAC in both (less the
+ * removal) and a kubeconfig of the operator's account.
+ */
 async function setUpNamespace(namespace: string, removal?: Removal): Promise<string> {
+  await createNamespace(releaseNamespace(namespace));
   const docs = rbacFor(namespace, removal);
   // ServiceAccount first: the token request needs it; Roles before their bindings
   for (const kind of ['ServiceAccount', 'Role', 'RoleBinding']) for (const doc of docs.filter((d) => d.kind === kind)) await create(doc);
-  return serviceAccountKubeconfig(namespace, OPERATOR_SA);
+  return serviceAccountKubeconfig(releaseNamespace(namespace), OPERATOR_SA);
 }
 
 useTestNamespaces([FULL, RELAY_NS], {
