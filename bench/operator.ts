@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startControlPlane } from '../test/controlplane/controlplane.ts';
 import type { TestCluster } from '../test/support/cluster.ts';
-import { annotatePodConfigHash, applyObjects, kubeClient, settleStatefulSet, startOperator, until } from '../test/support/operator-process.ts';
+import { reportPodConfigHash, applyObjects, kubeClient, settleStatefulSet, startOperator, until } from '../test/support/operator-process.ts';
 
 const HUBS = Number(process.env.OPERATOR_HUBS ?? 10);
 const CONNECTORS = Number(process.env.OPERATOR_CONNECTORS ?? 1000);
@@ -87,7 +87,7 @@ export async function main(): Promise<string> {
           const hash = hub.status?.configHash;
           const pod = pods.get(hub.metadata.name);
           if (hash && pod && reported.get(pod) !== hash) {
-            await annotatePodConfigHash(cluster, NS, pod, hash);
+            await reportPodConfigHash(cluster, NS, pod, hash);
             reported.set(pod, hash);
           }
         }

@@ -5,48 +5,68 @@
  * Parses the command line and runs the relay process (relay/process/relay-main.ts: the hub,
  * and /metrics, /healthz, /readyz, /status on --metrics-addr). What it adds is Kubernetes:
  * it reports the config hash the relay runs - the data plane reporting back to the
- * controller - by annotating its own pod (POD_NAME/POD_NAMESPACE from the downward API, with
- * the pod's ServiceAccount, whose Role allows exactly that). The relay itself (relay/) never
- * talks to Kubernetes; this wrapper does.
+ * controller - by merge-patching its own report Lease (named like the pod, created by the
+ * operator; POD_NAME/POD_NAMESPACE/POD_UID from the downward API, with the pod's
+ * ServiceAccount, whose Role allows patching exactly those Leases and nothing else: why a
+ * Lease, operator/resources/config-report.ts). The relay itself (relay/) never talks to
+ * Kubernetes; this wrapper does.
  */
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoordinationV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { appLog } from '../../relay/log/protocol-log.ts';
-import { ANNOTATION_CONFIG_HASH } from '../resources/names.ts';
+import { configReportPatch } from '../resources/config-report.ts';
 import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors } from './flags.ts';
 import { runRelayProcess } from '../../relay/process/relay-main.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
 
-function podReporter(): ((hash: string) => void) | null {
+/** How often the report is written again with nothing changed (spec.renewTime). */
+const REPORT_RENEW_MS = 5 * 60_000;
+
+/**
+ * leaseReporter - report each applied config's hash, retrying with backoff until it is written
+ * (the Lease may not exist yet when the pod starts before the operator's apply reached it);
+ * only the latest hash is sent. The report is renewed every REPORT_RENEW_MS: a Lease deleted and
+ * put back empty by the operator (whoever deleted it) holds this pod's report again within
+ * that, where a one-shot report would leave the pod counted as not current until the next
+ * config. Null outside a pod (no downward API env): nothing to report to.
+ */
+function leaseReporter(): ((hash: string) => void) | null {
   const podName = process.env.POD_NAME;
   const namespace = process.env.POD_NAMESPACE;
-  if (!podName || !namespace) return null;
+  const podUid = process.env.POD_UID;
+  if (!podName || !namespace || !podUid) return null;
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
   let wanted = '';
+  let reported = '';
   let running: Promise<void> | null = null;
   const push = async (): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       const hash = wanted;
       try {
-        await core.patchNamespacedPod(
-          { name: podName, namespace, body: { metadata: { annotations: { [ANNOTATION_CONFIG_HASH]: hash } } } },
+        await coordination.patchNamespacedLease(
+          { name: podName, namespace, body: configReportPatch(podName, podUid, hash, new Date()) },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         );
-        appLog('info', 'reported config hash on pod', { pod: `${namespace}/${podName}`, configHash: hash });
+        if (hash !== reported) appLog('info', 'reported config hash in lease', { lease: `${namespace}/${podName}`, configHash: hash });
+        reported = hash;
         if (hash === wanted) return;
       } catch (error) {
-        appLog('warn', `could not report config hash on pod ${namespace}/${podName}: ${(error as Error).message}`);
+        appLog('warn', `could not report config hash in lease ${namespace}/${podName}: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
       }
     }
   };
-  return (hash) => {
+  const report = (hash: string): void => {
     wanted = hash;
     running ??= push().finally(() => {
       running = null;
     });
   };
+  setInterval(() => {
+    if (wanted) report(wanted);
+  }, REPORT_RENEW_MS).unref();
+  return report;
 }
 
 export function runRelay(args: string[]): Promise<number> {
@@ -66,7 +86,7 @@ export function runRelay(args: string[]): Promise<number> {
     const address = parseHostPort('relay', 'metrics-addr', values['metrics-addr'] ?? '');
     // listened for before anything slow (spool recovery): see stop-signal.ts
     const stopping = stopSignal();
-    const report = podReporter();
+    const report = leaseReporter();
     return runRelayProcess({
       configFile,
       spoolRoot: spool,

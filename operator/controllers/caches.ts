@@ -34,6 +34,7 @@ export const OWNED_KINDS: OwnedKind[] = [
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', group: 'policy', version: 'v1', plural: 'poddisruptionbudgets' },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles' },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings' },
+  { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
 ];
 
 type Cr<T> = T & KubeObject;

@@ -18,7 +18,8 @@ import { API_GROUP_VERSION } from '../api/crds.ts';
 import { renderHub } from '../render/render.ts';
 import { configPayload, CONFIGMAP_LIMIT_BYTES } from '../resources/config-map.ts';
 import { desiredHubObjects, type HubObjectOptions } from '../resources/hub-objects.ts';
-import { ANNOTATION_CONFIG_HASH, LABEL_HUB, SECRETS_MOUNT } from '../resources/names.ts';
+import { reportedConfigHash } from '../resources/config-report.ts';
+import { LABEL_HUB, SECRETS_MOUNT } from '../resources/names.ts';
 import type { Applier } from '../runtime/apply.ts';
 import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
 import { Controller } from '../runtime/controller.ts';
@@ -84,7 +85,9 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
     const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_HUB] === name && !p.metadata?.deletionTimestamp);
     const desiredReplicas = hub.spec.replicas ?? 2;
     const readyReplicas = pods.filter(podReady).length;
-    const podsCurrent = pods.filter((p) => p.metadata?.annotations?.[ANNOTATION_CONFIG_HASH] === hash && podReady(p)).length;
+    // A pod is current when it is ready and its own report Lease (named like it) has this hash.
+    const reportOf = (pod: KubeObject): string | undefined => reportedConfigHash(pod, caches.ownedObject('Lease', namespace, pod.metadata?.name ?? ''));
+    const podsCurrent = pods.filter((p) => reportOf(p) === hash && podReady(p)).length;
     const live = podsCurrent >= desiredReplicas && readyReplicas >= desiredReplicas;
     renders.set(key, { hub: name, hash, generation, desiredReplicas, podsCurrent, readyReplicas, connectors: tooLarge ? [] : rendered.connectors });
 
@@ -142,7 +145,8 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
  *   ReceiveConnector  -> the hubs it selects now and selected before
  *   AcceptedDomain, SendConnector, Secret -> every hub of the namespace
  *   relay Pods        -> their hub (label)
- *   owned objects     -> their controller owner (a hub)
+ *   owned objects     -> their controller owner (a hub); the report Leases among them, so a
+ *                        relay's report of the config it runs reaches the hub's status
  * and at start every hub.
  */
 export function setupHubController(manager: ControllerManager, objectOptions: HubObjectOptions): Controller {

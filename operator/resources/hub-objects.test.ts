@@ -65,17 +65,21 @@ test('everything is owned by the hub, and the pod runs non-root with a read-only
   assert.ok(find(list, 'PodDisruptionBudget', 'east-relay'));
 });
 
-test('the relay Role lets a relay patch only the pods of its own StatefulSet, by name, following the replicas', () => {
-  const roleFor = (replicas: number): Array<Record<string, unknown>> => {
+test('the relay Role lets a relay patch only the report Leases of its own pods, by name, following the replicas, and no pod', () => {
+  const objectsFor = (replicas: number): KubeObject[] => {
     const scaled: RelayHub = { ...hub, spec: { ...hub.spec, replicas } };
     const rendered = renderHub(scaled, { ...objects([]), hubs: [scaled] }, { mode: 'pod', secretFile: (n, k) => `${SECRETS_MOUNT}/${n}/${k}` });
-    return (find(desiredHubObjects(scaled, rendered.config), 'Role', 'east-relay') as KubeObject & { rules: Array<Record<string, unknown>> }).rules;
+    return desiredHubObjects(scaled, rendered.config);
   };
-  // hub east, replicas 3: the StatefulSet east-relay makes pods east-relay-0..2
-  assert.deepEqual(roleFor(3), [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: ['east-relay-0', 'east-relay-1', 'east-relay-2'] }]);
+  const roleFor = (replicas: number): Array<Record<string, unknown>> =>
+    (find(objectsFor(replicas), 'Role', 'east-relay') as KubeObject & { rules: Array<Record<string, unknown>> }).rules;
+  // hub east, replicas 3: the StatefulSet east-relay makes pods east-relay-0..2, each with its Lease
+  assert.deepEqual(roleFor(3), [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: ['east-relay-0', 'east-relay-1', 'east-relay-2'] }]);
+  assert.deepEqual(objectsFor(3).filter((o) => o.kind === 'Lease').map((o) => o.metadata.name), ['east-relay-0', 'east-relay-1', 'east-relay-2'], 'the operator creates the Leases the relay may patch');
   assert.deepEqual(roleFor(5)[0]?.resourceNames, ['east-relay-0', 'east-relay-1', 'east-relay-2', 'east-relay-3', 'east-relay-4'], 're-rendered on scale');
-  // an empty resourceNames would grant every pod of the namespace
+  // an empty resourceNames would grant every Lease of the namespace
   assert.deepEqual(roleFor(0), []);
+  assert.deepEqual(objectsFor(0).filter((o) => o.kind === 'Lease'), []);
   for (const replicas of [0, 1, 3]) {
     for (const rule of roleFor(replicas)) {
       assert.ok(Array.isArray(rule.resourceNames) && rule.resourceNames.length > 0, 'no rule without resourceNames');

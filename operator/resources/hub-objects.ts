@@ -1,7 +1,8 @@
 /*
  * operator/resources/hub-objects - every object a RelayHub owns, as pure functions of the hub
  * and its rendered config: ConfigMap, StatefulSet (+ headless Service), one Service per hub
- * address, PodDisruptionBudget, ServiceAccount, Role and RoleBinding.
+ * address, PodDisruptionBudget, ServiceAccount, Role and RoleBinding, and one report Lease per
+ * pod (the relay writes the config hash it runs into it; the operator reads it).
  *
  * The pod template changes only when a restart is truly needed (image, listeners and their
  * container ports, mounted Secrets, pod knobs): connector, domain and limit changes reach the
@@ -58,19 +59,27 @@ export function referencedSecrets(config: RenderedConfig): string[] {
 }
 
 /**
- * relayPodRules - what a relay pod may do with the API: merge-patch its own pod (the
- * config-hash annotation, operator/cli/relay-command.ts), nothing else. A ServiceAccount is
- * shared by the hub's pods, so "its own pod" is the StatefulSet's pod names, <sts>-0 ..
- * <sts>-(replicas-1) (ordinals start at 0: the StatefulSet sets no spec.ordinals); the Role is
- * re-applied with the hub, so a scale-up names the new pods before the StatefulSet (applied
- * after the Role) creates them. Without resourceNames a relay - the Internet-facing process -
- * could patch any pod of the namespace: relabel it into another Service, or change its image.
- * No replicas, no rule: an empty resourceNames would mean every pod.
+ * relayPodNames - the pods of the hub's StatefulSet: <sts>-0 .. <sts>-(replicas-1) (ordinals
+ * start at 0: the StatefulSet sets no spec.ordinals). Each pod's report Lease has its name.
  */
-export function relayPodRules(statefulSet: string, replicas: number): Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }> {
+export function relayPodNames(statefulSet: string, replicas: number): string[] {
+  return Array.from({ length: Math.max(0, replicas) }, (_, ordinal) => `${statefulSet}-${ordinal}`);
+}
+
+/**
+ * relayReportRules - what a relay pod may do with the API: merge-patch its own report Lease
+ * (coordination.k8s.io, named like the pod; operator/cli/relay-command.ts writes the config
+ * hash it runs there), nothing else. The operator creates those Leases, so the relay needs no
+ * create (which RBAC cannot limit to a name) and no access to any pod. A ServiceAccount is
+ * shared by the hub's pods, so "its own" is the StatefulSet's pod names; the Role is re-applied
+ * with the hub, so a scale-up names the new Leases before the StatefulSet (applied after the
+ * Role) creates the pods. The worst a relay - the Internet-facing process - can do with it is
+ * misreport its own hub's convergence. No replicas, no rule: an empty resourceNames would mean
+ * every Lease of the namespace.
+ */
+export function relayReportRules(statefulSet: string, replicas: number): Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }> {
   if (replicas <= 0) return [];
-  const pods = Array.from({ length: replicas }, (_, ordinal) => `${statefulSet}-${ordinal}`);
-  return [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: pods }];
+  return [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: relayPodNames(statefulSet, replicas) }];
 }
 
 export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options: HubObjectOptions = DEFAULT_HUB_OBJECT_OPTIONS): KubeObject[] {
@@ -122,6 +131,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
             env: [
               { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
               { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+              { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
             ],
             ports: [...containerPorts, { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
             ...(hub.spec.resources ? { resources: hub.spec.resources } : {}),
@@ -189,13 +199,18 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
   const serviceAccount: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(names.serviceAccount), automountServiceAccountToken: true };
   const role: KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(names.role),
-    rules: relayPodRules(names.statefulSet, hub.spec.replicas ?? 2),
+    rules: relayReportRules(names.statefulSet, hub.spec.replicas ?? 2),
   };
+  // Empty until the relay reports: the operator owns labels and owner, the relay (another field
+  // manager) spec.holderIdentity, spec.renewTime and the config-hash annotation.
+  const reportLeases: KubeObject[] = relayPodNames(names.statefulSet, hub.spec.replicas ?? 2).map((pod) => ({
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: meta(pod),
+  }));
   const roleBinding: KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(names.role),
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: names.role },
     subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace }],
   };
-  return [configMap, serviceAccount, role, roleBinding, headless, ...addressServices, statefulSet, pdb];
+  return [configMap, serviceAccount, role, roleBinding, ...reportLeases, headless, ...addressServices, statefulSet, pdb];
 }
 

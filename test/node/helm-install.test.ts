@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { reportedConfigHash } from '../../operator/resources/config-report.ts';
 import { startCapturePeer, type CapturePeer } from '../support/smtp-peers.ts';
 import { eventually, message, nodeTestCluster, smtpFromPod, smtpFromPodInBackground, type NodeTestCluster } from '../support/node-cluster.ts';
 
@@ -68,6 +69,8 @@ describe('relay-operator on a real node', () => {
   const pod = (namespace: string, name: string): PodJson => cluster.json<PodJson>(['get', 'pod', '-n', namespace, name]);
   const ready = (p: PodJson): boolean => !p.metadata.deletionTimestamp && p.status.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
   const hubPods = (hub: string): PodJson[] => pods(MAIL_NS, `relayoperator.io/hub=${hub}`);
+  /** The config hash the pod reported in its own report Lease (written by this pod's uid). */
+  const reported = (p: PodJson): string | undefined => reportedConfigHash(p, cluster.json(['get', 'lease', '-n', MAIL_NS, p.metadata.name]));
   const serviceIP = (hub: string): string => cluster.kubectl(['get', 'service', '-n', MAIL_NS, `${hub}-relay`, '-o', 'jsonpath={.spec.clusterIP}']);
   const smtpPort = (p: PodJson): number => p.spec.containers[0]!.ports!.find((port) => port.name === 'smtp-0')!.containerPort;
   const received = (subject: string): number => sink.messages.filter((m) => m.data.toString().includes(`Subject: ${subject}\r\n`)).length;
@@ -116,12 +119,12 @@ describe('relay-operator on a real node', () => {
     });
     for (const hub of HUBS) assert.match(condition.message ?? '', new RegExp(hub), `Ready names ${hub}`);
     for (const hub of HUBS) {
-      const hashes = new Set(hubPods(hub).map((p) => p.metadata.annotations?.['relayoperator.io/config-hash']));
+      const hashes = new Set(hubPods(hub).map(reported));
       assert.equal(hashes.size, 1, `${hub}: both pods report one config hash`);
       assert.ok([...hashes][0], `${hub}: the hash is reported`);
       for (const p of hubPods(hub)) {
         const log = cluster.kubectl(['logs', '-n', MAIL_NS, p.metadata.name]);
-        assert.match(log, /reported config hash on pod/, `${p.metadata.name} annotated its own pod`);
+        assert.match(log, /reported config hash in lease/, `${p.metadata.name} reported in its own Lease`);
         assert.doesNotMatch(log, /forbidden/i, `${p.metadata.name}: nothing forbidden`);
       }
     }
@@ -163,12 +166,12 @@ describe('relay-operator on a real node', () => {
     }
 
     const before = new Map(HUBS.flatMap((hub) => hubPods(hub)).map((p) => [p.metadata.name, { uid: p.metadata.uid, restarts: p.status.containerStatuses![0]!.restartCount }]));
-    const hashesBefore = new Map(HUBS.map((hub) => [hub, hubPods(hub)[0]!.metadata.annotations?.['relayoperator.io/config-hash']]));
+    const hashesBefore = new Map(HUBS.map((hub) => [hub, reported(hubPods(hub)[0]!)]));
     cluster.kubectl(['apply', '-f', '-'], seed(`${clientIP}/32`));
     for (const hub of HUBS) {
       await eventually(`${hub}: every pod runs the config with the new range`, 180_000, () => {
         const list = hubPods(hub);
-        return list.length === 2 && list.every((p) => ready(p) && p.metadata.annotations?.['relayoperator.io/config-hash'] !== hashesBefore.get(hub));
+        return list.length === 2 && list.every((p) => ready(p) && reported(p) !== hashesBefore.get(hub));
       });
     }
     await eventually('connector Ready again', 60_000, () => connectorCondition()?.status === 'True');
@@ -190,12 +193,12 @@ describe('relay-operator on a real node', () => {
   test('a hub pod deleted and a relay killed with mail queued: back on the same volume, every acknowledged message delivered once', async () => {
     // Short retries so the test sees the queue run again within seconds (a config change: no
     // restart); mail is sent once every pod runs it, so no message waits out the default 5m.
-    const hashes = new Map(HUBS.map((hub) => [hub, hubPods(hub)[0]!.metadata.annotations?.['relayoperator.io/config-hash']]));
+    const hashes = new Map(HUBS.map((hub) => [hub, reported(hubPods(hub)[0]!)]));
     for (const hub of HUBS) cluster.kubectl(['patch', 'relayhub', '-n', MAIL_NS, hub, '--type=merge', '-p', '{"spec":{"queue":{"retry":{"minBackoff":"3s","maxBackoff":"6s"}}}}']);
     for (const hub of HUBS) {
       await eventually(`${hub}: every pod runs the short retry schedule`, 180_000, () => {
         const list = hubPods(hub);
-        return list.length === 2 && list.every((p) => ready(p) && p.metadata.annotations?.['relayoperator.io/config-hash'] !== hashes.get(hub));
+        return list.length === 2 && list.every((p) => ready(p) && reported(p) !== hashes.get(hub));
       });
     }
     await sink.stop();

@@ -21,7 +21,7 @@ import { readIncoming, testMessage } from '../relay/support-certs.ts';
 import { SmtpClient } from '../support/smtp-client.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import {
-  kubeClient, markPodReady, settleStatefulSet, useOperatorNamespace, startRelayPod, until, type RelayPod,
+  kubeClient, markPodReady, podReportedConfigHash, settleStatefulSet, useOperatorNamespace, startRelayPod, until, type RelayPod,
 } from '../support/operator-process.ts';
 
 const ns = `op-e2e-${randomBytes(3).toString('hex')}`;
@@ -51,8 +51,7 @@ const renderedConfig = async (hubName: string): Promise<RenderedConfig | undefin
   const text = (await kubeClient(cluster).get<{ data?: Record<string, string> }>(ns, 'configmap', `${hubName}-relay-config`)).data?.['config.json'];
   return text ? (JSON.parse(text) as RenderedConfig) : undefined;
 };
-const podHash = async (pod: string): Promise<string | undefined> =>
-  (await kubeClient(cluster).get<{ metadata: { annotations?: Record<string, string> } }>(ns, 'pod', pod)).metadata.annotations?.['relayoperator.io/config-hash'];
+const podHash = (pod: string): Promise<string | undefined> => podReportedConfigHash(cluster, ns, pod);
 
 function connectorManifest(relayRight: boolean): object {
   return {
@@ -137,7 +136,7 @@ describe('end to end', { timeout: 90_000 }, () => {
       relays.set(h.name, relay);
       const runs = await relay.configHash();
       assert.equal(runs, hashConfig(await renderedConfig(h.name)), 'the relay runs the ConfigMap content');
-      await until(`${pod} annotated with the hash it runs`, async () => (await podHash(pod)) === runs);
+      await until(`${pod} reports the hash it runs in its Lease`, async () => (await podHash(pod)) === runs);
       await markPodReady(cluster, ns, pod);
       hashes.set(h.name, runs);
     }

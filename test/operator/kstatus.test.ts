@@ -8,7 +8,7 @@
  * (Failed), then, for kinds it does not know, Ready (True: Current, else InProgress). So a
  * connector whose Secret is missing must say Stalled, or Flux waits for it until its timeout
  * instead of failing with the reason. There is no kubelet: the test plays kubelet (pod Ready)
- * and the relay (config-hash annotation), as reconcile.test.ts does.
+ * and the relay (its config-hash report Lease), as reconcile.test.ts does.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestCluster } from '../support/cluster.ts';
-import { annotatePodConfigHash, applyObjects, kubeClient, settleStatefulSet, useOperatorNamespace, until } from '../support/operator-process.ts';
+import { applyObjects, podReportedConfigHash, reportPodConfigHash, kubeClient, settleStatefulSet, useOperatorNamespace, until } from '../support/operator-process.ts';
 
 const ns = `op-kstatus-${randomBytes(3).toString('hex')}`;
 const GROUP = 'relayoperator.io/v1alpha1';
@@ -78,11 +78,14 @@ async function podsRunCurrentConfig(): Promise<void> {
     const hash = status?.configHash;
     if (!hash) return undefined;
     const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-    const pods = await kube.list<{ metadata: { name: string; annotations?: Record<string, string> } }>(ns, 'pod', `relayoperator.io/hub=${HUB}`);
+    const pods = await kube.list<{ metadata: { name: string } }>(ns, 'pod', `relayoperator.io/hub=${HUB}`);
+    let reported = true;
     for (const pod of pods) {
-      if (pod.metadata.annotations?.['relayoperator.io/config-hash'] !== hash) await annotatePodConfigHash(cluster, ns, pod.metadata.name, hash);
+      if ((await podReportedConfigHash(cluster, ns, pod.metadata.name)) === hash) continue;
+      await reportPodConfigHash(cluster, ns, pod.metadata.name, hash);
+      reported = false;
     }
-    return ready && pods.every((p) => p.metadata.annotations?.['relayoperator.io/config-hash'] === hash);
+    return ready && reported;
   }, 30_000, async () => (await kube.get<HubView>(ns, 'relayhub', HUB)).status);
 }
 

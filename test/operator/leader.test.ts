@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hashConfig } from '../../relay/config/load.ts';
 import { useTestNamespaces, type TestCluster } from '../support/cluster.ts';
 import {
-  annotatePodConfigHash, applyObjects, kubeClient, RECONCILE_WRITE_RESOURCES, settleStatefulSet, startOperator, until, type KubeClient, type OperatorProcess,
+  reportPodConfigHash, applyObjects, kubeClient, RECONCILE_WRITE_RESOURCES, settleStatefulSet, startOperator, until, type KubeClient, type OperatorProcess,
 } from '../support/operator-process.ts';
 
 const ns = `op-leader-${randomBytes(3).toString('hex')}`;
@@ -54,7 +54,7 @@ async function podsCurrent(): Promise<void> {
     const current = hashConfig(JSON.parse(cm.data?.['config.json'] ?? 'null'));
     return (await hub()).status?.configHash === current ? current : undefined;
   });
-  await settleStatefulSet(cluster, ns, `${HUB}-relay`, { markReady: true, onPod: (pod) => annotatePodConfigHash(cluster, ns, pod, hash) });
+  await settleStatefulSet(cluster, ns, `${HUB}-relay`, { markReady: true, onPod: (pod) => reportPodConfigHash(cluster, ns, pod, hash) });
   await until('hub and connector Ready', async () => ready(await hub())?.status === 'True' && ready(await connector())?.status === 'True', 20_000,
     async () => [(await hub()).status, (await connector()).status]);
 }

@@ -4,8 +4,9 @@
  *
  * The chart's RBAC is rendered by helm (namespaced mode: the ClusterRole of cluster-wide mode
  * holds the same rules, test/operator/rbac.test.ts asserts that). For each verb of each rule a
- * copy without that verb is applied for a fresh ServiceAccount in a fresh namespace, the
- * operator runs with a token of that account, and one concrete scenario is shown to fail: it
+ * copy without that verb is applied for a fresh ServiceAccount in a fresh pair of namespaces
+ * (watched, and release: the operator's ServiceAccount and leader Lease), the operator runs
+ * with a token of that account, and one concrete scenario is shown to fail: it
  * does not happen within a bound (the larger of 12 s and 4x what it took with every rule), and
  * the operator logged a 403 naming the resource. Before any removal, one run with the full
  * rules performs every one of those scenarios (the positive control, so no removal can pass
@@ -27,11 +28,16 @@
  * secrets (list, watch)                              list     caches never sync
  *                                                    watch    a TLS Secret created after start is never seen: the hub's
  *                                                            connector never gets into its ConfigMap
- * pods (list, watch, patch)                          list     caches never sync
+ * pods (list, watch)                                 list     caches never sync
  *                                                    watch    pods that turn Ready with the config hash are never seen:
  *                                                            the hub never turns Ready
- *                                                    patch    the relay Role (patch on the hub's pods) is never created:
- *                                                            RBAC refuses to grant what the operator does not hold
+ * leases (list, watch, create, patch, delete)        list     caches never sync
+ *                                                    watch    a relay's report of the config hash it runs is never seen:
+ *                                                            the hub never turns Ready
+ *                                                    create   the pod's report Lease is never created
+ *                                                    patch    the relay Role (patch on the hub's report Leases) is never
+ *                                                            created: RBAC refuses to grant what the operator does not hold
+ *                                                    delete   the report Lease of a pod the hub scaled away stays
  * configmaps, serviceaccounts (list, watch,          list     caches never sync
  *   create, patch)                                   watch    a deleted ConfigMap is not put back
  *                                                    create   the hub's ConfigMap is never created (apply of a new object)
@@ -61,13 +67,15 @@
  * leases relay-operator (get, update)                get      leadership never won (the Lease cannot be read)
  *                                                    update   leadership won by create, then lost at the first renewal:
  *                                                            "leader election lost", exit 1
- * hub Role: pods <sts>-0..N-1 (patch)                patch    the relay (`relay-operator relay`, its own ServiceAccount)
- *                                                            never sets the config-hash annotation on its pod
+ * hub Role: leases <sts>-0..N-1 (patch)              patch    the relay (`relay-operator relay`, its own ServiceAccount)
+ *                                                            never writes the config hash into its report Lease
  *
  * Verbs found unneeded and removed from the chart with this test: get on every
  * resource (the operator reads through list/watch caches only; server-side apply and status
- * apply are PATCH), update (no PUT anywhere but the Lease; finalizers aside), and delete on
- * everything but Services (the only owned object a hub stops wanting is an address Service).
+ * apply are PATCH), update (no PUT anywhere but the leader Lease; finalizers aside), and
+ * delete on everything but Services and Leases (the only owned objects a hub stops wanting are
+ * an address Service and a scaled-away pod's report Lease). Removed with issue 17: patch on
+ * pods (relays report in Leases; the operator writes no pod).
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,7 +88,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { relayPodRules } from '../../operator/resources/hub-objects.ts';
+import { configReportPatch, reportedConfigHash } from '../../operator/resources/config-report.ts';
+import { relayReportRules } from '../../operator/resources/hub-objects.ts';
 import { EventRecorder } from '../../operator/runtime/events.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { EventMessage } from '../../operator/runtime/diagnostics.ts';
@@ -94,6 +103,9 @@ const suffix = randomBytes(3).toString('hex');
 const FULL = `rbacn-full-${suffix}`;
 const RELAY_NS = `rbacn-relay-${suffix}`;
 const TEMPLATE_NS = 'rbacn-template';
+const TEMPLATE_WATCHED = 'rbacn-template-watched';
+/** The release namespace (the operator's own: its ServiceAccount and leader Lease) of a watched one. */
+const releaseNamespace = (watched: string): string => `${watched}-rel`;
 const RELEASE = 'rel';
 const OPERATOR_SA = 'relay-operator';
 const MAIN_ROLE = `${RELEASE}-relay-operator`;
@@ -129,7 +141,7 @@ const extraNamespaces: string[] = [];
 
 function renderChartRbac(): Doc[] {
   const text = execFileSync(join(cluster.binDir, 'helm'), ['template', RELEASE, 'charts/relay-operator', '--namespace', TEMPLATE_NS, '--kube-version', '1.36.0',
-    '--set', `watchNamespace=${TEMPLATE_NS}`, '--show-only', 'templates/rbac.yaml'], { encoding: 'utf8' });
+    '--set', `watchNamespace=${TEMPLATE_WATCHED}`, '--show-only', 'templates/rbac.yaml'], { encoding: 'utf8' });
   return parseAllDocuments(text).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
 }
 
@@ -146,7 +158,7 @@ function findRule(rules: Rule[], removal: Removal): Rule {
 
 /** The chart's RBAC for namespace (watched = release namespace), less one verb of one rule. */
 function rbacFor(namespace: string, removal?: Removal): Doc[] {
-  const docs = JSON.parse(JSON.stringify(rendered).replaceAll(`"${TEMPLATE_NS}"`, `"${namespace}"`)) as Doc[];
+  const docs = JSON.parse(JSON.stringify(rendered).replaceAll(`"${TEMPLATE_WATCHED}"`, `"${namespace}"`).replaceAll(`"${TEMPLATE_NS}"`, `"${releaseNamespace(namespace)}"`)) as Doc[];
   if (removal) {
     const role = docs.find((d) => d.kind === 'Role' && d.metadata.name === removal.role);
     assert.ok(role?.rules, `the chart renders Role ${removal.role}`);
@@ -159,7 +171,7 @@ function rbacFor(namespace: string, removal?: Removal): Doc[] {
 
 const API_PATH: Record<string, string> = {
   ServiceAccount: 'api/v1/serviceaccounts', Role: 'apis/rbac.authorization.k8s.io/v1/roles', RoleBinding: 'apis/rbac.authorization.k8s.io/v1/rolebindings',
-  ConfigMap: 'api/v1/configmaps', Pod: 'api/v1/pods', Secret: 'api/v1/secrets',
+  ConfigMap: 'api/v1/configmaps', Pod: 'api/v1/pods', Secret: 'api/v1/secrets', Lease: 'apis/coordination.k8s.io/v1/leases',
   RelayHub: 'apis/relayoperator.io/v1alpha1/relayhubs', ReceiveConnector: 'apis/relayoperator.io/v1alpha1/receiveconnectors',
 };
 
@@ -200,11 +212,12 @@ async function startOperator(namespace: string, kubeconfig: string): Promise<Ope
   const metricsPort = await freePort();
   const identity = `rbacn-${++operatorCounter}`;
   // The chart's args (--namespace, --metrics-addr) and its lease namespace (the release
-  // namespace, here the watched one), with the short lease timings of the other tests.
+  // namespace: not the watched one, so the leader Lease's and the report Leases' rules are
+  // each shown needed on their own), with the short lease timings of the other tests.
   const child = spawn(process.execPath, ['bin/relay-operator.js', 'operator',
-    '--namespace', namespace, '--metrics-addr', `127.0.0.1:${metricsPort}`, '--leader-election-namespace', namespace,
+    '--namespace', namespace, '--metrics-addr', `127.0.0.1:${metricsPort}`, '--leader-election-namespace', releaseNamespace(namespace),
     '--lease-duration', '3', '--renew-deadline', '2', '--retry-period', '0.5', '--identity', identity,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: identity, POD_NAMESPACE: namespace } });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: identity, POD_NAMESPACE: releaseNamespace(namespace) } });
   const operator = new OperatorProcess(child, identity, metricsPort);
   running.add(operator);
   return operator;
@@ -324,7 +337,7 @@ const SCENARIOS = {
     check: async ({ ns, operator }) => {
       // renewals every 0.5 s with a 2 s deadline: 4 s of leading, the Lease renewed since, means renewals succeed
       const won = wonAt.get(operator) ?? Infinity;
-      const lease = await admin.tryGet<LeaseView>(ns, 'lease', 'relay-operator');
+      const lease = await admin.tryGet<LeaseView>(releaseNamespace(ns), 'lease', 'relay-operator');
       return Date.now() - won > 4000 && operator.running && !operator.logs.some((l) => l.message === 'leader election lost: stopping')
         && lease?.spec.holderIdentity === operator.identity && Date.parse(lease.spec.renewTime ?? '') > won + 2000;
     },
@@ -344,7 +357,7 @@ const SCENARIOS = {
   statefulSet: created('statefulset', `${HUB_A}-relay`),
   pdb: created('poddisruptionbudget', `${HUB_A}-relay`),
   relayRole: {
-    name: `${HUB_P}'s relay Role (patch on its pod) and RoleBinding are created`,
+    name: `${HUB_P}'s relay Role (patch on its pod's report Lease) and RoleBinding are created`,
     prepare: applyHubs,
     check: async (ctx) => {
       const role = await admin.tryGet<Doc>(ctx.ns, 'role', `${HUB_P}-relay`);
@@ -378,9 +391,21 @@ const SCENARIOS = {
       const pod = `${HUB_P}-relay-0`;
       await until(`pod ${pod} (StatefulSet controller)`, () => exists(ctx.ns, 'pod', pod), STEP_TIMEOUT_MS);
       await markPodReady(cluster, ctx.ns, pod);
-      await admin.mergePatch(ctx.ns, 'pod', pod, { metadata: { annotations: { 'relayoperator.io/config-hash': hash } } });
+      const uid = (await admin.get<Doc>(ctx.ns, 'pod', pod)).metadata.uid ?? '';
+      await until(`report Lease ${pod}`, () => exists(ctx.ns, 'lease', pod), STEP_TIMEOUT_MS);
+      await admin.mergePatch(ctx.ns, 'lease', pod, configReportPatch(pod, uid, hash, new Date()));
     },
     check: async (ctx) => condition(await hubStatus(ctx.ns, HUB_P), 'Ready')?.status === 'True',
+  },
+  reportLease: created('lease', `${HUB_P}-relay-0`, HUB_P),
+  reportLeaseDeleted: {
+    name: `the report Lease of a pod the hub scaled away is deleted (${HUB_P}-relay-0)`,
+    prepare: async (ctx) => {
+      await applyHubs(ctx);
+      await until(`${HUB_P}-relay-0's report Lease`, () => exists(ctx.ns, 'lease', `${HUB_P}-relay-0`), STEP_TIMEOUT_MS);
+      await admin.request('PATCH', `/apis/relayoperator.io/v1alpha1/namespaces/${ctx.ns}/relayhubs/${HUB_P}`, JSON.stringify({ spec: { replicas: 0 } }), 'application/merge-patch+json');
+    },
+    check: async (ctx) => !(await exists(ctx.ns, 'lease', `${HUB_P}-relay-0`)),
   },
   restoredConfigMap: restored('configmap', `${HUB_A}-relay-config`),
   restoredService: restored('service', `${HUB_A}-relay`),
@@ -402,7 +427,8 @@ type ScenarioId = keyof typeof SCENARIOS;
 /** The order of the full run: objects first, then the scenarios that change them. */
 const FULL_ORDER: ScenarioId[] = [
   'synced', 'leader', 'keepsLead', 'hubSeen', 'configMap', 'service', 'statefulSet', 'pdb', 'status', 'relayRole', 'event',
-  'secretLate', 'podsSeen', 'restoredConfigMap', 'restoredService', 'restoredStatefulSet', 'restoredPdb', 'restoredRole', 'serviceDeleted',
+  'reportLease', 'secretLate', 'podsSeen', 'restoredConfigMap', 'restoredService', 'restoredStatefulSet', 'restoredPdb', 'restoredRole', 'serviceDeleted',
+  'reportLeaseDeleted',
 ];
 
 /** A removal, the scenario that then fails, and what the 403 in the log must say (each regex, one line). */
@@ -434,8 +460,12 @@ const CASES: Case[] = [
   main('secrets', 'watch', 'secretLate'),
   main('pods', 'list', 'synced'),
   main('pods', 'watch', 'podsSeen'),
-  // the Role the operator applies grants patch on pods: RBAC refuses to let it grant more than it holds
-  { removal: { role: MAIN_ROLE, resource: 'pods', verb: 'patch' }, scenario: 'relayRole', evidence: [/roles.* is forbidden: .*attempting to grant RBAC permissions not currently held/] },
+  main('leases', 'list', 'synced'),
+  main('leases', 'watch', 'podsSeen'),
+  main('leases', 'create', 'reportLease'),
+  // the Role the operator applies grants patch on Leases: RBAC refuses to let it grant more than it holds
+  { removal: { role: MAIN_ROLE, resource: 'leases', verb: 'patch' }, scenario: 'relayRole', evidence: [/roles.* is forbidden: .*attempting to grant RBAC permissions not currently held/] },
+  main('leases', 'delete', 'reportLeaseDeleted'),
   main('configmaps', 'list', 'synced', ['configmaps', 'serviceaccounts']),
   main('configmaps', 'watch', 'restoredConfigMap', ['configmaps', 'serviceaccounts']),
   main('configmaps', 'create', 'configMap'),
@@ -469,13 +499,19 @@ const NOT_SHOWN = new Map<string, string>();
 const IN_PROCESS = new Set([`${MAIN_ROLE} events patch`]);
 
 const positiveMs = new Map<ScenarioId, number>();
+/** hub-p's relay Role as the operator made it in the full run (one pod). */
+let hubPRelayRole: Doc | undefined;
 
-/** setUpNamespace - the namespace's RBAC (less the removal) and a kubeconfig of the operator's account. */
+/**
+ * setUpNamespace - the watched namespace's release namespace, the chart's RBAC in both (less the
+ * removal) and a kubeconfig of the operator's account.
+ */
 async function setUpNamespace(namespace: string, removal?: Removal): Promise<string> {
+  await createNamespace(releaseNamespace(namespace));
   const docs = rbacFor(namespace, removal);
   // ServiceAccount first: the token request needs it; Roles before their bindings
   for (const kind of ['ServiceAccount', 'Role', 'RoleBinding']) for (const doc of docs.filter((d) => d.kind === kind)) await create(doc);
-  return serviceAccountKubeconfig(namespace, OPERATOR_SA);
+  return serviceAccountKubeconfig(releaseNamespace(namespace), OPERATOR_SA);
 }
 
 useTestNamespaces([FULL, RELAY_NS], {
@@ -517,7 +553,7 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
     assert.equal(new Set(covered).size, covered.length, 'no verb is removed twice');
     assert.deepEqual([...covered, ...others].sort(), granted.sort(), 'every granted verb has a case');
     // the hub's relay Role: one rule, one verb, removed by the relay test below
-    assert.deepEqual(relayPodRules('x-relay', 2).map((r) => r.verbs), [['patch']]);
+    assert.deepEqual(relayReportRules('x-relay', 2).map((r) => r.verbs), [['patch']]);
   });
 
   test('with every rule, the operator does every scenario, and nothing is forbidden', async (t) => {
@@ -530,6 +566,8 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
       const started = Date.now();
       await until(`full rules: ${scenario.name}`, () => scenario.check(ctx), STEP_TIMEOUT_MS, () => full?.logs.slice(-8));
       positiveMs.set(id, Date.now() - started);
+      // before reportLeaseDeleted scales hub-p to 0 (and its Role to no rule): the relay test uses it
+      if (id === 'relayRole') hubPRelayRole = await admin.get<Doc>(FULL, 'role', `${HUB_P}-relay`);
     }
     t.diagnostic(`ms per scenario with every rule: ${JSON.stringify(Object.fromEntries(positiveMs))}`);
     // the same account can do what the in-process Event case needs too (series patch)
@@ -571,12 +609,13 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
     assert.ok(recorded.errors.some((e) => /forbidden/i.test(e) && /cannot patch resource \\*"events\\*"/.test(e)), recorded.errors.join('\n'));
   });
 
-  test('the relay reports its config hash on its pod with the hub Role, and not without its rule', async () => {
+  test('the relay reports its config hash in its report Lease with the hub Role, and not without its rule', async () => {
     // The objects the operator made for hub-p in the full run, copied to a namespace where no
-    // operator runs (it would put its Role back): ConfigMap, ServiceAccount, Role, RoleBinding.
+    // operator runs (it would put its Role back): ConfigMap, ServiceAccount, Role (as it was
+    // with one pod), RoleBinding, and the report Lease (what the operator creates, empty).
     const pod = `${HUB_P}-relay-0`;
-    const copy = async (kind: string, name: string, edit: (d: Doc) => Doc = (d) => d): Promise<Doc> => {
-      const source = await admin.get<Doc>(FULL, kind, name);
+    const copy = async (kind: string, name: string, edit: (d: Doc) => Doc = (d) => d, from?: Doc): Promise<Doc> => {
+      const source = from ?? await admin.get<Doc>(FULL, kind, name);
       const { apiVersion, kind: k, metadata, ...rest } = source;
       const object = edit({ apiVersion, kind: k, metadata: { name: metadata.name, namespace: RELAY_NS, labels: metadata.labels ?? {} }, ...rest });
       delete (object as { status?: unknown }).status;
@@ -586,33 +625,37 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
     };
     const configMap = await copy('configmap', `${HUB_P}-relay-config`);
     await copy('serviceaccount', `${HUB_P}-relay`, (d) => ({ ...d, secrets: undefined }));
-    const role = await copy('role', `${HUB_P}-relay`);
-    assert.deepEqual(role.rules, relayPodRules(`${HUB_P}-relay`, 1), 'the operator\'s Role is relayPodRules');
+    assert.ok(hubPRelayRole, 'the full run kept hub-p\'s Role');
+    const role = await copy('role', `${HUB_P}-relay`, (d) => d, hubPRelayRole);
+    assert.deepEqual(role.rules, relayReportRules(`${HUB_P}-relay`, 1), 'the operator\'s Role is relayReportRules');
     await copy('rolebinding', `${HUB_P}-relay`);
     await create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: RELAY_NS, labels: { 'app.kubernetes.io/name': 'relay', 'relayoperator.io/hub': HUB_P } }, spec: { serviceAccountName: `${HUB_P}-relay`, containers: [{ name: 'relay', image: 'example.invalid/relay' }] } });
+    await create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: pod, namespace: RELAY_NS } });
+    const podUid = (await admin.get<Doc>(RELAY_NS, 'pod', pod)).metadata.uid ?? '';
     const configDir = join(dir, 'relay-config');
     mkdirSync(configDir, { recursive: true });
     for (const [file, content] of Object.entries((configMap as { data?: Record<string, string> }).data ?? {})) writeFileSync(join(configDir, file), content);
     const kubeconfig = await serviceAccountKubeconfig(RELAY_NS, `${HUB_P}-relay`);
-    const annotation = async (): Promise<string | undefined> => (await admin.get<Doc>(RELAY_NS, 'pod', pod)).metadata.annotations?.['relayoperator.io/config-hash'];
+    const reported = async (): Promise<string | undefined> =>
+      reportedConfigHash({ metadata: { name: pod, uid: podUid } }, await admin.tryGet<LeaseView & { metadata?: { annotations?: Record<string, string> } }>(RELAY_NS, 'lease', pod));
 
-    // with the rule: the annotation is the hash the relay runs
-    const withRule = await startRelay(kubeconfig, pod, configDir, 'with');
+    // with the rule: the Lease carries the hash the relay runs, written by this pod
+    const withRule = await startRelay(kubeconfig, pod, podUid, configDir, 'with');
     const started = Date.now();
-    const hash = await until('the relay annotates its pod', annotation, STEP_TIMEOUT_MS, () => withRule.logs.slice(-5));
+    const hash = await until('the relay reports in its Lease', reported, STEP_TIMEOUT_MS, () => withRule.logs.slice(-5));
     const tookMs = Date.now() - started;
     assert.equal(hash, (await hubStatus(FULL, HUB_P))?.configHash, 'the hash of the config the operator rendered');
     await stopProcess(withRule);
     assert.deepEqual(forbiddenLines(withRule), [], 'no log line of the relay with its Role says forbidden');
 
-    // without it (the Role's only rule removed), the same relay never sets it
-    await admin.mergePatch(RELAY_NS, 'pod', pod, { metadata: { annotations: { 'relayoperator.io/config-hash': null } } });
+    // without it (the Role's only rule removed), the same relay never writes it
+    await admin.mergePatch(RELAY_NS, 'lease', pod, { metadata: { annotations: { 'relayoperator.io/config-hash': null } }, spec: { holderIdentity: null } });
     const res = await admin.request('PATCH', `/apis/rbac.authorization.k8s.io/v1/namespaces/${RELAY_NS}/roles/${HUB_P}-relay`, JSON.stringify({ rules: [] }), 'application/merge-patch+json');
     assert.equal(res.status, 200, res.body);
-    const withoutRule = await startRelay(kubeconfig, pod, configDir, 'without');
+    const withoutRule = await startRelay(kubeconfig, pod, podUid, configDir, 'without');
     await sleep(Math.max(MIN_BOUND_MS, 4 * tookMs));
-    assert.equal(await annotation(), undefined, 'no annotation without the rule');
-    assert.ok(withoutRule.logs.some((l) => /could not report config hash/.test(l.message ?? '') && /forbidden/i.test(l.message ?? '') && /cannot patch resource \\*"pods\\*"/.test(l.message ?? '')), withoutRule.tail(5));
+    assert.equal(await reported(), undefined, 'no report without the rule');
+    assert.ok(withoutRule.logs.some((l) => /could not report config hash/.test(l.message ?? '') && /forbidden/i.test(l.message ?? '') && /cannot patch resource \\*"leases\\*"/.test(l.message ?? '')), withoutRule.tail(5));
     await stopProcess(withoutRule);
   });
 });
@@ -643,14 +686,14 @@ async function runCase(c: Case, namespace: string): Promise<void> {
   }
 }
 
-/** startRelay - `relay-operator relay` as the pod would run it: POD_NAME/POD_NAMESPACE and its account. */
-async function startRelay(kubeconfig: string, pod: string, configDir: string, tag: string): Promise<JsonLogProcess> {
+/** startRelay - `relay-operator relay` as the pod would run it: POD_NAME/POD_NAMESPACE/POD_UID and its account. */
+async function startRelay(kubeconfig: string, pod: string, podUid: string, configDir: string, tag: string): Promise<JsonLogProcess> {
   const spool = join(dir, `relay-spool-${tag}`);
   mkdirSync(spool, { recursive: true });
   const metricsPort = await freePort();
   const child = spawn(process.execPath, ['bin/relay-operator.js', 'relay', '--config', join(configDir, 'config.json'), '--spool', spool,
     '--metrics-addr', `127.0.0.1:${metricsPort}`, '--bind-address', '127.0.0.1', '--grace-period', '1'],
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: pod, POD_NAMESPACE: RELAY_NS } });
+  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: pod, POD_NAMESPACE: RELAY_NS, POD_UID: podUid } });
   const relay = new JsonLogProcess(child);
   running.add(relay);
   await relay.waitForLog((l) => l.log === 'app' && l.message === 'hub started', STEP_TIMEOUT_MS);

@@ -9,8 +9,8 @@
  * what they grant) and be refused everything outside it. Its Secret cache, built with the
  * same token and the chart's default Secret label selector, holds key names and no value,
  * and no Secret without the label; a connector naming an unlabelled Secret is told which
- * label to add, and works once it is added. The relay's own ServiceAccount may annotate its
- * hub's pods, and no other pod of the namespace.
+ * label to add, and works once it is added. Neither may patch a pod: the relay's own
+ * ServiceAccount may patch its hub's pods' report Leases, and no other Lease of the namespace.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { Caches } from '../../operator/controllers/caches.ts';
+import { configReportPatch } from '../../operator/resources/config-report.ts';
 import { hashConfig } from '../../relay/config/load.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { TestCluster } from '../support/cluster.ts';
@@ -44,7 +45,7 @@ const OTHER_VALUE = `other-namespace-secret-${suffix}`;
 const UNLABELLED_VALUE = `unlabelled-secret-${suffix}`;
 const SECRET_LABEL = { 'relayoperator.io/secret': 'true' };
 
-interface Doc { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; rules?: Array<Record<string, unknown>>; roleRef?: { kind: string } }
+interface Doc { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; uid?: string }; rules?: Array<Record<string, unknown>>; roleRef?: { kind: string } }
 interface Container { args: string[]; env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> }
 interface Deployment { metadata: { namespace: string }; spec: { template: { spec: { serviceAccountName: string; containers: Container[] } } } }
 interface Condition { type: string; status: string; reason: string; message?: string }
@@ -138,7 +139,10 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
     for (const doc of namespaced.filter((d) => d.rules)) {
       for (const rule of doc.rules ?? []) {
         const resources = rule.resources as string[];
-        if (resources.includes('leases')) assert.equal(doc.metadata.namespace, SYSTEM, 'the Lease is in the release namespace only');
+        // the leader-election Lease: its Role in the release namespace only; in the watched
+        // namespace only the hubs' report Leases (no get/update: the leader Lease's verbs)
+        if (resources.includes('leases') && doc.metadata.namespace !== SYSTEM) assert.deepEqual(rule.verbs, ['list', 'watch', 'create', 'patch', 'delete'], 'report Leases only in the watched namespace');
+        if (resources.includes('leases') && (rule.verbs as string[]).some((v) => v === 'get' || v === 'update')) assert.equal(doc.metadata.namespace, SYSTEM, 'the leader Lease is in the release namespace only');
       }
     }
     const clusterWide = helm(['--show-only', 'templates/rbac.yaml']).map((d) => d.kind).sort();
@@ -178,7 +182,7 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
       return loaded && h.status?.configHash === hashConfig(config) ? h : undefined;
     }, 40_000, async () => ({ hub: (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status, logs: operator?.logs.filter((l) => l.level !== 'info').slice(-10) }));
     const role = await admin.get<Doc>(WATCHED, 'role', `${HUB}-relay`);
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: [`${HUB}-relay-0`, `${HUB}-relay-1`] }]);
+    assert.deepEqual(role.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB}-relay-0`, `${HUB}-relay-1`] }]);
     assert.ok(await admin.get(WATCHED, 'rolebinding', `${HUB}-relay`));
     assert.ok(await admin.get(WATCHED, 'statefulset', `${HUB}-relay`));
     const lease = await admin.get<{ spec: { holderIdentity?: string } }>(SYSTEM, 'lease', 'relay-operator');
@@ -191,8 +195,9 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
     await settleStatefulSet(cluster, WATCHED, `${HUB}-relay`, {
       markReady: true,
       onPod: async (pod) => {
-        const patch = { metadata: { annotations: { 'relayoperator.io/config-hash': hash } } };
-        assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', pod), patch), 200, `the relay annotates its own pod ${pod}`);
+        const uid = (await admin.get<Doc>(WATCHED, 'pod', pod)).metadata.uid ?? '';
+        const patch = configReportPatch(pod, uid, hash, new Date());
+        assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'lease', pod), patch), 200, `the relay reports in its own pod's Lease ${pod}`);
       },
     });
     await until('hub Ready with both pods current', async () => {
@@ -212,8 +217,10 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
       ['GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${OTHER}/roles`],
       ['GET', `/apis/relayoperator.io/v1alpha1/namespaces/${OTHER}/relayhubs`],
       ['GET', '/apis/relayoperator.io/v1alpha1/relayhubs'],
-      ['GET', `/apis/coordination.k8s.io/v1/namespaces/${WATCHED}/leases`],
+      ['GET', `/apis/coordination.k8s.io/v1/namespaces/${OTHER}/leases`],
       ['PATCH', `/api/v1/namespaces/${SYSTEM}/pods/anything`, { metadata: { annotations: { x: 'y' } } }],
+      // no pod patch at all, in the watched namespace either (issue 17: relays report in Leases)
+      ['PATCH', `/api/v1/namespaces/${WATCHED}/pods/${HUB}-relay-0`, { metadata: { annotations: { x: 'y' } } }],
     ];
     for (const [method, path, body] of refused) assert.equal(await status(operatorClient, method, path, body), 403, `${method} ${path}`);
     // and what it needs in the watched namespace it has (the same token, so a 403 above is RBAC)
@@ -262,19 +269,29 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
     cluster.kubectl(['-n', WATCHED, 'delete', 'receiveconnector', 'scanners']);
   });
 
-  test('a relay\'s ServiceAccount may patch its hub\'s pods and no other pod of its namespace', async () => {
+  test('a relay\'s ServiceAccount may patch its own pods\' report Leases and nothing else: no pod, no other Lease', async () => {
     const admin = kubeClient(cluster);
-    applyObjects(cluster, [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bystander', namespace: WATCHED, labels: { app: 'bystander' } }, spec: { containers: [{ name: 'c', image: 'example.invalid/bystander' }] } }]);
+    applyObjects(cluster, [
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bystander', namespace: WATCHED, labels: { app: 'bystander' } }, spec: { containers: [{ name: 'c', image: 'example.invalid/bystander' }] } },
+      { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'bystander-leader', namespace: WATCHED }, spec: { holderIdentity: 'bystander' } },
+    ]);
     const relayClient = new KubeClient(serviceAccountKubeconfig(WATCHED, `${HUB}-relay`));
     const relabel = { metadata: { labels: { 'relayoperator.io/hub': HUB, 'app.kubernetes.io/name': 'relay' } } };
     assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', 'bystander'), relabel), 403, 'another pod of the namespace');
-    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', `${HUB}-relay-2`), relabel), 403, 'a pod past the replicas');
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', `${HUB}-relay-0`), relabel), 403, 'its own pod');
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'lease', 'bystander-leader'), { spec: { holderIdentity: 'relay' } }), 403, 'another Lease of the namespace');
+    assert.equal(await status(relayClient, 'POST', `/apis/coordination.k8s.io/v1/namespaces/${WATCHED}/leases`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'made-by-relay' } }), 403, 'a new Lease');
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'lease', `${HUB}-relay-2`), { spec: { holderIdentity: 'x' } }), 403, 'a Lease past the replicas');
     assert.equal(await status(relayClient, 'GET', `/api/v1/namespaces/${WATCHED}/secrets/hub-tls`), 403, 'Secrets: only mounted');
     assert.equal((await admin.get<{ metadata: { labels?: Record<string, string> } }>(WATCHED, 'pod', 'bystander')).metadata.labels?.['relayoperator.io/hub'], undefined);
-    // scaling the hub re-renders the Role with the new pod names
+    assert.equal((await admin.get<{ spec: { holderIdentity?: string } }>(WATCHED, 'lease', 'bystander-leader')).spec.holderIdentity, 'bystander');
+    // scaling the hub re-renders the Role with the new names, and the operator creates the Lease
     cluster.kubectl(['-n', WATCHED, 'patch', 'relayhub', HUB, '--type=merge', '-p', '{"spec":{"replicas":3}}']);
     await until('Role names pod 2', async () => ((await admin.get<Doc>(WATCHED, 'role', `${HUB}-relay`)).rules?.[0]?.resourceNames as string[] | undefined)?.includes(`${HUB}-relay-2`));
-    await until('pod 2 exists', () => admin.tryGet(WATCHED, 'pod', `${HUB}-relay-2`));
-    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'pod', `${HUB}-relay-2`), { metadata: { annotations: { 'relayoperator.io/config-hash': 'x' } } }), 200);
+    await until('Lease of pod 2 exists', () => admin.tryGet(WATCHED, 'lease', `${HUB}-relay-2`));
+    assert.equal(await status(relayClient, 'PATCH', KubeClient.path(WATCHED, 'lease', `${HUB}-relay-2`), configReportPatch(`${HUB}-relay-2`, 'uid', 'x', new Date())), 200);
+    // scaling down deletes the Lease of the pod that went away
+    cluster.kubectl(['-n', WATCHED, 'patch', 'relayhub', HUB, '--type=merge', '-p', '{"spec":{"replicas":2}}']);
+    await until('Lease of pod 2 deleted', async () => (await admin.tryGet(WATCHED, 'lease', `${HUB}-relay-2`)) === undefined);
   });
 });

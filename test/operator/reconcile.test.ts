@@ -19,7 +19,7 @@ import { hashConfig } from '../../relay/config/load.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import {
-  annotatePodConfigHash, applyObjects, kubeClient, settleStatefulSet, useOperatorNamespace, until,
+  reportPodConfigHash, applyObjects, kubeClient, settleStatefulSet, useOperatorNamespace, until,
 } from '../support/operator-process.ts';
 
 const ns = `op-reconcile-${randomBytes(3).toString('hex')}`;
@@ -112,7 +112,7 @@ async function podsRunCurrentConfig(hubName: string): Promise<void> {
     const current = hashConfig(await renderedConfig(hubName));
     return (await hub(hubName)).status?.configHash === current ? current : undefined;
   });
-  await settleStatefulSet(cluster, ns, `${hubName}-relay`, { markReady: true, onPod: (pod) => annotatePodConfigHash(cluster, ns, pod, hash) });
+  await settleStatefulSet(cluster, ns, `${hubName}-relay`, { markReady: true, onPod: (pod) => reportPodConfigHash(cluster, ns, pod, hash) });
 }
 
 useOperatorNamespace(ns, { ready: (c) => void (cluster = c) });
@@ -179,7 +179,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     assert.deepEqual(container.args.slice(0, 5), ['relay', '--config', '/etc/relay/config/config.json', '--spool', '/var/spool/relay']);
     assert.deepEqual(container.ports.map((p) => [p.name, p.containerPort]), [['smtp-0', 2525], ['metrics', 9090]]);
-    assert.deepEqual(container.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]), [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]);
+    assert.deepEqual(container.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]), [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace'], ['POD_UID', 'metadata.uid']]);
     assert.ok(pod.volumes.some((v) => v.name === 'config' && v.configMap?.name === `${HUB_A}-relay-config`), 'the ConfigMap is mounted');
     const tlsVolume = pod.volumes.find((v) => v.secret?.secretName === 'hub-east-tls');
     assert.ok(tlsVolume, `the referenced Secret is a volume (volumes: ${JSON.stringify(pod.volumes)})`);
@@ -200,8 +200,13 @@ describe('reconcile', { timeout: 90_000 }, () => {
       assert.equal(object.metadata.labels?.['app.kubernetes.io/managed-by'], 'relay-operator', `${kind}/${name} label`);
     }
     const role = await get<{ rules: unknown }>('role', `${HUB_A}-relay`);
-    // a relay may patch only its own StatefulSet's pods (issue 17, item 5)
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] }]);
+    // a relay may patch only its own pods' report Leases, and no pod (issue 17, item 5)
+    assert.deepEqual(role.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] }]);
+    for (const ordinal of [0, 1]) {
+      const lease = await get<{ metadata: { labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> } }>('lease', `${HUB_A}-relay-${ordinal}`);
+      assert.equal(lease.metadata.labels?.['relayoperator.io/hub'], HUB_A);
+      assert.deepEqual(lease.metadata.ownerReferences?.map((o) => [o.kind, o.name]), [['RelayHub', HUB_A]], 'the report Lease is owned by the hub (deleted with it)');
+    }
 
     // The StatefulSet controller made the pods (Pending: there is no kubelet)
     await until('two pods per hub', async () => (await pods(HUB_A)).length === 2 && (await pods(HUB_B)).length === 2);

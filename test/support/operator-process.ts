@@ -9,8 +9,8 @@
  *
  * startRelayPod() plays one pod of a hub: it writes the hub's ConfigMap to a directory the
  * way kubelet mounts it (config.json, or config.json.gz for a compressed config), starts
- * the relay on a loopback address standing for the Service IP, with POD_NAME/POD_NAMESPACE
- * so it annotates its pod with the config hash it runs. syncConfig() rewrites the file from
+ * the relay on a loopback address standing for the Service IP, with POD_NAME/POD_NAMESPACE/
+ * POD_UID so it reports the config hash it runs in its pod's report Lease. syncConfig() rewrites the file from
  * the ConfigMap as it is now (kubelet's projection update). markPodReady() sets the pod's
  * Ready condition, which nothing else does in a cluster without kubelet; settleStatefulSet()
  * waits out (and drives) the StatefulSet controller's pod replacement after a template change.
@@ -29,6 +29,7 @@ import { parse } from 'yaml';
 import { freePort } from '../controlplane/controlplane.ts';
 import { useTestNamespaces, type TestCluster } from './cluster.ts';
 import { JsonLogProcess, type LogLine } from './json-log-process.ts';
+import { configReportPatch, reportedConfigHash } from '../../operator/resources/config-report.ts';
 
 export type { LogLine } from './json-log-process.ts';
 
@@ -374,9 +375,23 @@ export async function markPodReady(cluster: TestCluster, namespace: string, pod:
   }, 'status');
 }
 
-/** annotatePod - what the relay reports: the config hash it runs. */
-export async function annotatePodConfigHash(cluster: TestCluster, namespace: string, pod: string, hash: string): Promise<void> {
-  await kubeClient(cluster).mergePatch(namespace, 'pod', pod, { metadata: { annotations: { 'relayoperator.io/config-hash': hash } } });
+/**
+ * reportPodConfigHash - what the relay reports: the config hash it runs, in the pod's report
+ * Lease (the same patch operator/cli/relay-command.ts sends), waiting for the operator to have
+ * created the Lease.
+ */
+export async function reportPodConfigHash(cluster: TestCluster, namespace: string, pod: string, hash: string): Promise<void> {
+  const kube = kubeClient(cluster);
+  const uid = (await kube.get<{ metadata: { uid: string } }>(namespace, 'pod', pod)).metadata.uid;
+  await until(`report Lease ${namespace}/${pod}`, () => kube.tryGet(namespace, 'lease', pod));
+  await kube.mergePatch(namespace, 'lease', pod, configReportPatch(pod, uid, hash, new Date()));
+}
+
+/** podReportedConfigHash - the config hash the pod's own report Lease carries, if any. */
+export async function podReportedConfigHash(cluster: TestCluster, namespace: string, pod: string): Promise<string | undefined> {
+  const kube = kubeClient(cluster);
+  const podObject = await kube.tryGet<{ metadata: { name: string; uid: string } }>(namespace, 'pod', pod);
+  return podObject ? reportedConfigHash(podObject, await kube.tryGet(namespace, 'lease', pod)) : undefined;
 }
 
 interface PodView {
@@ -513,12 +528,13 @@ export async function startRelayPod(options: RelayPodOptions): Promise<RelayPod>
   const spool = join(dir, 'spool');
   mkdirSync(spool, { recursive: true });
   const metricsPort = await freePort();
+  const podUid = (await kubeClient(options.cluster).get<{ metadata: { uid: string } }>(options.namespace, 'pod', options.pod)).metadata.uid;
   const child = spawn(process.execPath, [
     'bin/relay-operator.js', 'relay', '--config', configFile, '--spool', spool,
     '--metrics-addr', `127.0.0.1:${metricsPort}`, '--bind-address', options.bindAddress, '--grace-period', '2',
   ], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, KUBECONFIG: options.cluster.kubeconfig, POD_NAME: options.pod, POD_NAMESPACE: options.namespace },
+    env: { ...process.env, KUBECONFIG: options.cluster.kubeconfig, POD_NAME: options.pod, POD_NAMESPACE: options.namespace, POD_UID: podUid },
   });
   const pod = new RelayPod(child, options, dir, metricsPort);
   try {
