@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import type { TestCluster } from '../support/cluster.ts';
+import { clusterOfControlPlane, type TestCluster } from '../support/cluster.ts';
 import { applyObjects, kubeClient, startOperator, until, type KubeClient, type OperatorProcess } from '../support/operator-process.ts';
 
 const ns = 'op-apiserver-restart';
@@ -35,19 +35,10 @@ const uid = async (kind: string, name: string): Promise<string | undefined> => (
 
 before(async () => {
   plane = await startControlPlane();
-  const kubectl = (args: string[], input?: string): string => plane.kubectl(args, input);
-  const tryKubectl = (args: string[], input?: string): { status: number; stdout: string; stderr: string } => {
-    try {
-      return { status: 0, stdout: kubectl(args, input), stderr: '' };
-    } catch (error) {
-      const e = error as { status?: number; stdout?: string; stderr?: string };
-      return { status: e.status ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  };
-  cluster = { kubeconfig: plane.kubeconfig, binDir: plane.binDir, kubectl, tryKubectl, stop: () => plane.stop() };
-  kubectl(['apply', '--server-side', '-f', 'crds/']);
-  kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', 'crds/']);
-  kubectl(['create', 'namespace', ns]);
+  cluster = clusterOfControlPlane(plane);
+  cluster.kubectl(['apply', '--server-side', '-f', 'crds/']);
+  cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', 'crds/']);
+  cluster.kubectl(['create', 'namespace', ns]);
   applyObjects(cluster, [
     { apiVersion: GROUP, kind: 'RelayHub', metadata: { name: HUB, namespace: ns }, spec: { replicas: 1, addresses: [{ name: 'relay', ip: '192.168.7.18' }] } },
     {

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { SmtpClient } from '../support/smtp-client.ts';
-import { freePort, plainMessage, queuedMessages, sendMessage, startRelay, stopRelay, type HubProcess } from './support-policy.ts';
+import { relayingConnector, freePort, plainMessage, queuedMessages, sendMessage, startRelay, stopRelay, type HubProcess } from './support-policy.ts';
 
 const IP = '127.0.0.98';
 const FLOODERS = ['127.0.9.1', '127.0.9.2'];
@@ -53,14 +53,7 @@ function floodConnection(localAddress: string): Promise<FirstReply> {
 before(async () => {
   port = await freePort(IP);
   hub = await startRelay({
-    connectors: [{
-      name: 'apps',
-      spec: {
-        usage: 'Custom', bindings: [`${IP}:${port}`], remoteIPRanges: ['127.0.9.0/24'], permissionGroups: ['AnonymousUsers'],
-        permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }],
-        limits: { tarpitInterval: '0s', maxInboundConnections: 60, maxInboundConnectionsPerSource: PER_SOURCE, maxInboundConnectionPercentagePerSource: 100 },
-      },
-    }],
+    connectors: [relayingConnector(`${IP}:${port}`, ['127.0.9.0/24'], { maxInboundConnections: 60, maxInboundConnectionsPerSource: PER_SOURCE, maxInboundConnectionPercentagePerSource: 100 })],
   });
 });
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SmtpClient } from '../support/smtp-client.ts';
 import {
-  freePort, plainMessage, queuedMessages, relayManifests, sendMessage, startRelay, stopRelay, type HubProcess, type ManifestOptions,
+  relayingConnector, freePort, plainMessage, queuedMessages, relayManifests, sendMessage, startRelay, stopRelay, type HubProcess, type ManifestOptions,
 } from './support-policy.ts';
 
 const IP = '127.0.0.97';
@@ -27,18 +27,8 @@ let hub: HubProcess | undefined;
 let port = 0;
 
 function manifests(version: number): ManifestOptions {
-  return {
-    connectors: [{
-      name: 'apps',
-      spec: {
-        usage: 'Custom', bindings: [`${IP}:${port}`], permissionGroups: ['AnonymousUsers'],
-        remoteIPRanges: version % 2 === 0 ? ['127.0.0.0/8'] : ['127.0.0.0/8', '10.0.0.0/8'],
-        banner: `220 hub.storm.test config ${version}`,
-        permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }],
-        limits: { tarpitInterval: '0s' },
-      },
-    }],
-  };
+  const ranges = version % 2 === 0 ? ['127.0.0.0/8'] : ['127.0.0.0/8', '10.0.0.0/8'];
+  return { connectors: [relayingConnector(`${IP}:${port}`, ranges, {}, { banner: `220 hub.storm.test config ${version}` })] };
 }
 
 function relay(): HubProcess {

@@ -77,6 +77,20 @@ export function relayManifests(options: ManifestOptions): string {
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
+/**
+ * relayingConnector - (ManifestOptions form) a Custom connector on one binding where anonymous clients from
+ * remoteIPRanges may relay (AcceptAnyRecipient), no tarpit; limits and spec fields on top.
+ */
+export function relayingConnector(binding: string, remoteIPRanges: string[], limits: Record<string, unknown> = {}, spec: Record<string, unknown> = {}): ConnectorManifest {
+  return {
+    name: 'apps',
+    spec: {
+      usage: 'Custom', bindings: [binding], remoteIPRanges, permissionGroups: ['AnonymousUsers'],
+      permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }], limits: { tarpitInterval: '0s', ...limits }, ...spec,
+    },
+  };
+}
+
 /** startRelay - a standalone hub from these manifests. */
 export function startRelay(options: ManifestOptions): Promise<HubProcess> {
   return startHubProcess({ manifests: relayManifests(options), hub: HUB });
