@@ -2,7 +2,8 @@
  * test/relay/support-policy - helpers for the policy, limits and smuggling integration tests.
  *
  * - relayManifests(): the YAML of one namespace (hub, receive connectors, accepted domains),
- *   written the way a user writes them, for startHubProcess.
+ *   written the way a user writes them, for startHubProcess; relayingConnector(): the usual
+ *   connector where anonymous clients of some ranges may relay.
  * - sendMessage(): one whole transaction with the SMTP client of test/support/smtp-client.ts.
  * - queuedMessages(): what a running hub has queued, read from its queue files;
  *   spooledMessages(): what a stopped hub left in incoming/, read with the relay's Spool class.
