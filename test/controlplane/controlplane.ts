@@ -26,6 +26,12 @@ export interface ControlPlane {
   dir: string;
   /** Runs the control plane's own kubectl against it; returns stdout, throws with stderr. */
   kubectl(args: string[], input?: string): string;
+  /**
+   * restartApiServer - SIGKILL kube-apiserver and start it again on the same port, etcd and
+   * certificates (an API server crash or upgrade under running clients); resolves once /readyz
+   * is 200 again. downMs keeps it down that long first (a longer outage).
+   */
+  restartApiServer(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -163,7 +169,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     });
 
     const server = `https://${address}:${apiPort}`;
-    const apiserver = startProcess(join(binDir, 'kube-apiserver'), [
+    const apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--bind-address=${address}`, `--advertise-address=${address}`, `--secure-port=${apiPort}`, `--cert-dir=${join(dir, 'certs')}`,
       `--service-cluster-ip-range=${options.serviceCIDR ?? '10.0.0.0/24'}`, '--kubelet-preferred-address-types=InternalIP', '--authorization-mode=RBAC', '--allow-privileged=true',
@@ -173,9 +179,29 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       // needs update on the owner's finalizers (which the chart's RBAC grants for RelayHubs).
       '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
       ...(options.controllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
-    ], join(dir, 'kube-apiserver.log'));
-    children.push(apiserver);
-    await waitFor('kube-apiserver', 90_000, async () => (await httpsGet(`${server}/readyz`, token)).status === 200, apiserver);
+    ];
+    let apiserverStarts = 0;
+    const startApiServer = async (): Promise<void> => {
+      // the first run's log keeps its name; a restarted server logs to kube-apiserver.<n>.log
+      const logName = apiserverStarts === 0 ? 'kube-apiserver.log' : `kube-apiserver.${apiserverStarts}.log`;
+      apiserverStarts += 1;
+      const apiserver = startProcess(join(binDir, 'kube-apiserver'), apiserverArgs, join(dir, logName));
+      // stop() ends children in reverse start order: the API server keeps its place after etcd
+      children.splice(1, 0, apiserver);
+      await waitFor('kube-apiserver', 90_000, async () => (await httpsGet(`${server}/readyz`, token)).status === 200, apiserver);
+    };
+    const restartApiServer = async (downMs = 0): Promise<void> => {
+      const running = children[1];
+      if (running && running.exitCode === null && running.signalCode === null) {
+        const exited = new Promise((r) => running.once('exit', r));
+        running.kill('SIGKILL');
+        await exited;
+      }
+      if (running) children.splice(1, 1);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      await startApiServer();
+    };
+    await startApiServer();
 
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigText(server, token, join(dir, 'certs', 'apiserver.crt')));
@@ -193,7 +219,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       await waitFor('kube-controller-manager', 60_000, async () => (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, token)).status === 200, kcm);
     }
     await waitFor('namespace default', 30_000, async () => (await httpsGet(`${server}/api/v1/namespaces/default`, token)).status === 200);
-    return { server, token, kubeconfig, binDir, dir, kubectl, stop };
+    return { server, token, kubeconfig, binDir, dir, kubectl, restartApiServer, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -2,7 +2,8 @@
  * test/relay/support-policy - helpers for the policy, limits and smuggling integration tests.
  *
  * - relayManifests(): the YAML of one namespace (hub, receive connectors, accepted domains),
- *   written the way a user writes them, for startHubProcess.
+ *   written the way a user writes them, for startHubProcess; relayingConnector(): the usual
+ *   connector where anonymous clients of some ranges may relay.
  * - sendMessage(): one whole transaction with the SMTP client of test/support/smtp-client.ts.
  * - queuedMessages(): what a running hub has queued, read from its queue files;
  *   spooledMessages(): what a stopped hub left in incoming/, read with the relay's Spool class.
@@ -75,6 +76,20 @@ export function relayManifests(options: ManifestOptions): string {
     })),
   ];
   return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/**
+ * relayingConnector - (ManifestOptions form) a Custom connector on one binding where anonymous clients from
+ * remoteIPRanges may relay (AcceptAnyRecipient), no tarpit; limits and spec fields on top.
+ */
+export function relayingConnector(binding: string, remoteIPRanges: string[], limits: Record<string, unknown> = {}, spec: Record<string, unknown> = {}): ConnectorManifest {
+  return {
+    name: 'apps',
+    spec: {
+      usage: 'Custom', bindings: [binding], remoteIPRanges, permissionGroups: ['AnonymousUsers'],
+      permissions: [{ principal: 'Anonymous', allow: ['AcceptAnyRecipient'] }], limits: { tarpitInterval: '0s', ...limits }, ...spec,
+    },
+  };
 }
 
 /** startRelay - a standalone hub from these manifests. */

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startControlPlane, controlPlaneBinaries } from '../controlplane/controlplane.ts';
+import { startControlPlane, controlPlaneBinaries, type ControlPlane } from '../controlplane/controlplane.ts';
 
 export interface TestCluster {
   kubeconfig: string;
@@ -31,6 +31,11 @@ function wrap(kubeconfig: string, binDir: string, stop: () => Promise<void>): Te
     }
   };
   return { kubeconfig, binDir, kubectl, tryKubectl, stop };
+}
+
+/** clusterOfControlPlane - a control plane a test file started itself, as a TestCluster. */
+export function clusterOfControlPlane(plane: ControlPlane): TestCluster {
+  return wrap(plane.kubeconfig, plane.binDir, () => plane.stop());
 }
 
 export async function testCluster(): Promise<TestCluster> {
