@@ -15,7 +15,7 @@ type JsonSchema = Record<string, unknown>;
 function toJsonSchema(schema: CrdSchema, isMetadata = false): JsonSchema {
   const out: JsonSchema = {};
   if (schema['x-kubernetes-int-or-string']) {
-    out.anyOf = [{ type: 'integer' }, { type: 'string', ...(schema.pattern ? { pattern: schema.pattern } : {}) }];
+    out.anyOf = [{ type: 'integer', ...(schema.minimum !== undefined ? { minimum: schema.minimum } : {}) }, { type: 'string', ...(schema.pattern ? { pattern: schema.pattern } : {}) }];
     return out;
   }
   for (const key of ['type', 'enum', 'pattern', 'minimum', 'maximum', 'minItems', 'maxItems', 'maxLength', 'required', 'format'] as const) {
@@ -108,10 +108,11 @@ export function checkSchema(kind: Kind, object: Record<string, unknown>): Schema
   const validate = validatorFor(kind);
   if (validate(object)) return [];
   const raw = validate.errors ?? [];
-  // An int-or-string given a string that misses the pattern fails both branches; the pattern is
-  // what the person got wrong, not the type ("25 MB" is a size written wrongly, not a non-integer).
-  const patternAt = new Set(raw.filter((e) => e.keyword === 'pattern').map((e) => e.instancePath));
-  const errors = raw.filter((e) => (e.keyword !== 'anyOf' || !raw.some((o) => o !== e && o.instancePath === e.instancePath)) && !(e.keyword === 'type' && patternAt.has(e.instancePath)));
+  // An int-or-string given a string that misses the pattern (or a number below the minimum)
+  // fails both branches; the value check is what the person got wrong, not the type ("25 MB"
+  // is a size written wrongly, not a non-integer).
+  const valueCheckAt = new Set(raw.filter((e) => ['pattern', 'minimum', 'maximum'].includes(e.keyword)).map((e) => e.instancePath));
+  const errors = raw.filter((e) => (e.keyword !== 'anyOf' || !raw.some((o) => o !== e && o.instancePath === e.instancePath)) && !(e.keyword === 'type' && valueCheckAt.has(e.instancePath)));
   const types = new Map<string, string[]>();
   for (const error of errors) {
     if (error.keyword !== 'type') continue;
