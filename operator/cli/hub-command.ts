@@ -15,7 +15,7 @@ import { Hub } from '../../relay/hub.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
 import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
-import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, requireFlag, withFlagErrors, manifestPaths } from './flags.ts';
 import { serveHubHttp } from '../../relay/process/http-endpoints.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
@@ -61,7 +61,7 @@ export function writeSecrets(objects: NamespaceObjects, dir: string): void {
 
 export function runHub(args: string[]): Promise<number> {
   return withFlagErrors(async () => {
-    const { values } = parseFlags('hub', args, {
+    const { values, positionals } = parseFlags('hub', args, {
       manifests: { type: 'string', multiple: true },
       hub: { type: 'string' },
       spool: { type: 'string' },
@@ -69,10 +69,10 @@ export function runHub(args: string[]): Promise<number> {
       'metrics-addr': { type: 'string' },
       'grace-period': { type: 'string', default: '30' },
       'hold-delivery': { type: 'boolean', default: false },
-    });
+    }, true);
     const hubName = requireFlag('hub', 'hub', values.hub);
     const dir = resolve(requireFlag('hub', 'spool', values.spool));
-    const manifests = values.manifests ?? [];
+    const manifests = manifestPaths(values.manifests, positionals);
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator hub: --grace-period must be seconds >= 0');
     const metricsAddress = values['metrics-addr'] ? parseHostPort('hub', 'metrics-addr', values['metrics-addr']) : null;
