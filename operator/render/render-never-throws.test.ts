@@ -58,7 +58,7 @@ test('a hub with a negative queue size renders with the default and a problem na
   assert.equal(problem?.field, 'spec.queue.minFreeSpace');
 });
 
-test('the CRDs refuse a negative maxMessageSize (minimum 1), as the API server will', () => {
+test('the CRDs refuse a negative maxMessageSize (minimum 0), as the API server will', () => {
   const problems = checkSchema('SendConnector', { ...send('bad', -1) });
   assert.deepEqual(problems.map((p) => [p.field, p.rule]), [['spec.maxMessageSize', 'minimum']]);
   const receiveProblems = checkSchema('ReceiveConnector', { ...receive('c', ['10.0.0.1'], '2026-01-01T00:00:00Z'), spec: { ...receive('c', [], '').spec, limits: { maxMessageSize: -1 } } });
