@@ -19,7 +19,7 @@ import { resolveSessionRights, sessionIdentityFor } from '../../relay/session/ri
 import { renderHub } from '../render/render.ts';
 import { secretValue } from '../render/inputs.ts';
 import { parseUsers } from '../../relay/session/users.ts';
-import { parseFlags, requireFlag, withFlagErrors } from './flags.ts';
+import { parseFlags, requireFlag, withFlagErrors, manifestPaths } from './flags.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
 
 /** The exit status of an explained refusal (0 success, 1 and 2 are taken: main.ts). */
@@ -29,7 +29,7 @@ const unbracket = (endpoint: string): string => endpoint.replace(/^\[(.*)\](:\d+
 
 export function runExplain(args: string[]): Promise<number> {
   return withFlagErrors(() => {
-    const { values } = parseFlags('explain', args, {
+    const { values, positionals } = parseFlags('explain', args, {
       manifests: { type: 'string', multiple: true },
       hub: { type: 'string' },
       namespace: { type: 'string' },
@@ -40,14 +40,14 @@ export function runExplain(args: string[]): Promise<number> {
       auth: { type: 'string' },
       tls: { type: 'boolean', default: false },
       'exit-zero': { type: 'boolean', default: false },
-    });
+    }, true);
     const refused = values['exit-zero'] ? 0 : EXIT_REFUSED;
     const hubName = requireFlag('explain', 'hub', values.hub);
     const client = requireFlag('explain', 'client', values.client);
     const to = requireFlag('explain', 'to', values.to);
     let loaded;
     try {
-      loaded = loadHub('explain', values.manifests ?? [], hubName, values.namespace);
+      loaded = loadHub('explain', manifestPaths(values.manifests, positionals), hubName, values.namespace);
     } catch (error) {
       if (error instanceof ManifestError) {
         console.error(error.message);

@@ -10,14 +10,41 @@ export class FlagError extends RelayError {
   constructor(message: string) { super('RELAY_ERR_FLAG', message); }
 }
 
+/**
+ * HelpRequested - `--help`/`-h` on a subcommand: withFlagErrors prints the text on stdout and
+ * exits 0. A FlagError so that every command body stops where parseFlags found it.
+ */
+export class HelpRequested extends FlagError {}
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** usageOf - `usage: relay-operator COMMAND --flag VALUE ...`, from the command's own options. */
+function usageOf(command: string, options: Options, allowPositionals: boolean): string {
+  const flags = Object.entries(options).map(([name, option]) => {
+    const value = option.type === 'string' ? ` ${name === 'manifests' ? 'PATH...' : name.toUpperCase().replace(/-/g, '_')}` : '';
+    const fallback = option.default !== undefined && option.type === 'string' ? ` (default ${String(option.default)})` : '';
+    return `  --${name}${value}${fallback}`;
+  });
+  const paths = allowPositionals && !('manifests' in options) ? ' PATH...' : '';
+  return `usage: relay-operator ${command} [flags]${paths}\n\nflags:\n${flags.join('\n')}\n  --help, -h   this text\n`;
+}
+
 export function parseFlags<T extends Options>(command: string, args: string[], options: T, allowPositionals = false) {
+  if (args.some((a) => a === '--help' || a === '-h')) throw new HelpRequested(usageOf(command, options, allowPositionals));
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (error) {
     throw new FlagError(`relay-operator ${command}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * manifestPaths - `--manifests a.yaml dir/ b.yaml` and `--manifests a.yaml --manifests dir/`:
+ * the paths given to --manifests and the bare paths after them (parseArgs gives a string flag
+ * one value, so the rest arrive as positionals).
+ */
+export function manifestPaths(flagged: string[] | undefined, positionals: string[]): string[] {
+  return [...(flagged ?? []), ...positionals];
 }
 
 export function requireFlag(command: string, name: string, value: string | undefined): string {
@@ -30,6 +57,10 @@ export async function withFlagErrors(body: () => Promise<number> | number): Prom
   try {
     return await body();
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      process.stdout.write(error.message);
+      return 0;
+    }
     if (error instanceof FlagError) {
       console.error(error.message);
       return 2;

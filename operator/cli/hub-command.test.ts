@@ -78,3 +78,29 @@ test('writeSecrets refuses a name or key that is not a Kubernetes one, writing n
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a second `hub` on the spool of a running one exits 1 with one line naming the other hub, no stack trace (issue 12 item 6)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'hub-twice-'));
+  const file = join(root, 'manifests.yaml');
+  const port = 30000 + ((process.pid + 7) % 20000);
+  writeFileSync(file, [hub, { ...connector, spec: { ...connector.spec, bindings: [`127.0.0.171:${port}`] } }, secret('relay-users', { users: '' })].map((o) => stringify(o)).join('---\n'));
+  const args = ['bin/relay-operator.js', 'hub', '--manifests', file, '--hub', 'hub', '--spool', join(root, 'state')];
+  const first = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      first.stdout.on('data', (c: Buffer) => void (c.toString().includes('hub started') && resolve()));
+      first.once('exit', (code) => reject(new Error(`first hub exited with ${code}`)));
+    });
+    const second = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    second.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const status = await new Promise<number | null>((resolve) => second.once('close', resolve));
+    assert.equal(status, 1, stderr);
+    assert.match(stderr, new RegExp(`^relay-operator hub: spool .*state/queue is in use by another running hub \\(pid ${first.pid}\\)`));
+    assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
+  } finally {
+    first.kill('SIGTERM');
+    await new Promise((resolve) => first.once('close', resolve));
+    rmSync(root, { recursive: true, force: true });
+  }
+});

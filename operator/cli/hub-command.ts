@@ -12,10 +12,11 @@ import { chmodSync, mkdirSync, renameSync, unwatchFile, watchFile, writeFileSync
 import type { Server } from 'node:http';
 import { join, relative, resolve, sep } from 'node:path';
 import { Hub } from '../../relay/hub.ts';
+import { RelayError } from '../../relay/common/errors.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
 import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
-import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors } from './flags.ts';
+import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors, manifestPaths } from './flags.ts';
 import { serveHubHttp } from '../../relay/process/http-endpoints.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
@@ -59,9 +60,24 @@ export function writeSecrets(objects: NamespaceObjects, dir: string): void {
   }
 }
 
+/**
+ * startProblem - the one-line reason a hub could not start, for what a person can fix (the
+ * spool another hub holds, an address in use or not on this host), else null (a bug: the stack
+ * trace is the report).
+ */
+function startProblem(error: unknown): string | null {
+  if (error instanceof RelayError) return error.message;
+  const errno = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  const where = errno.address !== undefined ? ` ${errno.address}:${String(errno.port)}` : '';
+  if (errno.code === 'EADDRINUSE') return `cannot listen on${where}: the address is in use by another process`;
+  if (errno.code === 'EADDRNOTAVAIL') return `cannot listen on${where}: the address is not on this host`;
+  if (errno.code === 'EACCES') return `cannot listen on${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
+  return null;
+}
+
 export function runHub(args: string[]): Promise<number> {
   return withFlagErrors(async () => {
-    const { values } = parseFlags('hub', args, {
+    const { values, positionals } = parseFlags('hub', args, {
       manifests: { type: 'string', multiple: true },
       hub: { type: 'string' },
       spool: { type: 'string' },
@@ -70,10 +86,10 @@ export function runHub(args: string[]): Promise<number> {
       'grace-period': { type: 'string', default: '30' },
       'hold-delivery': { type: 'boolean', default: false },
       'queue-api-token-file': { type: 'string' },
-    });
+    }, true);
     const hubName = requireFlag('hub', 'hub', values.hub);
     const dir = resolve(requireFlag('hub', 'spool', values.spool));
-    const manifests = values.manifests ?? [];
+    const manifests = manifestPaths(values.manifests, positionals);
     const grace = Number(values['grace-period']);
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator hub: --grace-period must be seconds >= 0');
     const metricsAddress = values['metrics-addr'] ? parseHostPort('hub', 'metrics-addr', values['metrics-addr']) : null;
@@ -121,7 +137,17 @@ export function runHub(args: string[]): Promise<number> {
         }, 200);
       });
     }
-    const running = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0, holdDelivery: values['hold-delivery'] ?? false });
+    let running: Hub;
+    try {
+      running = await Hub.start({ configFile, spoolDir: join(dir, 'queue'), statusFile: join(dir, 'status.json'), watchIntervalMs: 0, holdDelivery: values['hold-delivery'] ?? false });
+    } catch (error) {
+      const problem = startProblem(error);
+      if (problem === null) throw error;
+      for (const file of watched) unwatchFile(file);
+      if (rerender) clearTimeout(rerender);
+      console.error(`relay-operator hub: ${problem}`);
+      return 1;
+    }
     hub = running;
     // A change that landed between the first render and the start is applied now.
     try {

@@ -2,6 +2,7 @@
  * operator/cli/hub-selection - loads manifests for `render`, `explain` and `hub`, and finds the
  * hub they name. Any manifest error stops the command with exit 2 (file, object, field, rule).
  */
+import { existsSync } from 'node:fs';
 import { formatProblem } from '../manifests/load.ts';
 import type { RelayHub } from '../api/types.generated.ts';
 import type { NamespaceObjects } from '../render/inputs.ts';
@@ -15,6 +16,8 @@ export class ManifestError extends RelayError {
 
 export function loadHub(command: string, paths: string[], hubName: string, namespace?: string): { hub: RelayHub; objects: NamespaceObjects } {
   if (paths.length === 0) throw new FlagError(`relay-operator ${command}: --manifests is required`);
+  const missing = paths.filter((path) => !existsSync(path));
+  if (missing.length > 0) throw new ManifestError(missing.map((path) => `relay-operator ${command}: --manifests ${path}: no such file or directory`).join('\n'));
   // Problems render finds (a conflict, an unknown hub address) leave that connector out of the
   // hub and are reported by the caller's own render of it; they do not stop the hub.
   const result = validateManifests(paths, { renderHubs: false });

@@ -69,7 +69,7 @@ export function decideSendConnectorStatus(inputs: SendConnectorStatusInputs): Re
   try {
     sendConnectorMaxMessageSize(spec);
   } catch (error) {
-    const blocked = selected.length > 0 ? `: RelayHub ${selected.join(', ')} cannot render a config until it is fixed` : '';
+    const blocked = selected.length > 0 ? `: RelayHub ${selected.join(', ')} leaves the connector out until it is fixed` : '';
     problems.push({ reason: ConditionReason.InvalidSpec, message: `spec.maxMessageSize: ${(error as Error).message}${blocked}` });
   }
   if (selected.length === 0) {

@@ -19,6 +19,7 @@ import { requireSecretKeys } from './secret-keys.ts';
 import { connectorSecurityProblems, SecurityReason, SecurityRule } from './security.ts';
 import { byPrecedence, selectsHub } from './selection.ts';
 import { compareConnectorPrecedence } from '../../relay/listener/range-index-build.ts';
+import { parseRemoteIPRange, RangeSyntaxError } from '../../relay/common/addresses.ts';
 
 /** A connector the hub loads, with the listeners (address name and port) it binds. */
 export interface LoadedConnector {
@@ -124,6 +125,24 @@ function connectorConfig(connector: ReceiveConnector, hub: RelayHub, objects: Na
   };
 }
 
+/**
+ * remoteIPRangeProblem - the first entry the relay's parser refuses. The CRD's CEL checks only
+ * the syntax it can afford per entry (a reversed IPv6 range such as "2001:db8::ff-2001:db8::1"
+ * passes it); such an entry would make the conflict check and the relay's own index throw, so
+ * the connector is left out here with the parser's rule (issue 12 item 6).
+ */
+function remoteIPRangeProblem(ranges: readonly string[]): { field: string; rule: string; message: string } | undefined {
+  for (const [i, entry] of ranges.entries()) {
+    try {
+      parseRemoteIPRange(entry);
+    } catch (error) {
+      if (!(error instanceof RangeSyntaxError)) throw error;
+      return { field: `spec.remoteIPRanges[${i}]`, rule: error.rule, message: error.message };
+    }
+  }
+  return undefined;
+}
+
 /** listenerKeys - `addressName:port` of each binding, the key two connectors conflict on. */
 export function listenerKeys(bindings: readonly ResolvedBinding[]): string[] {
   return bindings.map((b) => `${b.addressName}:${b.port}`);
@@ -166,6 +185,11 @@ export function receiveConnectorsOnHub(hub: RelayHub, objects: NamespaceObjects,
     const built = connectorConfig(connector, hub, objects, options);
     if (!built.ok) {
       notLoaded(built.rule, built.field, built.message);
+      continue;
+    }
+    const badRange = remoteIPRangeProblem(built.config.remoteIPRanges);
+    if (badRange) {
+      notLoaded(badRange.rule, badRange.field, badRange.message);
       continue;
     }
     candidates.push({ config: built.config, bindings: resolved.flatMap((r) => (r.ok ? [r.binding] : [])), allowNarrowerConnectors: spec.allowNarrowerConnectors === true });

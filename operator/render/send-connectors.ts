@@ -42,6 +42,15 @@ export function sendConnectorConfigs(hub: RelayHub, objects: NamespaceObjects, o
     const spec = send.spec;
     if (!sendConnectorSelectsHub(spec, hub)) continue;
     const id = objectKey(objects.namespace, send.metadata.name);
+    let maxMessageSize: number;
+    try {
+      maxMessageSize = sendConnectorMaxMessageSize(spec);
+    } catch (error) {
+      // the CRD's minimum and pattern refuse it; objects stored before them and standalone
+      // manifests still reach render, which never throws on input (issue 12 item 6)
+      problems.push({ object: `SendConnector ${id}`, field: 'spec.maxMessageSize', rule: 'limitValue', message: `hub ${hub.metadata.name ?? ''}: ${(error as Error).message}` });
+      continue;
+    }
     let authFile: string | null = null;
     if (spec.authentication?.secretName) {
       const check = requireSecretKeys(objects, 'spec.authentication.secretName', spec.authentication.secretName, SEND_CONNECTOR_SECRET_KEYS);
@@ -61,7 +70,7 @@ export function sendConnectorConfigs(hub: RelayHub, objects: NamespaceObjects, o
       fqdn: spec.fqdn ?? hub.spec.fqdn ?? 'localhost',
       tls: { mode: spec.tls?.mode ?? 'Opportunistic', verify: spec.tls?.verify ?? true },
       authFile,
-      maxMessageSize: sendConnectorMaxMessageSize(spec),
+      maxMessageSize,
     });
   }
   return out;

@@ -8,13 +8,14 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { KINDS, crdFor, type CrdSchema, type Kind } from '../api/crds.ts';
+import { patternInWords } from './pattern-words.ts';
 
 type JsonSchema = Record<string, unknown>;
 
 function toJsonSchema(schema: CrdSchema, isMetadata = false): JsonSchema {
   const out: JsonSchema = {};
   if (schema['x-kubernetes-int-or-string']) {
-    out.anyOf = [{ type: 'integer' }, { type: 'string', ...(schema.pattern ? { pattern: schema.pattern } : {}) }];
+    out.anyOf = [{ type: 'integer', ...(schema.minimum !== undefined ? { minimum: schema.minimum } : {}) }, { type: 'string', ...(schema.pattern ? { pattern: schema.pattern } : {}) }];
     return out;
   }
   for (const key of ['type', 'enum', 'pattern', 'minimum', 'maximum', 'minItems', 'maxItems', 'maxLength', 'required', 'format'] as const) {
@@ -72,7 +73,7 @@ function describe(error: ErrorObject, value: unknown, typesHere: string[] = []):
     case 'enum':
       return { field, rule: 'enum', message: `Unsupported value: ${shown}: supported values: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     case 'pattern':
-      return { field, rule: 'pattern', message: `Invalid value: ${shown}: should match '${String(params.pattern)}'` };
+      return { field, rule: 'pattern', message: `Invalid value: ${shown}: must be ${patternInWords(String(params.pattern))}` };
     case 'minimum':
       return { field, rule: 'minimum', message: `Invalid value: ${shown}: should be greater than or equal to ${String(params.limit)}` };
     case 'maximum':
@@ -106,7 +107,12 @@ function valueAt(object: unknown, instancePath: string): unknown {
 export function checkSchema(kind: Kind, object: Record<string, unknown>): SchemaProblem[] {
   const validate = validatorFor(kind);
   if (validate(object)) return [];
-  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'anyOf' || !validate.errors?.some((o) => o !== e && o.instancePath === e.instancePath));
+  const raw = validate.errors ?? [];
+  // An int-or-string given a string that misses the pattern (or a number below the minimum)
+  // fails both branches; the value check is what the person got wrong, not the type ("25 MB"
+  // is a size written wrongly, not a non-integer).
+  const valueCheckAt = new Set(raw.filter((e) => ['pattern', 'minimum', 'maximum'].includes(e.keyword)).map((e) => e.instancePath));
+  const errors = raw.filter((e) => (e.keyword !== 'anyOf' || !raw.some((o) => o !== e && o.instancePath === e.instancePath)) && !(e.keyword === 'type' && valueCheckAt.has(e.instancePath)));
   const types = new Map<string, string[]>();
   for (const error of errors) {
     if (error.keyword !== 'type') continue;

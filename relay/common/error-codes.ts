@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   RELAY_ERR_SPOOL_CORRUPT: 'relay/spool',
   RELAY_ERR_SPOOL_INVALID_ARGUMENT: 'relay/spool',
   RELAY_ERR_SPOOL_CLOSED: 'relay/spool',
+  RELAY_ERR_SPOOL_LOCKED: 'relay/spool',
   RELAY_ERR_QUEUE_STATE_WRITE: 'relay/queue',
   RELAY_ERR_QUEUE_INVALID_ARGUMENT: 'relay/queue',
   RELAY_ERR_QUEUE_STOPPED: 'relay/queue',

@@ -29,6 +29,9 @@ export interface ListenerRoute {
 const unmapped = (address: string): string => (address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
 const endpoint = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
+/** How long a refused client may take to read the refusal and close before it is closed. */
+const REFUSED_LINGER_MS = 2_000;
+
 let sessionCounter = 0;
 const sessionPrefix = randomBytes(3).toString('hex');
 function newSessionId(): string {
@@ -43,6 +46,8 @@ export class Listener {
   /** `address:port` of a listener bound to one address (every connection's local endpoint); null when bound to a wildcard. */
   #localEndpoint: string | null = null;
   #sockets = new Set<Socket>();
+  /** Connections refused before a session, until they close (not waited for at shutdown). */
+  #refused = new Set<Socket>();
   #draining = false;
   readonly #metrics: HubMetrics;
   readonly #logSink: LogSink | undefined;
@@ -119,7 +124,7 @@ export class Listener {
     const server = this.#server;
     this.#server = null;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    for (const socket of this.#sockets) socket.destroy();
+    for (const socket of [...this.#sockets, ...this.#refused]) socket.destroy();
     await closed;
   }
 
@@ -141,6 +146,18 @@ export class Listener {
       this.#metrics.refusals.inc({ connector: connectorId, reason });
       new SessionLog({ 'connector-id': connectorId, 'session-id': newSessionId(), 'local-endpoint': local, 'remote-endpoint': endpoint(clientAddress, clientPort) }, false, this.#logSink)
         .write('*', reply, reason, true);
+      // A client refused here often answers the 554/421 with QUIT and waits for a reply that
+      // never comes; read and drop what it sends (so the close is a FIN, not an RST that could
+      // swallow our reply) and close after REFUSED_LINGER_MS whatever it does. Left to the
+      // client, such a socket stayed open for ever: a file descriptor lost per refusal, and a
+      // shutdown that waited its whole grace period for it (issue 12 item 6).
+      this.#sockets.delete(socket);
+      this.#refused.add(socket);
+      onSocketClose = () => void this.#refused.delete(socket);
+      socket.resume();
+      const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+      linger.unref();
+      socket.once('close', () => clearTimeout(linger));
       socket.end(`${reply}\r\n`);
     };
     if (this.#draining) return refuse('-', refusalLine(REPLIES.shuttingDown), REPLIES.shuttingDown.reason);

@@ -6,7 +6,8 @@
  * in the hub's budget (data-sink.ts), reading paused while the spill catches up, and nothing
  * kept past the size limit. acceptMessage is the step after the final dot: the end-of-data
  * policy (size, bare line feeds, header size, hop count, Send-As on the header senders), the
- * header firewall, the Received and X-Relay-Antispam headers, then the spool commit; only
+ * header firewall, the Received and X-Relay-Antispam headers (and Message-ID and Date when the
+ * client sent none), then the spool commit; only
  * after the spool has the message on disk with fsync does the client get 250.
  * Failure modes: a refusal goes through the connector's refuse (tarpit, count, log); memory or
  * spool trouble answers 451/452 (replies.ts) and the message is not queued.
@@ -20,7 +21,7 @@ import type { ConnectorContext } from './connector-context.ts';
 import { DataNormalizer } from './data-normalizer.ts';
 import { DEFAULT_MAX_DATA_MEMORY_BYTES } from '../config/settings.ts';
 import { DataSink } from './data-sink.ts';
-import { buildReceivedHeader, countReceivedHeaders, filterHeaders, receivedProtocol } from './header-firewall.ts';
+import { buildReceivedHeader, countReceivedHeaders, filterHeaders, missingOriginFields, receivedProtocol } from './header-firewall.ts';
 import { decideDataEnd, type Decision } from './policy.ts';
 import { REPLIES } from './replies.ts';
 import { smtpError, type SessionState, type SmtpError } from './session-state.ts';
@@ -123,6 +124,7 @@ export async function acceptMessage(context: ConnectorContext, session: SMTPServ
   if (filtered.stripped.length > 0) state.log.write('*', `stripped ${filtered.stripped.join(', ')}`, 'headerFirewall');
   if (filtered.leadingWhitespace) state.log.write('*', 'header section starts with whitespace: stored as body, after our own headers (as Postfix)', 'headerFirewall');
   const id = randomUUID();
+  const now = new Date();
   const recipients = session.envelope.rcptTo.map((r) => r.address);
   const added: string[] = [
     buildReceivedHeader({
@@ -132,8 +134,9 @@ export async function acceptMessage(context: ConnectorContext, session: SMTPServ
       withProtocol: receivedProtocol({ esmtp: session.openingCommand === 'EHLO', secure: session.secure, authenticated: state.user !== undefined }),
       id,
       ...(recipients.length === 1 && recipients[0] ? { forRecipient: recipients[0] } : {}),
-      date: new Date(),
+      date: now,
     }),
+    ...missingOriginFields(filtered.leadingWhitespace ? Buffer.alloc(0) : filtered.headers, { id, fqdn: connector.fqdn, date: now }),
   ];
   if (!state.rights.rights.has('BypassAntiSpam') && !hub.antiSpam.spf && hub.antiSpam.dnsbl.length === 0) {
     // No check configured: what runAntiSpamChecks would conclude, without its promises.

@@ -162,6 +162,27 @@ export function rfc5322Date(date: Date): string {
   return lastDate.text;
 }
 
+/**
+ * missingOriginFields - `Message-ID:` and `Date:` fields for a message whose header section has
+ * none (RFC 5322 section 3.6 requires Date and recommends Message-ID), as Exchange and Postfix's
+ * cleanup add them: a client library that omits them otherwise gets its mail scored as spam or
+ * threaded wrongly downstream. The id is ours (the queue's message id) at our FQDN, so it is
+ * unique; both are put with our Received, ahead of the client's fields.
+ */
+export function missingOriginFields(block: Buffer, origin: { id: string; fqdn: string; date: Date }): string[] {
+  let hasMessageId = false;
+  let hasDate = false;
+  for (const field of parseFields(block)) {
+    const name = field.name.toLowerCase();
+    if (name === 'message-id') hasMessageId = true;
+    else if (name === 'date') hasDate = true;
+  }
+  const out: string[] = [];
+  if (!hasMessageId) out.push(`Message-ID: <${clean(origin.id, /[^A-Za-z0-9._-]/g, 64)}@${clean(origin.fqdn, /[^A-Za-z0-9.-]/g, 255)}>\r\n`);
+  if (!hasDate) out.push(`Date: ${rfc5322Date(origin.date)}\r\n`);
+  return out;
+}
+
 /** Our Received field, folded, ending in CRLF: prepend it to the filtered header block. */
 export function buildReceivedHeader(input: ReceivedHeaderInput): string {
   const helo = clean(input.fromHelo, /[^A-Za-z0-9.\-_:[\]]/g, 255) || 'unknown';

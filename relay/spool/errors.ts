@@ -80,3 +80,14 @@ export class SpoolClosedError extends RelayError {
     super('RELAY_ERR_SPOOL_CLOSED', 'spool is closed');
   }
 }
+
+/** SpoolLockedError - another running hub holds the spool's lock (spool-lock.ts). */
+export class SpoolLockedError extends RelayError {
+  readonly holderPid: number | null;
+
+  constructor(root: string, lockFile: string, holderPid: number | null) {
+    const holder = holderPid === null ? 'another hub that is starting' : `another running hub (pid ${holderPid})`;
+    super('RELAY_ERR_SPOOL_LOCKED', `spool ${root} is in use by ${holder}: one spool serves one hub; stop that hub or give this one its own spool directory (lock file ${lockFile})`);
+    this.holderPid = holderPid;
+  }
+}

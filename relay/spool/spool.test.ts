@@ -21,9 +21,9 @@ async function tempSpool(t: TestContext, options: Parameters<typeof Spool.open>[
 
 const ls = (dir: string): Promise<string[]> => fs.readdir(dir);
 
-void test('open creates every state directory and tmp/', async (t) => {
+void test('open creates every state directory, tmp/ and the LOCK of this hub', async (t) => {
   const { dir, spool } = await tempSpool(t);
-  assert.deepEqual((await ls(dir)).sort(), [...QUEUE_STATES, 'log', 'tmp'].sort());
+  assert.deepEqual((await ls(dir)).sort(), [...QUEUE_STATES, 'LOCK', 'log', 'tmp'].sort());
   assert.deepEqual(spool.recovery, { kept: 0, discarded: 0, corrupt: 0 });
 });
 

@@ -36,7 +36,8 @@
  *           minFreeBytes; SpoolWriteError (451 4.3.0) on any write/fsync/rename error;
  *           a failed log write or fdatasync fails its whole batch.
  * SECURITY  message ids and states are validated before they touch a path; files are 0600,
- *           directories 0700. One process per spool directory.
+ *           directories 0700. One process per spool directory: Spool.open takes LOCK in the
+ *           root before recovery and refuses a spool another live hub holds (spool-lock.ts).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -59,6 +60,7 @@ import { QUEUE_STATES, type QueueState, type QueueStore } from '../queue/queue-s
 import { assertQueueState, spoolPaths } from './queue-state.ts';
 import { decodeSpoolFile, encodeSpoolFile, encodeSpoolFileHead, encodeSpoolFileTail, MAX_SPOOL_BODY_BYTES, RECORD_HEADER_BYTES } from './record-format.ts';
 import { recoverSpool } from './recovery.ts';
+import { lockSpool, type SpoolLock } from './spool-lock.ts';
 import { resolveSpoolOptions } from './options.ts';
 import type { MessageEnvelope } from '../delivery/envelope.ts';
 import type { QueuedMessage } from '../delivery/job.ts';
@@ -124,6 +126,8 @@ interface SpoolParts {
   damage: SpoolDamageReport;
   handles: fs.FileHandle[];
   logHandle: fs.FileHandle;
+  /** LOCK in the root (spool-lock.ts), released by close. */
+  lock: SpoolLock;
 }
 
 const LOG_STATES: readonly QueueState[] = ['incoming', 'active'];
@@ -155,6 +159,7 @@ export class Spool implements QueueStore {
   readonly #damage: SpoolDamageReport;
   readonly #handles: fs.FileHandle[];
   readonly #logHandle: fs.FileHandle;
+  readonly #lock: SpoolLock;
   readonly #syncers: Record<QueueState, DirectorySyncer>;
   readonly #space: FreeSpaceGuard;
   readonly #stats: SpoolStats = { commits: 0, logSyncs: 0, fileSyncs: 0, dirSyncs: 0, failures: 0 };
@@ -186,6 +191,7 @@ export class Spool implements QueueStore {
     this.#damage = Object.freeze({ ...parts.damage });
     this.#handles = parts.handles;
     this.#logHandle = parts.logHandle;
+    this.#lock = parts.lock;
     this.#space = new FreeSpaceGuard(parts.paths.root, parts.options.minFreeBytes);
     const entries = QUEUE_STATES.map((state, i) => {
       const dir = parts.paths.states[state];
@@ -206,6 +212,17 @@ export class Spool implements QueueStore {
     const resolved = resolveSpoolOptions(options);
     const paths = spoolPaths(dir);
     await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
+    // before recovery: a second hub must not recover (move, discard) the first one's files
+    const lock = await lockSpool(paths.root);
+    try {
+      return await Spool.#openLocked(paths, resolved, lock);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  static async #openLocked(paths: SpoolPaths, resolved: ResolvedSpoolOptions, lock: SpoolLock): Promise<Spool> {
     for (const sub of [paths.tmp, paths.log, ...QUEUE_STATES.map((s) => paths.states[s])]) await fs.mkdir(sub, { recursive: true, mode: 0o700 });
     await syncDirectory(paths.root);
     const files = await recoverSpool(paths, resolved.log);
@@ -225,7 +242,7 @@ export class Spool implements QueueStore {
       await Promise.all(handles.map((h) => h.close()));
       throw err;
     }
-    const spool = new Spool({ paths, options: resolved, recovery, damage, handles, logHandle });
+    const spool = new Spool({ paths, options: resolved, recovery, damage, handles, logHandle, lock });
     for (const seq of logged.segments) spool.#segments.set(seq, { ids: new Set(), reader: null });
     for (const m of logged.messages) {
       spool.#index.set(m.id, { state: 'incoming', segment: m.segment, offset: m.offset, length: m.length });
@@ -580,6 +597,7 @@ export class Spool implements QueueStore {
     this.#closed = true;
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
     await this.#closeHandles();
+    await this.#lock.release();
   }
 
   async #closeHandles(): Promise<void> {
