@@ -86,6 +86,7 @@ export function runHub(args: string[]): Promise<number> {
       'grace-period': { type: 'string', default: '30' },
       'hold-delivery': { type: 'boolean', default: false },
       'queue-api-token-file': { type: 'string' },
+      'hand-off-token-file': { type: 'string' },
     }, true);
     const hubName = requireFlag('hub', 'hub', values.hub);
     const dir = resolve(requireFlag('hub', 'spool', values.spool));
@@ -94,6 +95,8 @@ export function runHub(args: string[]): Promise<number> {
     if (!Number.isFinite(grace) || grace < 0) throw new FlagError('relay-operator hub: --grace-period must be seconds >= 0');
     const metricsAddress = values['metrics-addr'] ? parseHostPort('hub', 'metrics-addr', values['metrics-addr']) : null;
     const queueAccess = { token: values['queue-api-token-file'] ? readTokenFile('hub', values['queue-api-token-file']) : null };
+    // the receiving side of a hand-off (POST /queue/hand-off): other hubs' queues may be handed to this one
+    const handOffToken = values['hand-off-token-file'] ? readTokenFile('hub', values['hand-off-token-file'], 'hand-off-token-file') : null;
     const secretsDir = join(dir, 'secrets');
     const configFile = join(dir, 'config.json');
     mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
@@ -156,7 +159,7 @@ export function runHub(args: string[]): Promise<number> {
       appLog('error', `manifests changed but were not applied: ${(error as Error).message}`);
     }
 
-    const metricsServer: Server | null = metricsAddress ? serveHubHttp(running, metricsAddress, queueAccess) : null;
+    const metricsServer: Server | null = metricsAddress ? serveHubHttp(running, metricsAddress, queueAccess, handOffToken) : null;
 
     const signal = await stopping;
     appLog('info', `${signal}: stopping, grace period ${grace}s`);

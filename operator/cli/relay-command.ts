@@ -8,12 +8,16 @@
  * controller - by merge-patching its own report Lease (named like the pod, created by the
  * operator; POD_NAME/POD_NAMESPACE/POD_UID from the downward API, with the pod's
  * ServiceAccount, whose Role allows patching exactly those Leases and nothing else: why a
- * Lease, operator/resources/config-report.ts). The relay itself (relay/) never talks to
- * Kubernetes; this wrapper does.
+ * Lease, operator/resources/config-report.ts). On the stop signal it also decides whether
+ * this pod is being scaled away: a GET of its own StatefulSet (the Role allows get on that one
+ * name) and operator/resources/hand-off.ts; the relay gets only the plan (targets, token) and
+ * hands its queue over. The relay itself (relay/) never talks to Kubernetes; this wrapper does.
  */
-import { CoordinationV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { configReportPatch } from '../resources/config-report.ts';
+import { handOffDecision, hubOfStatefulSet } from '../resources/hand-off.ts';
+import type { HandOffPlan } from '../../relay/process/relay-main.ts';
 import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors } from './flags.ts';
 import { runRelayProcess } from '../../relay/process/relay-main.ts';
 import { stopSignal } from '../../relay/process/stop-signal.ts';
@@ -69,6 +73,27 @@ function leaseReporter(): ((hash: string) => void) | null {
   return report;
 }
 
+/**
+ * handOffDecider - on the stop signal: GET the pod's StatefulSet (named by the pod's name
+ * without its ordinal) and hand off when the ordinal is >= spec.replicas. Null outside a pod
+ * or without a token: the queue stays on the volume, as before hand-off existed.
+ */
+function handOffDecider(token: string | null): (() => Promise<HandOffPlan | null>) | null {
+  const podName = process.env.POD_NAME;
+  const namespace = process.env.POD_NAMESPACE;
+  const statefulSet = podName?.replace(/-\d+$/, '');
+  const hub = statefulSet ? hubOfStatefulSet(statefulSet) : null;
+  if (!podName || !namespace || !statefulSet || !hub || token === null) return null;
+  return async () => {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromDefault();
+    const found = await kubeConfig.makeApiClient(AppsV1Api).readNamespacedStatefulSet({ name: statefulSet, namespace });
+    const decision = handOffDecision(hub, namespace, podName, found.spec?.replicas ?? 1);
+    appLog('info', `hand-off decision: ${decision.why}`, { statefulSet: `${namespace}/${statefulSet}`, handOff: decision.handOff });
+    return decision.handOff ? { targets: decision.targets, token } : null;
+  };
+}
+
 export function runRelay(args: string[]): Promise<number> {
   return withFlagErrors(async () => {
     const { values } = parseFlags('relay', args, {
@@ -78,6 +103,7 @@ export function runRelay(args: string[]): Promise<number> {
       'grace-period': { type: 'string', default: '60' },
       'bind-address': { type: 'string' },
       'queue-api-token-file': { type: 'string' },
+      'hand-off-token-file': { type: 'string' },
     });
     const configFile = requireFlag('relay', 'config', values.config);
     const spool = requireFlag('relay', 'spool', values.spool);
@@ -87,6 +113,8 @@ export function runRelay(args: string[]): Promise<number> {
     // listened for before anything slow (spool recovery): see stop-signal.ts
     const stopping = stopSignal();
     const report = leaseReporter();
+    const handOffToken = values['hand-off-token-file'] ? readTokenFile('relay', values['hand-off-token-file'], 'hand-off-token-file') : null;
+    const decideHandOff = handOffDecider(handOffToken);
     return runRelayProcess({
       configFile,
       spoolRoot: spool,
@@ -96,6 +124,8 @@ export function runRelay(args: string[]): Promise<number> {
       ...(values['queue-api-token-file'] ? { queueAccess: { token: readTokenFile('relay', values['queue-api-token-file']) } } : {}),
       ...(values['bind-address'] ? { bindAddress: values['bind-address'] } : {}),
       ...(report ? { onConfigApplied: report } : {}),
+      ...(handOffToken !== null ? { handOffToken } : {}),
+      ...(decideHandOff ? { decideHandOff } : {}),
     });
   });
 }

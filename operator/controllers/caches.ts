@@ -2,7 +2,7 @@
  * operator/controllers/caches - the informers the controllers read, and the namespace view
  * that render takes.
  *
- * Custom resources, Secrets and relay Pods are watched in the operator's namespace (or all);
+ * Custom resources, Secrets, relay Pods and their spool PVCs are watched in the operator's namespace (or all);
  * owned kinds only with the managed-by label, so the caches hold what the operator wrote
  * and applyIfChanged can compare against them. Secrets are cached without their values
  * (secretKeysOnly): render and the status controllers only ask whether a key exists. With a
@@ -94,6 +94,8 @@ export class Caches {
   readonly sendConnectors: Informer<Cr<SendConnector>>;
   readonly secrets: Informer<KubeObject>;
   readonly pods: Informer<KubeObject>;
+  /** The hubs' spool PVCs (the volumeClaimTemplate's label): orphaned ones give StrandedMail (stranded-mail.ts). */
+  readonly spoolClaims: Informer<KubeObject>;
   readonly owned = new Map<string, Informer<KubeObject>>();
   /** The label selector of the Secret informer (key=value pairs); undefined = every Secret. */
   readonly secretSelector: string | undefined;
@@ -113,13 +115,14 @@ export class Caches {
       transform: secretKeysOnly,
     });
     this.pods = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'pods', ...ns }), labelSelector: 'app.kubernetes.io/name=relay' });
+    this.spoolClaims = new Informer({ kubeConfig, path: resourcePath({ group: '', version: 'v1', plural: 'persistentvolumeclaims', ...ns }), labelSelector: 'app.kubernetes.io/name=relay' });
     for (const kind of OWNED_KINDS) {
       this.owned.set(kind.kind, new Informer({ kubeConfig, path: resourcePath({ group: kind.group, version: kind.version, plural: kind.plural, ...ns }), labelSelector: `${LABEL_MANAGED_BY}=${MANAGER}` }));
     }
   }
 
   all(): Array<Informer<KubeObject>> {
-    return [this.hubs, this.receiveConnectors, this.acceptedDomains, this.sendConnectors, this.secrets, this.pods, ...this.owned.values()] as Array<Informer<KubeObject>>;
+    return [this.hubs, this.receiveConnectors, this.acceptedDomains, this.sendConnectors, this.secrets, this.pods, this.spoolClaims, ...this.owned.values()] as Array<Informer<KubeObject>>;
   }
 
   async start(): Promise<void> {

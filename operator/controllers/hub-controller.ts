@@ -31,6 +31,8 @@ import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
 import { selectsHub } from '../render/selection.ts';
 import { OWNED_KINDS, type Caches } from './caches.ts';
 import { enqueueEach, type ControllerManager } from './watches.ts';
+import { orphanedSpoolClaims, strandedMailCondition } from './stranded-mail.ts';
+import { hubTokenSecret } from '../resources/hand-off-token.ts';
 
 const OWNED_API_VERSION = new Map(OWNED_KINDS.map((k) => [k.kind, k.apiVersion]));
 import type { HubRenderStore } from './hub-render-store.ts';
@@ -51,11 +53,14 @@ function podReady(pod: KubeObject): boolean {
 
 export function createHubReconciler(deps: HubControllerDeps): (key: string) => Promise<void> {
   const { caches, applier, events, renders } = deps;
+  /** Hubs whose token Secret this process created or found (a Secret selector may keep it out of the cache). */
+  const tokenMade = new Set<string>();
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const hub = caches.hubs.get(namespace, name);
     if (!hub || hub.metadata.deletionTimestamp) {
       renders.delete(key);
+      tokenMade.delete(key);
       return;
     }
     const generation = hub.metadata.generation ?? 0;
@@ -66,6 +71,11 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
     const previousHash = hub.status?.configHash;
 
     if (!tooLarge) {
+      // The hand-off token is made once and never rewritten: pods that run mount it, and a new
+      // value would lock a pod being scaled away out of the pods it hands its queue to.
+      const tokenSecret = hubTokenSecret(hub);
+      if (!tokenMade.has(key) && !caches.secrets.get(namespace, tokenSecret.metadata.name)) await applier.createIfAbsent(tokenSecret as unknown as KubeObject);
+      tokenMade.add(key);
       const desiredObjects = desiredHubObjects(hub, rendered.config, deps.objectOptions);
       for (const desired of desiredObjects) {
         await applier.applyIfChanged(desired as KubeObject, caches.ownedObject(desired.kind, namespace, desired.metadata.name));
@@ -113,6 +123,13 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
         ? { type: 'Degraded', status: 'True', reason: 'ConnectorsNotLoaded', message: notLoaded.map((c) => `${c.connectorId}: ${c.message ?? c.rule ?? ''}`).join('; ').slice(0, 32_000) }
         : { type: 'Degraded', status: 'False', reason: 'AllConnectorsLoaded', message: `${rendered.config.connectors.length} connector(s) loaded` }, generation, now);
     }
+    const orphaned = orphanedSpoolClaims(name, desiredReplicas, caches.spoolClaims.list(namespace));
+    const stranded = strandedMailCondition(name, orphaned);
+    const strandedBefore = conditions.find((c) => c.type === stranded.type);
+    conditions = setCondition(conditions, stranded, generation, now);
+    if (stranded.status === 'True' && strandedBefore?.message !== stranded.message) {
+      void events.record(hub, { type: 'Warning', reason: stranded.reason, action: 'ScaleDown', note: stranded.message });
+    }
     conditions = setKstatusConditions(conditions, {
       stalled,
       reconciling: !tooLarge && !live ? { reason: ConditionReason.RollingOut, message: `waiting for ${desiredReplicas - podsCurrent} pod(s) to load config ${hash} (${readyReplicas} ready)` } : undefined,
@@ -145,6 +162,7 @@ export function createHubReconciler(deps: HubControllerDeps): (key: string) => P
  *   ReceiveConnector  -> the hubs it selects now and selected before
  *   AcceptedDomain, SendConnector, Secret -> every hub of the namespace
  *   relay Pods        -> their hub (label)
+ *   spool PVCs        -> their hub (label): StrandedMail (stranded-mail.ts)
  *   owned objects     -> their controller owner (a hub); the report Leases among them, so a
  *                        relay's report of the config it runs reaches the hub's status
  * and at start every hub.
@@ -170,6 +188,10 @@ export function setupHubController(manager: ControllerManager, objectOptions: Hu
   caches.pods.onChange((pod) => {
     const hub = pod.metadata?.labels?.[LABEL_HUB];
     if (hub && pod.metadata?.namespace) queue.add(`${pod.metadata.namespace}/${hub}`);
+  });
+  caches.spoolClaims.onChange((claim) => {
+    const hub = claim.metadata?.labels?.[LABEL_HUB];
+    if (hub && claim.metadata?.namespace) queue.add(`${claim.metadata.namespace}/${hub}`);
   });
   for (const informer of caches.owned.values()) {
     informer.onChange((o: KubeObject) => {

@@ -65,14 +65,18 @@ test('everything is owned by the hub, and the pod runs non-root with a read-only
   assert.ok(find(list, 'PodDisruptionBudget', 'east-relay'));
 });
 
-test('the relay Role lets a relay patch only the report Leases of its own pods, by name, following the replicas, and no pod', () => {
+test('the relay Role lets a relay patch only the report Leases of its own pods, by name, following the replicas, get its own StatefulSet, and no pod', () => {
   const objectsFor = (replicas: number): KubeObject[] => {
     const scaled: RelayHub = { ...hub, spec: { ...hub.spec, replicas } };
     const rendered = renderHub(scaled, { ...objects([]), hubs: [scaled] }, { mode: 'pod', secretFile: (n, k) => `${SECRETS_MOUNT}/${n}/${k}` });
     return desiredHubObjects(scaled, rendered.config);
   };
-  const roleFor = (replicas: number): Array<Record<string, unknown>> =>
+  const STATEFULSET_GET = { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['east-relay'] };
+  const allRules = (replicas: number): Array<Record<string, unknown>> =>
     (find(objectsFor(replicas), 'Role', 'east-relay') as KubeObject & { rules: Array<Record<string, unknown>> }).rules;
+  // the hand-off decision's one read (operator/resources/hand-off.ts), in every Role
+  for (const replicas of [0, 1, 3]) assert.deepEqual(allRules(replicas).filter((r) => (r.apiGroups as string[])[0] === 'apps'), [STATEFULSET_GET]);
+  const roleFor = (replicas: number): Array<Record<string, unknown>> => allRules(replicas).filter((r) => (r.apiGroups as string[])[0] !== 'apps');
   // hub east, replicas 3: the StatefulSet east-relay makes pods east-relay-0..2, each with its Lease
   assert.deepEqual(roleFor(3), [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: ['east-relay-0', 'east-relay-1', 'east-relay-2'] }]);
   assert.deepEqual(objectsFor(3).filter((o) => o.kind === 'Lease').map((o) => o.metadata.name), ['east-relay-0', 'east-relay-1', 'east-relay-2'], 'the operator creates the Leases the relay may patch');

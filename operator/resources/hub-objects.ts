@@ -15,7 +15,7 @@ import { API_GROUP_VERSION } from '../api/crds.ts';
 import { hubAddresses } from '../render/bindings.ts';
 import { configPayload, CONFIG_FILE } from './config-map.ts';
 import {
-  ANNOTATION_RESTART_HASH, CONFIG_MOUNT, METRICS_PORT, RELAY_UID, SECRETS_MOUNT, SPOOL_MOUNT, commonLabels, hubNames, podLabels,
+  ANNOTATION_RESTART_HASH, CONFIG_MOUNT, HAND_OFF_TOKEN_KEY, HAND_OFF_TOKEN_MOUNT, METRICS_PORT, RELAY_UID, SECRETS_MOUNT, SPOOL_MOUNT, commonLabels, hubNames, podLabels,
 } from './names.ts';
 
 export interface KubeObject {
@@ -82,6 +82,16 @@ export function relayReportRules(statefulSet: string, replicas: number): Array<{
   return [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: relayPodNames(statefulSet, replicas) }];
 }
 
+/**
+ * relayHandOffRules - get on the hub's own StatefulSet, by name: on SIGTERM a pod reads
+ * spec.replicas to tell a scale-down (hand its queue to the remaining pods) from a restart
+ * (operator/resources/hand-off.ts). Read-only, one object; what it shows (replicas, the pod
+ * template) the pod mostly runs already.
+ */
+export function relayHandOffRules(statefulSet: string): Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }> {
+  return [{ apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [statefulSet] }];
+}
+
 export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options: HubObjectOptions = DEFAULT_HUB_OBJECT_OPTIONS): KubeObject[] {
   const name = hub.metadata.name ?? '';
   const namespace = hub.metadata.namespace ?? 'default';
@@ -127,7 +137,8 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
             name: 'relay',
             image,
             ...(hub.spec.imagePullPolicy ? { imagePullPolicy: hub.spec.imagePullPolicy } : {}),
-            args: ['relay', '--config', `${CONFIG_MOUNT}/${CONFIG_FILE}`, '--spool', SPOOL_MOUNT, '--metrics-addr', `0.0.0.0:${METRICS_PORT}`, '--grace-period', String(options.drainSeconds)],
+            args: ['relay', '--config', `${CONFIG_MOUNT}/${CONFIG_FILE}`, '--spool', SPOOL_MOUNT, '--metrics-addr', `0.0.0.0:${METRICS_PORT}`, '--grace-period', String(options.drainSeconds),
+              '--hand-off-token-file', `${HAND_OFF_TOKEN_MOUNT}/${HAND_OFF_TOKEN_KEY}`],
             env: [
               { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
               { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -142,12 +153,14 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
               { name: 'config', mountPath: CONFIG_MOUNT, readOnly: true },
               { name: 'spool', mountPath: SPOOL_MOUNT },
               { name: 'tmp', mountPath: '/tmp' },
+              { name: 'queue-token', mountPath: HAND_OFF_TOKEN_MOUNT, readOnly: true },
               ...secrets.map((s) => ({ name: `secret-${s}`.slice(0, 63), mountPath: `${SECRETS_MOUNT}/${s}`, readOnly: true })),
             ],
           }],
           volumes: [
             { name: 'config', configMap: { name: names.configMap } },
             { name: 'tmp', emptyDir: {} },
+            { name: 'queue-token', secret: { secretName: names.queueTokenSecret, defaultMode: 0o440 } },
             ...secrets.map((s) => ({ name: `secret-${s}`.slice(0, 63), secret: { secretName: s, defaultMode: 0o440 } })),
           ],
         },
@@ -199,7 +212,7 @@ export function desiredHubObjects(hub: RelayHub, config: RenderedConfig, options
   const serviceAccount: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(names.serviceAccount), automountServiceAccountToken: true };
   const role: KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(names.role),
-    rules: relayReportRules(names.statefulSet, hub.spec.replicas ?? 2),
+    rules: [...relayReportRules(names.statefulSet, hub.spec.replicas ?? 2), ...relayHandOffRules(names.statefulSet)],
   };
   // Empty until the relay reports: the operator owns labels and owner, the relay (another field
   // manager) spec.holderIdentity, spec.renewTime and the config-hash annotation.

@@ -11,6 +11,9 @@ export const CONFIG_MOUNT = '/etc/relay/config';
 export const SECRETS_MOUNT = '/etc/relay/secrets';
 export const SPOOL_MOUNT = '/var/spool/relay';
 export const METRICS_PORT = 9090;
+/** Where the hub's hand-off token Secret is mounted; its key `token`. */
+export const HAND_OFF_TOKEN_MOUNT = '/etc/relay/queue-token';
+export const HAND_OFF_TOKEN_KEY = 'token';
 export const RELAY_UID = 10001;
 
 export const hubNames = (hub: string) => ({
@@ -20,6 +23,8 @@ export const hubNames = (hub: string) => ({
   serviceAccount: `${hub}-relay`,
   role: `${hub}-relay`,
   pdb: `${hub}-relay`,
+  /** The bearer token pods of the hub hand their queue over with (created once, never overwritten). */
+  queueTokenSecret: `${hub}-relay-queue-token`,
   addressService: (address: string) => `${hub}-${address}`,
 });
 

@@ -115,6 +115,22 @@ export class Applier {
     return { applied: true, object: await this.applyStatus(desired) };
   }
 
+  /**
+   * createIfAbsent - create the object unless one of that name exists; never overwrites (a
+   * generated credential, operator/resources/hand-off-token.ts). True when it was created.
+   */
+  async createIfAbsent(obj: KubeObject): Promise<boolean> {
+    const id = identity(obj);
+    this.#writes.inc({ verb: 'create', resource: await this.#objects.plural(id.apiVersion, id.kind) });
+    try {
+      await this.#objects.create(obj as KubernetesObject, undefined, undefined, this.fieldManager);
+      return true;
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 409) return false;
+      throw error;
+    }
+  }
+
   /** delete - delete the object (background propagation); false if it was already gone. */
   async delete(obj: KubeObject): Promise<boolean> {
     const id = identity(obj);

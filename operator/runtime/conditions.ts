@@ -27,6 +27,8 @@ export const ConditionType = {
   Reconciling: 'Reconciling',
   /** True when only a person can make the object progress (the reason says what) → Failed. */
   Stalled: 'Stalled',
+  /** RelayHub: spool PVCs left by a scale-down may hold mail no pod delivers (controllers/stranded-mail.ts). */
+  StrandedMail: 'StrandedMail',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -66,6 +68,9 @@ export const ConditionReason = {
   /** Reconciling: hub pods are loading the config that holds the object. */
   RollingOut: 'RollingOut',
   Propagating: 'Propagating',
+  /** StrandedMail: spool PVCs of ordinals >= replicas exist (True), or none (False). */
+  OrphanedSpoolVolumes: 'OrphanedSpoolVolumes',
+  NoOrphanedSpool: 'NoOrphanedSpool',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
 

@@ -306,16 +306,37 @@ export class Spool implements QueueStore {
   /**
    * commitMessage - store one message durably; resolves with its queue id (then say 250).
    * `intoReserve`: the hub's own messages (DSNs) may use the free-space reserve that client
-   * messages may not (free-space.ts).
+   * messages may not (free-space.ts). `id`: a message handed off by another pod of the hub
+   * keeps its queue id (relay/queue/hand-off.ts), so a hand-off repeated after a crash between
+   * the receiver's 200 and the sender's delete finds it here and stores nothing twice.
    */
-  commitMessage(envelope: MessageEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean; spill?: BodySpill } = {}): Promise<string> {
+  commitMessage(envelope: MessageEnvelope, body: Buffer | Buffer[], options: { intoReserve?: boolean; spill?: BodySpill; id?: string } = {}): Promise<string> {
     const chunks = Array.isArray(body) ? body : [body];
     const intoReserve = options.intoReserve ?? false;
+    if (options.id !== undefined) {
+      const id = options.id;
+      assertSpoolMessageId(id);
+      return this.#track(async () => ((await this.#holds(id)) ? id : this.#commit(envelope, chunks, intoReserve, id)));
+    }
     if (options.spill !== undefined && options.spill.bytes > 0) {
       const spill = options.spill;
       return this.#track(() => this.#commitFile(envelope, chunks, spill, intoReserve));
     }
     return this.#track(() => this.#commit(envelope, chunks, intoReserve));
+  }
+
+  /** #holds - whether a message with this id is queued here, in the log or in any state directory. */
+  async #holds(id: string): Promise<boolean> {
+    if (this.#index.has(id)) return true;
+    for (const state of QUEUE_STATES) {
+      try {
+        await fs.access(path.join(this.#paths.states[state], id));
+        return true;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    return false;
   }
 
   /**
@@ -406,7 +427,7 @@ export class Spool implements QueueStore {
     return id;
   }
 
-  async #commit(input: MessageEnvelope, body: Buffer[], intoReserve: boolean): Promise<string> {
+  async #commit(input: MessageEnvelope, body: Buffer[], intoReserve: boolean, givenId?: string): Promise<string> {
     const started = performance.now();
     if (!body.every((c) => Buffer.isBuffer(c))) throw new SpoolArgumentError('body must be a Buffer or an array of Buffers');
     const checked = checkEnvelope(input);
@@ -417,7 +438,7 @@ export class Spool implements QueueStore {
       const bad = findBareLineEnd(body);
       if (bad !== -1) throw new SpoolBodyError(bad);
     }
-    const id = createMessageId();
+    const id = givenId ?? createMessageId();
     const file = encodeSpoolFile(checked.envelope, body);
     const payloadBytes = ID_BYTES + file.bytes;
     const frameBytes = FRAME_HEADER_BYTES + payloadBytes;
