@@ -20,6 +20,7 @@ import { ConditionReason, setCondition, setKstatusConditions, type Condition, ty
 import type { KubeObject } from '../../operator/runtime/objects.ts';
 import { applyReadyStatus } from '../../operator/controllers/ready-status.ts';
 import { decideSendConnectorStatus } from '../../operator/controllers/send-connector-controller.ts';
+import { strandedMailCondition } from '../../operator/controllers/stranded-mail.ts';
 
 const SCRIPT_FILE = 'charts/relay-operator/argocd/health.lua';
 const VALUES_FILE = 'charts/relay-operator/argocd/argo-cd-values.yaml';
@@ -142,6 +143,17 @@ void test('RelayHub: Healthy with every pod current, Progressing while rolling o
   const tooLarge = health(relayHub('hub-east-a', { live: false, tooLarge: true }));
   assert.equal(tooLarge.status, 'Degraded');
   assert.match(tooLarge.message, /^ConfigTooLarge: rendered config is/);
+});
+
+void test('RelayHub: Degraded while a scale-down left spool PVCs that may hold mail (StrandedMail), Healthy once they are drained', () => {
+  const withStranded = (orphaned: string[]): StatusObject => {
+    const live = relayHub('hub-east-a', { live: true });
+    return { ...live, status: { ...live.status, conditions: setCondition(live.status?.conditions ?? [], strandedMailCondition('hub-east-a', orphaned), 2, NOW) } };
+  };
+  const stranded = health(withStranded(['spool-hub-east-a-relay-2']));
+  assert.equal(stranded.status, 'Degraded');
+  assert.match(stranded.message, /^OrphanedSpoolVolumes: spool PVC\(s\) spool-hub-east-a-relay-2 .*relay-operator drain --hub hub-east-a/);
+  assert.deepEqual(health(withStranded([])), { status: 'Healthy', message: '2/2 pods run config 5f2a' });
 });
 
 void test('SendConnector and AcceptedDomain, as applyReadyStatus writes them: Healthy when Rendered, Degraded with the reason otherwise', async () => {

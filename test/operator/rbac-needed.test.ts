@@ -28,6 +28,10 @@
  * secrets (list, watch)                              list     caches never sync
  *                                                    watch    a TLS Secret created after start is never seen: the hub's
  *                                                            connector never gets into its ConfigMap
+ * secrets (create)                                   create   the hub's hand-off token Secret is never created
+ * persistentvolumeclaims (list, watch)               list     caches never sync
+ *                                                    watch    a spool PVC left by a scale-down (created after start) is
+ *                                                            never seen: no StrandedMail condition
  * pods (list, watch)                                 list     caches never sync
  *                                                    watch    pods that turn Ready with the config hash are never seen:
  *                                                            the hub never turns Ready
@@ -47,7 +51,9 @@
  *                                                    create   the address Service is never created
  *                                                    patch    the address Service is never created
  *                                                    delete   the Service of an address no connector binds any more stays
- * statefulsets (list, watch, create, patch)          list     caches never sync
+ * statefulsets (get, list, watch, create, patch)     get      the relay Role (get on the hub's own StatefulSet) is never
+ *                                                            created: RBAC refuses to grant what the operator does not hold
+ *                                                    list     caches never sync
  *                                                    watch    a deleted StatefulSet is not put back
  *                                                    create   the StatefulSet is never created
  *                                                    patch    the StatefulSet is never created
@@ -69,6 +75,7 @@
  *                                                            "leader election lost", exit 1
  * hub Role: leases <sts>-0..N-1 (patch)              patch    the relay (`relay-operator relay`, its own ServiceAccount)
  *                                                            never writes the config hash into its report Lease
+ * hub Role: statefulsets <sts> (get)                 get      the relay's scale-down check on SIGTERM (hand-off) is refused
  *
  * Verbs found unneeded and removed from the chart with this test: get on every
  * resource (the operator reads through list/watch caches only; server-side apply and status
@@ -89,7 +96,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { configReportPatch, reportedConfigHash } from '../../operator/resources/config-report.ts';
-import { relayReportRules } from '../../operator/resources/hub-objects.ts';
+import { relayHandOffRules, relayReportRules } from '../../operator/resources/hub-objects.ts';
 import { EventRecorder } from '../../operator/runtime/events.ts';
 import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { EventMessage } from '../../operator/runtime/diagnostics.ts';
@@ -172,6 +179,7 @@ function rbacFor(namespace: string, removal?: Removal): Doc[] {
 const API_PATH: Record<string, string> = {
   ServiceAccount: 'api/v1/serviceaccounts', Role: 'apis/rbac.authorization.k8s.io/v1/roles', RoleBinding: 'apis/rbac.authorization.k8s.io/v1/rolebindings',
   ConfigMap: 'api/v1/configmaps', Pod: 'api/v1/pods', Secret: 'api/v1/secrets', Lease: 'apis/coordination.k8s.io/v1/leases',
+  PersistentVolumeClaim: 'api/v1/persistentvolumeclaims', StatefulSet: 'apis/apps/v1/statefulsets',
   RelayHub: 'apis/relayoperator.io/v1alpha1/relayhubs', ReceiveConnector: 'apis/relayoperator.io/v1alpha1/receiveconnectors',
 };
 
@@ -353,6 +361,19 @@ const SCENARIOS = {
     check: async (ctx) => (await hubStatus(ctx.ns, HUB_A))?.configHash !== undefined,
   },
   configMap: created('configmap', `${HUB_A}-relay-config`),
+  tokenSecret: created('secret', `${HUB_A}-relay-queue-token`),
+  stranded: {
+    name: `a spool PVC of an ordinal ${HUB_A} no longer has gives StrandedMail`,
+    prepare: async (ctx) => {
+      await applyHubs(ctx);
+      await until(`${HUB_A}'s status`, async () => (await hubStatus(ctx.ns, HUB_A))?.configHash, STEP_TIMEOUT_MS);
+      if (!(await exists(ctx.ns, 'persistentvolumeclaim', `spool-${HUB_A}-relay-0`))) {
+        await create({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `spool-${HUB_A}-relay-0`, namespace: ctx.ns, labels: { 'app.kubernetes.io/name': 'relay', 'relayoperator.io/hub': HUB_A } },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+      }
+    },
+    check: async (ctx) => condition(await hubStatus(ctx.ns, HUB_A), 'StrandedMail')?.status === 'True',
+  },
   service: created('service', `${HUB_A}-extra`),
   statefulSet: created('statefulset', `${HUB_A}-relay`),
   pdb: created('poddisruptionbudget', `${HUB_A}-relay`),
@@ -426,7 +447,7 @@ type ScenarioId = keyof typeof SCENARIOS;
 
 /** The order of the full run: objects first, then the scenarios that change them. */
 const FULL_ORDER: ScenarioId[] = [
-  'synced', 'leader', 'keepsLead', 'hubSeen', 'configMap', 'service', 'statefulSet', 'pdb', 'status', 'relayRole', 'event',
+  'synced', 'leader', 'keepsLead', 'hubSeen', 'configMap', 'tokenSecret', 'stranded', 'service', 'statefulSet', 'pdb', 'status', 'relayRole', 'event',
   'reportLease', 'secretLate', 'podsSeen', 'restoredConfigMap', 'restoredService', 'restoredStatefulSet', 'restoredPdb', 'restoredRole', 'serviceDeleted',
   'reportLeaseDeleted',
 ];
@@ -458,6 +479,9 @@ const CASES: Case[] = [
   { removal: { role: MAIN_ROLE, resource: 'relayhubs/finalizers', verb: 'update' }, scenario: 'configMap', evidence: [/cannot set blockOwnerDeletion/] },
   main('secrets', 'list', 'synced'),
   main('secrets', 'watch', 'secretLate'),
+  main('secrets', 'create', 'tokenSecret'),
+  main('persistentvolumeclaims', 'list', 'synced'),
+  main('persistentvolumeclaims', 'watch', 'stranded'),
   main('pods', 'list', 'synced'),
   main('pods', 'watch', 'podsSeen'),
   main('leases', 'list', 'synced'),
@@ -475,6 +499,8 @@ const CASES: Case[] = [
   main('services', 'create', 'service'),
   main('services', 'patch', 'service'),
   main('services', 'delete', 'serviceDeleted'),
+  // the relay Role grants get on the hub's StatefulSet: RBAC refuses to let the operator grant more than it holds
+  { removal: { role: MAIN_ROLE, resource: 'statefulsets', verb: 'get' }, scenario: 'relayRole', evidence: [/roles.* is forbidden: .*attempting to grant RBAC permissions not currently held/] },
   main('statefulsets', 'list', 'synced'),
   main('statefulsets', 'watch', 'restoredStatefulSet'),
   main('statefulsets', 'create', 'statefulSet'),
@@ -627,7 +653,11 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
     await copy('serviceaccount', `${HUB_P}-relay`, (d) => ({ ...d, secrets: undefined }));
     assert.ok(hubPRelayRole, 'the full run kept hub-p\'s Role');
     const role = await copy('role', `${HUB_P}-relay`, (d) => d, hubPRelayRole);
-    assert.deepEqual(role.rules, relayReportRules(`${HUB_P}-relay`, 1), 'the operator\'s Role is relayReportRules');
+    assert.deepEqual(role.rules, [...relayReportRules(`${HUB_P}-relay`, 1), ...relayHandOffRules(`${HUB_P}-relay`)], 'the operator\'s Role is relayReportRules and relayHandOffRules');
+    // the hub's StatefulSet, for the relay's scale-down check on SIGTERM (replicas 0 here: no pod made; the GET is what counts)
+    await copy('statefulset', `${HUB_P}-relay`, (d) => ({ ...d, spec: { ...(d.spec as Record<string, unknown>), replicas: 0 } }));
+    const tokenFile = join(dir, 'hand-off-token');
+    writeFileSync(tokenFile, 'token\n');
     await copy('rolebinding', `${HUB_P}-relay`);
     await create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: RELAY_NS, labels: { 'app.kubernetes.io/name': 'relay', 'relayoperator.io/hub': HUB_P } }, spec: { serviceAccountName: `${HUB_P}-relay`, containers: [{ name: 'relay', image: 'example.invalid/relay' }] } });
     await create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: pod, namespace: RELAY_NS } });
@@ -640,23 +670,25 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
       reportedConfigHash({ metadata: { name: pod, uid: podUid } }, await admin.tryGet<LeaseView & { metadata?: { annotations?: Record<string, string> } }>(RELAY_NS, 'lease', pod));
 
     // with the rule: the Lease carries the hash the relay runs, written by this pod
-    const withRule = await startRelay(kubeconfig, pod, podUid, configDir, 'with');
+    const withRule = await startRelay(kubeconfig, pod, podUid, configDir, 'with', tokenFile);
     const started = Date.now();
     const hash = await until('the relay reports in its Lease', reported, STEP_TIMEOUT_MS, () => withRule.logs.slice(-5));
     const tookMs = Date.now() - started;
     assert.equal(hash, (await hubStatus(FULL, HUB_P))?.configHash, 'the hash of the config the operator rendered');
     await stopProcess(withRule);
     assert.deepEqual(forbiddenLines(withRule), [], 'no log line of the relay with its Role says forbidden');
+    assert.ok(withRule.logs.some((l) => /^hand-off decision: the hub is scaled to 0/.test(l.message ?? '')), `the relay read its StatefulSet on SIGTERM: ${withRule.tail(5)}`);
 
     // without it (the Role's only rule removed), the same relay never writes it
     await admin.mergePatch(RELAY_NS, 'lease', pod, { metadata: { annotations: { 'relayoperator.io/config-hash': null } }, spec: { holderIdentity: null } });
     const res = await admin.request('PATCH', `/apis/rbac.authorization.k8s.io/v1/namespaces/${RELAY_NS}/roles/${HUB_P}-relay`, JSON.stringify({ rules: [] }), 'application/merge-patch+json');
     assert.equal(res.status, 200, res.body);
-    const withoutRule = await startRelay(kubeconfig, pod, podUid, configDir, 'without');
+    const withoutRule = await startRelay(kubeconfig, pod, podUid, configDir, 'without', tokenFile);
     await sleep(Math.max(MIN_BOUND_MS, 4 * tookMs));
     assert.equal(await reported(), undefined, 'no report without the rule');
     assert.ok(withoutRule.logs.some((l) => /could not report config hash/.test(l.message ?? '') && /forbidden/i.test(l.message ?? '') && /cannot patch resource \\*"leases\\*"/.test(l.message ?? '')), withoutRule.tail(5));
     await stopProcess(withoutRule);
+    assert.ok(withoutRule.logs.some((l) => /hand-off decision failed/.test(l.message ?? '') && /cannot get resource \\*"statefulsets\\*"/.test(l.message ?? '')), `without the rule the scale-down check is refused: ${withoutRule.tail(5)}`);
   });
 });
 
@@ -687,12 +719,12 @@ async function runCase(c: Case, namespace: string): Promise<void> {
 }
 
 /** startRelay - `relay-operator relay` as the pod would run it: POD_NAME/POD_NAMESPACE/POD_UID and its account. */
-async function startRelay(kubeconfig: string, pod: string, podUid: string, configDir: string, tag: string): Promise<JsonLogProcess> {
+async function startRelay(kubeconfig: string, pod: string, podUid: string, configDir: string, tag: string, handOffTokenFile: string): Promise<JsonLogProcess> {
   const spool = join(dir, `relay-spool-${tag}`);
   mkdirSync(spool, { recursive: true });
   const metricsPort = await freePort();
   const child = spawn(process.execPath, ['bin/relay-operator.js', 'relay', '--config', join(configDir, 'config.json'), '--spool', spool,
-    '--metrics-addr', `127.0.0.1:${metricsPort}`, '--bind-address', '127.0.0.1', '--grace-period', '1'],
+    '--metrics-addr', `127.0.0.1:${metricsPort}`, '--bind-address', '127.0.0.1', '--grace-period', '1', '--hand-off-token-file', handOffTokenFile],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: pod, POD_NAMESPACE: RELAY_NS, POD_UID: podUid } });
   const relay = new JsonLogProcess(child);
   running.add(relay);

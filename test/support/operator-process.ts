@@ -240,7 +240,7 @@ const RESOURCES: Record<string, string> = {
   configmap: 'api/v1/configmaps', service: 'api/v1/services', pod: 'api/v1/pods', serviceaccount: 'api/v1/serviceaccounts', secret: 'api/v1/secrets',
   statefulset: 'apis/apps/v1/statefulsets', poddisruptionbudget: 'apis/policy/v1/poddisruptionbudgets',
   role: 'apis/rbac.authorization.k8s.io/v1/roles', rolebinding: 'apis/rbac.authorization.k8s.io/v1/rolebindings',
-  lease: 'apis/coordination.k8s.io/v1/leases',
+  lease: 'apis/coordination.k8s.io/v1/leases', persistentvolumeclaim: 'api/v1/persistentvolumeclaims', job: 'apis/batch/v1/jobs',
   relayhub: 'apis/relayoperator.io/v1alpha1/relayhubs', receiveconnector: 'apis/relayoperator.io/v1alpha1/receiveconnectors',
   accepteddomain: 'apis/relayoperator.io/v1alpha1/accepteddomains', sendconnector: 'apis/relayoperator.io/v1alpha1/sendconnectors',
 };

@@ -28,6 +28,10 @@ end
 if found.Degraded ~= nil and found.Degraded.status == "True" then
   return {status = "Degraded", message = said(found.Degraded)}
 end
+-- A RelayHub whose scale-down left spool PVCs that may hold mail (relay-operator drain).
+if found.StrandedMail ~= nil and found.StrandedMail.status == "True" then
+  return {status = "Degraded", message = said(found.StrandedMail)}
+end
 if found.Ready ~= nil and found.Ready.status == "False" and found.Ready.reason == "Disabled" then
   return {status = "Suspended", message = text(found.Ready.message)}
 end
