@@ -556,7 +556,7 @@ useTestNamespaces([FULL, RELAY_NS], {
   },
 });
 
-describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () => {
+describe('RBAC proven by use: every verb is needed', { timeout: 420_000 }, () => {
   let full: OperatorProcess | undefined;
   after(async () => {
     if (full) await stopProcess(full);
@@ -604,7 +604,7 @@ describe('RBAC proven by use: every verb is needed', { timeout: 240_000 }, () =>
     assert.deepEqual(forbiddenLines(full), [], 'no log line of the operator with the full rules says forbidden');
   });
 
-  test('without each verb, its scenario fails and the operator logs a 403 naming the resource', { timeout: 200_000 }, async (t) => {
+  test('without each verb, its scenario fails and the operator logs a 403 naming the resource', { timeout: 330_000 }, async (t) => {
     const started = Date.now();
     assert.equal(positiveMs.size, FULL_ORDER.length, 'the full run did every scenario first');
     const failures: string[] = [];

@@ -182,7 +182,12 @@ describe('operator RBAC with watchNamespace', { timeout: 120_000 }, () => {
       return loaded && h.status?.configHash === hashConfig(config) ? h : undefined;
     }, 40_000, async () => ({ hub: (await admin.get<HubView>(WATCHED, 'relayhub', HUB)).status, logs: operator?.logs.filter((l) => l.level !== 'info').slice(-10) }));
     const role = await admin.get<Doc>(WATCHED, 'role', `${HUB}-relay`);
-    assert.deepEqual(role.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB}-relay-0`, `${HUB}-relay-1`] }]);
+    assert.deepEqual(role.rules, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB}-relay-0`, `${HUB}-relay-1`] },
+      // the scale-down check before a hand-off (operator/resources/hand-off.ts)
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [`${HUB}-relay`] },
+    ]);
+    assert.ok(await admin.get(WATCHED, 'secret', `${HUB}-relay-queue-token`), 'the hand-off token Secret, created with the chart\'s secrets create');
     assert.ok(await admin.get(WATCHED, 'rolebinding', `${HUB}-relay`));
     assert.ok(await admin.get(WATCHED, 'statefulset', `${HUB}-relay`));
     const lease = await admin.get<{ spec: { holderIdentity?: string } }>(SYSTEM, 'lease', 'relay-operator');
