@@ -37,11 +37,11 @@ test('by default the operator is given --secret-selector relayoperator.io/secret
   assert.equal(two[two.indexOf('--secret-selector') + 1], 'relayoperator.io/secret=true,team=mail');
 });
 
-test('Secret RBAC per mode: list/watch in a Role of the watched namespace, or in the ClusterRole; never get', () => {
-  assert.deepEqual(secretGrants(render('watchNamespace=mail')), ['Role mail list,watch']);
-  assert.deepEqual(secretGrants(render()), ['ClusterRole (cluster) list,watch']);
+test('Secret RBAC per mode: list/watch (and create, for the hand-off token) in a Role of the watched namespace, or in the ClusterRole; never get', () => {
+  assert.deepEqual(secretGrants(render('watchNamespace=mail')), ['Role mail list,watch', 'Role mail create']);
+  assert.deepEqual(secretGrants(render()), ['ClusterRole (cluster) list,watch', 'ClusterRole (cluster) create']);
   // the selector narrows what the operator asks for; RBAC cannot follow labels, so it changes no rule
-  assert.deepEqual(secretGrants(render('watchNamespace=mail', 'secretLabelSelector=')), ['Role mail list,watch']);
+  assert.deepEqual(secretGrants(render('watchNamespace=mail', 'secretLabelSelector=')), ['Role mail list,watch', 'Role mail create']);
 });
 
 test('the operator exits 2 on a selector it cannot tell users to label, naming the flag', () => {
