@@ -159,3 +159,48 @@ test('a receiver that dies mid-way: what it took is delivered, the rest stays on
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(subjects(s.sink).sort(), Array.from({ length: MESSAGES }, (_, i) => `hand-off ${i}`).sort(), 'none lost, none twice');
 });
+
+test('the relay process on SIGTERM, told it is scaled away: stops accepting, hands its queue off within the grace period, exits', { timeout: 120_000 }, async (t) => {
+  const { runRelayProcess } = await import('../../relay/process/relay-main.ts');
+  const [aPort, aDeadPort, aMetrics, bPort, bMetrics, sinkPort] = [await freePort(A_IP), await freePort(SINK_IP), await freePort(A_IP), await freePort(B_IP), await freePort(B_IP), await freePort(SINK_IP)];
+  const dir = mkdtempSync(join(tmpdir(), 'hand-off-relay-'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'pod-token\n');
+  const sink = await startCapturePeer({ host: SINK_IP, port: sinkPort });
+  const b = await startHubProcess({ manifests: manifests('b', `${B_IP}:${bPort}`, `${SINK_IP}:${sinkPort}`), hub: 'b', extraArgs: ['--metrics-addr', `${B_IP}:${bMetrics}`, '--hand-off-token-file', tokenFile] });
+  t.after(async () => {
+    await b.stop();
+    await sink.stop();
+    removeHubDir(b);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  writeFileSync(join(dir, 'a.yaml'), manifests('a', `${A_IP}:${aPort}`, `${SINK_IP}:${aDeadPort}`));
+  const rendered = await runCli(['render', '--manifests', join(dir, 'a.yaml'), '--hub', 'a']);
+  assert.equal(rendered.status, 0, rendered.stderr);
+  writeFileSync(join(dir, 'config.json'), rendered.stdout);
+
+  let stop: (signal: NodeJS.Signals) => void = () => {};
+  const stopping = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
+  let asked = 0;
+  const exited = runRelayProcess({
+    configFile: join(dir, 'config.json'), spoolRoot: join(dir, 'a-spool'), metricsAddress: { host: A_IP, port: aMetrics }, graceSeconds: 20, stopping,
+    decideHandOff: () => {
+      asked += 1;
+      return Promise.resolve({ targets: [`http://${B_IP}:${bMetrics}`], token: 'pod-token' });
+    },
+  });
+  await until(async () => (await fetch(`http://${A_IP}:${aMetrics}/readyz`).catch(() => null))?.status === 200, 'relay A ready', 15_000);
+  const client = nodemailer.createTransport({ host: A_IP, port: aPort, ignoreTLS: true });
+  for (let i = 0; i < 10; i++) await client.sendMail({ from: 'app@apps.test', to: `user${i}@remote.test`, subject: `scaled away ${i}`, text: `message ${i}\n` });
+  await until(() => queuedIn(join(dir, 'a-spool', 'queue'), 'deferred') === 10, 'all 10 deferred on A', 30_000);
+
+  const started = Date.now();
+  stop('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.ok(Date.now() - started < 20_000, 'within the grace period');
+  assert.equal(asked, 1, 'the decision is asked once, on the signal');
+  assert.equal(queuedIn(join(dir, 'a-spool', 'queue'), 'incoming', 'active', 'deferred', 'hold'), 0, 'A\'s spool is empty');
+  await assert.rejects(client.sendMail({ from: 'app@apps.test', to: 'late@remote.test', text: 'late\n' }), 'A no longer accepts');
+  await until(() => sink.messages.length >= 10, 'B delivers the 10', 30_000);
+  assert.deepEqual(subjects(sink).sort(), Array.from({ length: 10 }, (_, i) => `scaled away ${i}`).sort());
+});
