@@ -144,7 +144,7 @@ describe('end to end', { timeout: 90_000 }, () => {
     for (const h of HUBS) {
       const x = await hub(h.name);
       assert.equal(x.status?.configHash, hashes.get(h.name));
-      assert.deepEqual(x.status?.conditions?.map((c) => [c.type, c.status]), [['Ready', 'True'], ['Progressing', 'False'], ['Degraded', 'False'], ['Stalled', 'False'], ['Reconciling', 'False']]);
+      assert.deepEqual(x.status?.conditions?.map((c) => [c.type, c.status]), [['Ready', 'True'], ['Progressing', 'False'], ['Degraded', 'False'], ['StrandedMail', 'False'], ['Stalled', 'False'], ['Reconciling', 'False']]);
     }
     const c = await connector();
     assert.deepEqual(c.status?.hubs?.map((e) => [e.name, e.ready]), HUBS.map((h) => [h.name, true]));

@@ -185,7 +185,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     assert.ok(tlsVolume, `the referenced Secret is a volume (volumes: ${JSON.stringify(pod.volumes)})`);
     assert.deepEqual(container.volumeMounts.find((m) => m.name === tlsVolume.name), { name: tlsVolume.name, mountPath: '/etc/relay/secrets/hub-east-tls', readOnly: true });
     assert.ok(container.volumeMounts.some((m) => m.name === 'config' && m.mountPath === '/etc/relay/config' && m.readOnly === true));
-    assert.ok(!(await get<StatefulSet>('statefulset', `${HUB_B}-relay`)).spec.template.spec.volumes.some((v) => v.secret), 'hub B references no Secret');
+    assert.deepEqual((await get<StatefulSet>('statefulset', `${HUB_B}-relay`)).spec.template.spec.volumes.filter((v) => v.secret).map((v) => v.secret?.secretName), [`${HUB_B}-relay-queue-token`], 'hub B references no Secret but its hand-off token');
     initialRestartHash = (await restartHash(HUB_A)) ?? '';
     assert.match(initialRestartHash, /^[0-9a-f]{16}$/);
 
@@ -201,7 +201,10 @@ describe('reconcile', { timeout: 90_000 }, () => {
     }
     const role = await get<{ rules: unknown }>('role', `${HUB_A}-relay`);
     // a relay may patch only its own pods' report Leases, and no pod (issue 17, item 5)
-    assert.deepEqual(role.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] }]);
+    assert.deepEqual(role.rules, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['patch'], resourceNames: [`${HUB_A}-relay-0`, `${HUB_A}-relay-1`] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [`${HUB_A}-relay`] },
+    ]);
     for (const ordinal of [0, 1]) {
       const lease = await get<{ metadata: { labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> } }>('lease', `${HUB_A}-relay-${ordinal}`);
       assert.equal(lease.metadata.labels?.['relayoperator.io/hub'], HUB_A);
@@ -224,7 +227,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     assert.equal(status.readyReplicas, 0);
     assert.equal(status.podsCurrent, 0);
     assert.deepEqual(status.addresses, [{ name: 'relay', ip: '192.168.1.17', ports: [25] }]);
-    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status]), [['Ready', 'False'], ['Progressing', 'True'], ['Degraded', 'False'], ['Stalled', 'False'], ['Reconciling', 'True']]);
+    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status]), [['Ready', 'False'], ['Progressing', 'True'], ['Degraded', 'False'], ['StrandedMail', 'False'], ['Stalled', 'False'], ['Reconciling', 'True']]);
     for (const c of status.conditions ?? []) {
       assert.equal(c.observedGeneration, hubA.metadata.generation, `${c.type} observedGeneration`);
       assert.match(c.lastTransitionTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -295,7 +298,7 @@ describe('reconcile', { timeout: 90_000 }, () => {
     }, 20_000, async () => ({ status: (await hub(HUB_A)).status, events: cluster.kubectl(['-n', ns, 'get', 'events', '-o', 'custom-columns=T:.lastTimestamp,R:.reason,M:.message']) }));
     assert.equal(hubA.status?.podsCurrent, 2);
     assert.equal(hubA.status?.readyReplicas, 2);
-    assert.deepEqual(hubA.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'PodsCurrent'], ['Progressing', 'False', 'PodsCurrent'], ['Degraded', 'False', 'AllConnectorsLoaded'], ['Stalled', 'False', 'AsExpected'], ['Reconciling', 'False', 'PodsCurrent']]);
+    assert.deepEqual(hubA.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'PodsCurrent'], ['Progressing', 'False', 'PodsCurrent'], ['Degraded', 'False', 'AllConnectorsLoaded'], ['StrandedMail', 'False', 'NoOrphanedSpool'], ['Stalled', 'False', 'AsExpected'], ['Reconciling', 'False', 'PodsCurrent']]);
     assert.ok((condition(hubA, 'Ready')?.lastTransitionTime ?? '') > (hubReadyBefore?.lastTransitionTime ?? ''), 'hub Ready flipped: new lastTransitionTime');
 
     const c = await until('connector Ready', async () => {
