@@ -26,9 +26,9 @@ export interface DrainJobInput {
   deadlineSeconds: number;
 }
 
-/** drainJobName - `<claim>-drain`, cut to 63 characters. */
+/** drainJobName - `<claim>-drain`, cut to 63 characters (a name may not end in '-'). */
 export function drainJobName(claim: string): string {
-  return `${claim}-drain`.slice(0, 63);
+  return `${claim}-drain`.slice(0, 63).replace(/-+$/, '');
 }
 
 export function drainJob(input: DrainJobInput): KubeObject {
