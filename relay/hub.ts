@@ -23,6 +23,7 @@ import { Counter, Gauge } from 'prom-client';
 import { Listener, type ListenerRoute } from './listener/listener.ts';
 import { buildListenerIndex } from './listener/range-index-build.ts';
 import { trustedProxyMatcher } from './listener/proxy-protocol.ts';
+import { foldSharedPorts } from './listener/shared-port.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
 import { createHubMetrics, type HubMetrics } from './log/hub-metrics.ts';
 import { registerScrapeTimeMetrics } from './log/scrape-time-metrics.ts';
@@ -431,7 +432,8 @@ export class Hub {
         route: { index, connectors: servers, isTrustedProxy, hubFqdn: config.hub.fqdn },
       });
     }
-    return { routes, watchedFiles: [...watchedFiles] };
+    // 0.0.0.0:25 plus a dedicated IP:25 (Exchange's usual layout): one socket, routed by local address.
+    return { routes: foldSharedPorts(routes), watchedFiles: [...watchedFiles] };
   }
 
   #clearPending(): void {

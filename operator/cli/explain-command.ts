@@ -14,6 +14,7 @@
 import { RIGHTS } from '../../relay/config/schema.ts';
 import { buildListenerIndex } from '../../relay/listener/range-index-build.ts';
 import { selectConnector } from '../../relay/listener/range-index-lookup.ts';
+import { isWildcardAddress } from '../../relay/listener/shared-port.ts';
 import { decideAuth, decideMailFrom, decideRcptTo, replyLine, type Decision, type PolicyContext } from '../../relay/session/policy.ts';
 import { resolveSessionRights, sessionIdentityFor } from '../../relay/session/rights.ts';
 import { renderHub } from '../render/render.ts';
@@ -58,7 +59,11 @@ export function runExplain(args: string[]): Promise<number> {
     const { hub, objects } = loaded;
     const { config, connectors: statuses } = renderHub(hub, objects, { secretFile: (name, key) => `/etc/relay/secrets/${name}/${key}` });
     const out: string[] = [];
-    const listener = config.listeners.find((l) => unbracket(l.endpoint) === unbracket(to) || `${l.bindAddress}:${l.port}` === unbracket(to));
+    const target = unbracket(to);
+    const targetHost = target.slice(0, target.lastIndexOf(':'));
+    // A wildcard listener serves every local address of its port that has no listener of its own (relay/listener/shared-port.ts).
+    const listener = config.listeners.find((l) => unbracket(l.endpoint) === target || `${l.bindAddress}:${l.port}` === target)
+      ?? config.listeners.find((l) => isWildcardAddress(l.bindAddress) && `:${l.port}` === target.slice(targetHost.length) && (l.bindAddress === '::' || !targetHost.includes(':')));
     if (!listener) {
       out.push(`listener ${to}: hub ${hubName} has no listener there (listeners: ${config.listeners.map((l) => l.endpoint).join(', ') || 'none'})`);
       out.push(`decision: connection refused by the operating system (nothing listens)`);
