@@ -27,6 +27,12 @@ export const ConditionType = {
   Reconciling: 'Reconciling',
   /** True when only a person can make the object progress (the reason says what) → Failed. */
   Stalled: 'Stalled',
+  /**
+   * ReceiveConnector: the connector loads and works, but does not do what it most likely
+   * means (operator/render/warnings.ts; the reason names the first warning). Not read by
+   * kstatus, which looks only at Ready, Reconciling and Stalled: a warned connector is Current.
+   */
+  Warning: 'Warning',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -66,6 +72,8 @@ export const ConditionReason = {
   /** Reconciling: hub pods are loading the config that holds the object. */
   RollingOut: 'RollingOut',
   Propagating: 'Propagating',
+  /** Warning=False: render/warnings.ts finds nothing to say. */
+  NoWarnings: 'NoWarnings',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
 
