@@ -5,8 +5,9 @@
  * Before: the second bind failed with EADDRINUSE and a raw stack trace, though `validate`
  * passed the manifests. Now the hub binds the wildcard socket alone and routes each connection
  * by the local address it reached: 127.0.0.2:P to the dedicated connector (anonymous relay),
- * 127.0.0.1:P to the wildcard's (no relay right). A reload adds and removes the dedicated
- * listener without a restart, and a port another process holds is still one line on stderr.
+ * 127.0.0.1:P to the wildcard's (no relay right). Reloads add and remove the dedicated
+ * listener, or the wildcard, without a restart, and a port another process holds is still one
+ * line on stderr.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,6 +101,20 @@ describe('0.0.0.0:P plus a dedicated 127.0.0.2:P in one standalone hub', { timeo
     const reloads = hub.logs.filter((l) => l.message === 'config reloaded').length;
     hub.writeManifests(manifestsYaml([hubDoc, everybody(port), dedicated(port)]));
     await hub.waitForLog((l) => l.message === 'config reloaded' && hub.logs.filter((x) => x.message === 'config reloaded').length > reloads, 15_000);
+    assert.match(await banner(DEDICATED_IP, port), /app relay/);
+    assert.match(await banner('127.0.0.1', port), /default frontend/);
+  });
+
+  test('a reload that drops the wildcard binds the dedicated address alone, and one that brings it back shares the port again', async () => {
+    const reloads = (): number => hub.logs.filter((l) => l.message === 'config reloaded').length;
+    const before = reloads();
+    hub.writeManifests(manifestsYaml([hubDoc, dedicated(port)]));
+    await hub.waitForLog(() => reloads() > before, 15_000);
+    assert.match(await banner(DEDICATED_IP, port), /app relay/);
+    await assert.rejects(SmtpClient.connect({ host: '127.0.0.1', port }), (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED');
+
+    hub.writeManifests(manifestsYaml([hubDoc, everybody(port), dedicated(port)]));
+    await hub.waitForLog(() => reloads() > before + 1, 15_000);
     assert.match(await banner(DEDICATED_IP, port), /app relay/);
     assert.match(await banner('127.0.0.1', port), /default frontend/);
   });
