@@ -120,7 +120,7 @@ export async function connectHub(command: string, flags: ClusterFlags): Promise<
   }
   return {
     namespace,
-    targets: tunnels.map((t) => ({ pod: t.pod, client: new HubClient(t.url, null, () => `port-forward to pod ${namespace}/${t.pod}: ${t.lastError() ?? 'the pod may have stopped'}`) })),
+    targets: tunnels.map((t) => ({ pod: t.pod, client: new HubClient(t.url, null, () => t.lastError() ?? `port-forward to pod ${namespace}/${t.pod}: the pod may have stopped`) })),
     skipped: flags.pods && flags.pods.length > 0 ? [] : pods.skipped,
     close: async () => { await Promise.all(tunnels.map((t) => t.close())); },
   };
