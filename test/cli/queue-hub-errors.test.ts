@@ -99,4 +99,12 @@ test('RBAC: without list on pods, and without pods/portforward, the command says
   const noForward = await runCli(['queue', 'list', '--hub', 'ro', '--kubeconfig', lister]);
   assert.equal(noForward.status, 1, noForward.stderr);
   assert.match(noForward.stderr, new RegExp(`${pod}: cannot reach the hub at http://127\\.0\\.0\\.1:\\d+/: .*port-forward to pod ${ns}/${pod}: .*403.*the user needs "get" and "create" on pods/portforward`));
+
+  // The admin may forward, but the pod has no node to forward to (Running only by a patch):
+  // the pod is named with the API server's reason, for queue and track alike.
+  for (const command of [['queue', 'list'], ['track']]) {
+    const unreachable = await runCli([...command, '--hub', 'ro', '-n', ns, '--kubeconfig', cluster.kubeconfig]);
+    assert.equal(unreachable.status, 1, unreachable.stderr);
+    assert.match(unreachable.stderr, new RegExp(`${pod}: cannot reach the hub at http://127\\.0\\.0\\.1:\\d+/: .*port-forward to pod ${ns}/${pod}: `));
+  }
 });
