@@ -212,6 +212,11 @@ export class Hub {
     return this.#spool;
   }
 
+  /** The tracking log's folder on the spool volume, searched by the track API (relay/process/track-api.ts). */
+  get trackingDir(): string {
+    return this.#tracking.dir;
+  }
+
   /** The queue API's view and actions (relay/queue/queue-view.ts, queue-actions.ts); null while delivery is on hold or stopped. */
   get queueAdmin(): DeliveryService['admin'] {
     return this.#delivery?.admin ?? null;

@@ -16,7 +16,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   queue: { run: async (args) => (await import('./queue-command.ts')).runQueue(args), summary: 'list, show, retry, hold, release and remove queued mail of a running hub' },
   validate: { run: async (args) => (await import('./validate-command.ts')).runValidate(args), summary: 'check manifests against the CRD schemas and the rules, offline' },
   import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
-  track: { run: async (args) => (await import('./track-command.ts')).runTrack(args), summary: 'search the tracking log on a hub\'s spool (Get-MessageTrackingLog)' },
+  track: { run: async (args) => (await import('./track-command.ts')).runTrack(args), summary: 'search the tracking log on a hub\'s spool, its endpoint or all its pods (Get-MessageTrackingLog)' },
   'docs-api': { run: async () => (await import('./docs-api.ts')).runDocsApi(), summary: 'print docs/api.md generated from crds/' },
   'docs-metrics': { run: async () => (await import('./docs-metrics.ts')).runDocsMetrics(), summary: 'print docs/metrics.md generated from the metric definitions' },
 };

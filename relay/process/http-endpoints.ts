@@ -2,20 +2,23 @@
  * relay/process/http-endpoints - the HTTP endpoints of a running hub (standalone or in a pod):
  * /metrics (Prometheus), /healthz, /readyz (503 while draining or while a new listener
  * could not bind), /status (the config hash it runs, whether ready, and the config it was
- * given but could not apply), and the queue API under /queue/ (queue-api.ts: loopback only
- * unless a bearer token is given).
+ * given but could not apply), the queue API under /queue/ (queue-api.ts: loopback only
+ * unless a bearer token is given) and the tracking log search /track (track-api.ts, same access).
  */
 import { createServer, type Server } from 'node:http';
 import type { Hub } from '../hub.ts';
 import { serveQueueApi, type QueueApiAccess } from './queue-api.ts';
+import { serveTrackApi } from './track-api.ts';
 
-/** What the endpoints read of a hub; a source without queueAdmin answers the queue API with 503. */
-export type HubHttpSource = Pick<Hub, 'metrics' | 'ready' | 'configHash' | 'pendingConfig'> & Partial<Pick<Hub, 'queueAdmin'>>;
+/** What the endpoints read of a hub; a source without queueAdmin (trackingDir) answers the queue (track) API with 503. */
+export type HubHttpSource = Pick<Hub, 'metrics' | 'ready' | 'configHash' | 'pendingConfig'> & Partial<Pick<Hub, 'queueAdmin' | 'trackingDir'>>;
 
 export function serveHubHttp(hub: HubHttpSource, address: { host: string; port: number }, queueAccess: QueueApiAccess = { token: null }): Server {
   const server = createServer((req, res) => {
     if (req.url?.startsWith('/queue/')) {
       void serveQueueApi(req, res, hub.queueAdmin ?? null, queueAccess);
+    } else if (req.url === '/track' || req.url?.startsWith('/track?')) {
+      void serveTrackApi(req, res, hub.trackingDir ?? null, queueAccess);
     } else if (req.url === '/metrics') {
       void hub.metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': hub.metrics.registry.contentType }).end(text));
     } else if (req.url === '/healthz') {
