@@ -23,6 +23,7 @@ import { Counter, Gauge } from 'prom-client';
 import { Listener, type ListenerRoute } from './listener/listener.ts';
 import { buildListenerIndex } from './listener/range-index-build.ts';
 import { trustedProxyMatcher } from './listener/proxy-protocol.ts';
+import { foldSharedPorts } from './listener/shared-port.ts';
 import { appLog, type LogSink } from './log/protocol-log.ts';
 import { createHubMetrics, type HubMetrics } from './log/hub-metrics.ts';
 import { registerScrapeTimeMetrics } from './log/scrape-time-metrics.ts';
@@ -209,6 +210,11 @@ export class Hub {
 
   get spool(): Spool {
     return this.#spool;
+  }
+
+  /** The tracking log's folder on the spool volume, searched by the track API (relay/process/track-api.ts). */
+  get trackingDir(): string {
+    return this.#tracking.dir;
   }
 
   /** The queue API's view and actions (relay/queue/queue-view.ts, queue-actions.ts); null while delivery is on hold or stopped. */
@@ -431,7 +437,8 @@ export class Hub {
         route: { index, connectors: servers, isTrustedProxy, hubFqdn: config.hub.fqdn },
       });
     }
-    return { routes, watchedFiles: [...watchedFiles] };
+    // 0.0.0.0:25 plus a dedicated IP:25 (Exchange's usual layout): one socket, routed by local address.
+    return { routes: foldSharedPorts(routes), watchedFiles: [...watchedFiles] };
   }
 
   #clearPending(): void {

@@ -270,7 +270,7 @@ export type ReceiveConnectorStatus = {
   observedGeneration?: number;
   /** Number of remoteIPRanges entries after usage defaults. */
   remoteIPRangeCount?: number;
-  /** Ready, Conflicted (naming the other connector) and Degraded, as metav1.Condition; for kstatus/Flux also Reconciling (True, Propagating, while hub pods load the connector's config) and Stalled (True when only a person can help: SecretNotFound, Conflicted, NoHubSelected, a guardrail reason or the render rule, e.g. UnknownHubAddress; never both True). */
+  /** Ready, Conflicted (naming the other connector) and Degraded, as metav1.Condition; for kstatus/Flux also Reconciling (True, Propagating, while hub pods load the connector's config) and Stalled (True when only a person can help: SecretNotFound, Conflicted, NoHubSelected, a guardrail reason or the render rule, e.g. UnknownHubAddress; never both True). Warning is True when the connector works but likely not as meant (RightsNeverUsed, TLSWithoutCertificate; a Warning event too), False (NoWarnings) otherwise; kstatus does not read it. */
   conditions?: Array<{
     /** Condition type, CamelCase. */
     type: string;

@@ -5,7 +5,8 @@
  * Answers "what would happen to this client?" with the code the hub runs: the same render,
  * the same listener index and connector selection, the same rights resolution and the same
  * verb decisions (relay/session/policy.ts), printing each right with where it came from and
- * each decision with the reply a client would get.
+ * each decision with the reply a client would get, and the chosen connector's warnings
+ * (render/warnings.ts: rights that never apply, TLS without a certificate).
  *
  * Exit status 3 when what it explains is a refusal (nothing listens, no connector takes the
  * client, or any AUTH, MAIL FROM or RCPT TO is refused), so a pipeline can gate on it;
@@ -14,10 +15,12 @@
 import { RIGHTS } from '../../relay/config/schema.ts';
 import { buildListenerIndex } from '../../relay/listener/range-index-build.ts';
 import { selectConnector } from '../../relay/listener/range-index-lookup.ts';
+import { isWildcardAddress } from '../../relay/listener/shared-port.ts';
 import { decideAuth, decideMailFrom, decideRcptTo, replyLine, type Decision, type PolicyContext } from '../../relay/session/policy.ts';
 import { resolveSessionRights, sessionIdentityFor } from '../../relay/session/rights.ts';
 import { renderHub } from '../render/render.ts';
 import { secretValue } from '../render/inputs.ts';
+import { connectorWarnings } from '../render/warnings.ts';
 import { parseUsers } from '../../relay/session/users.ts';
 import { parseFlags, requireFlag, withFlagErrors, manifestPaths } from './flags.ts';
 import { loadHub, ManifestError } from './hub-selection.ts';
@@ -58,7 +61,11 @@ export function runExplain(args: string[]): Promise<number> {
     const { hub, objects } = loaded;
     const { config, connectors: statuses } = renderHub(hub, objects, { secretFile: (name, key) => `/etc/relay/secrets/${name}/${key}` });
     const out: string[] = [];
-    const listener = config.listeners.find((l) => unbracket(l.endpoint) === unbracket(to) || `${l.bindAddress}:${l.port}` === unbracket(to));
+    const target = unbracket(to);
+    const targetHost = target.slice(0, target.lastIndexOf(':'));
+    // A wildcard listener serves every local address of its port that has no listener of its own (relay/listener/shared-port.ts).
+    const listener = config.listeners.find((l) => unbracket(l.endpoint) === target || `${l.bindAddress}:${l.port}` === target)
+      ?? config.listeners.find((l) => isWildcardAddress(l.bindAddress) && `:${l.port}` === target.slice(targetHost.length) && (l.bindAddress === '::' || !targetHost.includes(':')));
     if (!listener) {
       out.push(`listener ${to}: hub ${hubName} has no listener there (listeners: ${config.listeners.map((l) => l.endpoint).join(', ') || 'none'})`);
       out.push(`decision: connection refused by the operating system (nothing listens)`);
@@ -83,6 +90,8 @@ export function runExplain(args: string[]): Promise<number> {
     if (!connector) throw new Error(`connector ${selection.connectorId} missing from the rendered config`);
     out.push(`client ${client}: connector ${connector.id} (matched entry ${selection.entry}, ${selection.size} address${selection.size === 1n ? '' : 'es'}; smallest match wins)`);
     out.push(`connect        ${connector.banner}`);
+    const source = objects.receiveConnectors.find((c) => `${objects.namespace}/${c.metadata.name ?? ''}` === connector.id);
+    for (const warning of source ? connectorWarnings(source, [hub]) : []) out.push(`warning        ${warning.field}: ${warning.message} (rule ${warning.rule})`);
 
     let users = parseUsers('', 'users');
     if (hub.spec.users?.secretName) users = parseUsers(secretValue(objects, hub.spec.users.secretName, 'users')?.toString('utf8') ?? '', hub.spec.users.secretName);

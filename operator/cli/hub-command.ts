@@ -15,6 +15,9 @@ import { Hub } from '../../relay/hub.ts';
 import { RelayError } from '../../relay/common/errors.ts';
 import { appLog } from '../../relay/log/protocol-log.ts';
 import { renderHub } from '../render/render.ts';
+import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
+import { selectsHub } from '../render/selection.ts';
+import { connectorWarnings } from '../render/warnings.ts';
 import { secretValue, type NamespaceObjects } from '../render/inputs.ts';
 import { FlagError, parseFlags, parseHostPort, readTokenFile, requireFlag, withFlagErrors, manifestPaths } from './flags.ts';
 import { serveHubHttp } from '../../relay/process/http-endpoints.ts';
@@ -107,6 +110,12 @@ export function runHub(args: string[]): Promise<number> {
       writeSecrets(objects, secretsDir);
       const result = renderHub(hub, objects, { secretFile: (name, key) => secretPath(secretsDir, name, key, `a Secret named in the manifests of RelayHub ${objects.namespace}/${hubName}`) });
       for (const problem of result.problems) appLog('warn', `${problem.object}: ${problem.field}: ${problem.message} (rule ${problem.rule})`);
+      // render/warnings.ts: connectors that load but do not do what they most likely mean
+      for (const connector of objects.receiveConnectors.filter((c) => selectsHub(effectiveConnectorSpec(c), hub))) {
+        for (const warning of connectorWarnings(connector, [hub])) {
+          appLog('warn', `ReceiveConnector ${objects.namespace}/${connector.metadata.name ?? ''}: ${warning.field}: ${warning.message} (rule ${warning.rule})`, { rule: warning.rule });
+        }
+      }
       writeAtomically(configFile, `${JSON.stringify(result.config, null, 2)}\n`);
       return result.hash;
     };

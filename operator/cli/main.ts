@@ -18,7 +18,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   import: { run: async (args) => (await import('./import-command.ts')).runImport(args), summary: 'convert Exchange exports (receive/send connectors, permissions, accepted domains) to YAML' },
   'hand-off': { run: async (args) => (await import('./hand-off-command.ts')).runHandOff(args), summary: 'hand a spool folder\'s queue to running hubs (POST /queue/hand-off), then exit' },
   drain: { run: async (args) => (await import('./drain-command.ts')).runDrain(args), summary: 'drain the spool PVCs a scale-down left (StrandedMail): one Job per PVC, wait, report' },
-  track: { run: async (args) => (await import('./track-command.ts')).runTrack(args), summary: 'search the tracking log on a hub\'s spool (Get-MessageTrackingLog)' },
+  track: { run: async (args) => (await import('./track-command.ts')).runTrack(args), summary: 'search the tracking log on a hub\'s spool, its endpoint or all its pods (Get-MessageTrackingLog)' },
   'docs-api': { run: async () => (await import('./docs-api.ts')).runDocsApi(), summary: 'print docs/api.md generated from crds/' },
   'docs-metrics': { run: async () => (await import('./docs-metrics.ts')).runDocsMetrics(), summary: 'print docs/metrics.md generated from the metric definitions' },
 };

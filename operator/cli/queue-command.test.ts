@@ -41,3 +41,24 @@ test('no hub at --hub-url: exit 1, naming the URL and how to reach a hub in a cl
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`cannot reach the hub at http://127\\.0\\.0\\.1:${port}/: .*ECONNREFUSED.*kubectl port-forward`));
 });
+
+test('--hub (a hub in a cluster) and its flags: what a wrong command line says, exit 2', () => {
+  const both = queue('list', '--hub', 'hub-east-a', '--hub-url', 'http://127.0.0.1:9090');
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /give --hub NAME \(a hub in a cluster\) or --hub-url URL \(one hub's endpoint\), not both/);
+  const bareId = queue('hold', '--hub', 'hub-east-a', '-n', 'mail', '0a1b2c');
+  assert.equal(bareId.status, 2);
+  assert.match(bareId.stderr, /queue hold: "0a1b2c": with --hub, give the message as POD\/ID .* or add --pod POD/);
+  const mismatch = queue('show', '--hub', 'hub-east-a', '--pod', 'hub-east-a-relay-0', 'hub-east-a-relay-1/0a1b');
+  assert.equal(mismatch.status, 2);
+  assert.match(mismatch.stderr, /names pod hub-east-a-relay-1 but --pod is hub-east-a-relay-0/);
+  const nsAlone = queue('list', '-n', 'mail');
+  assert.equal(nsAlone.status, 2);
+  assert.match(nsAlone.stderr, /--namespace goes with --hub NAME/);
+  const token = queue('list', '--hub', 'hub-east-a', '--token-file', '/dev/null');
+  assert.equal(token.status, 2);
+  assert.match(token.stderr, /--token-file goes with --hub-url; through --hub the port-forward reaches the hub on its loopback interface/);
+  const afterBare = queue('list', '--hub', 'hub-east-a', '--messages', '--after', '0a1b');
+  assert.equal(afterBare.status, 2);
+  assert.match(afterBare.stderr, /"0a1b": with --hub, give the message as POD\/ID/);
+});

@@ -15,12 +15,16 @@
  * missing Secret or key, Conflicted, a guardrail's reason, the rule otherwise, e.g.
  * UnknownHubAddress; NoHubSelected), Reconciling=True (Propagating) while hub pods load it.
  * Disabled is neither: Ready=False alone, so kstatus says InProgress (docs/gitops.md).
+ * Warning (render/warnings.ts: rights that never apply, TLS without a certificate) is its own
+ * condition, True with the first warning's reason and every message, False (NoWarnings)
+ * otherwise, plus a Warning event when the set changes; kstatus does not read it.
  */
 import { API_GROUP_VERSION } from '../api/crds.ts';
 import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
 import { byPrecedence, selectsHub } from '../render/selection.ts';
+import { connectorWarnings } from '../render/warnings.ts';
 import type { Applier } from '../runtime/apply.ts';
-import { ConditionReason, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
+import { ConditionReason, ConditionType, findCondition, setCondition, setKstatusConditions, type Condition, type KstatusProblem } from '../runtime/conditions.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { objectKey, splitKey, type KubeObject } from '../runtime/objects.ts';
@@ -139,6 +143,14 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
     conditions = setCondition(conditions, conflictWith
       ? { type: 'Conflicted', status: 'True', reason: guardReason ?? 'ListenerConflict', message: `conflicts with ReceiveConnector ${conflictWith}: ${conflictMessage}`.slice(0, 32_000) }
       : { type: 'Conflicted', status: 'False', reason: 'NoConflict', message: 'no conflicting connector on its listeners' }, generation, now);
+    // Warnings (render/warnings.ts) beside Ready, never instead of it: the connector still works.
+    const warnings = spec.enabled === false ? [] : connectorWarnings(connector, hubs);
+    const previousWarning = findCondition(conditions, ConditionType.Warning);
+    const [firstWarning] = warnings;
+    conditions = setCondition(conditions, firstWarning
+      ? { type: ConditionType.Warning, status: 'True', reason: firstWarning.reason, message: warnings.map((w) => `${w.field}: ${w.message}`).join('; ').slice(0, 32_000) }
+      : { type: ConditionType.Warning, status: 'False', reason: ConditionReason.NoWarnings, message: 'no warnings' }, generation, now);
+    const warning = findCondition(conditions, ConditionType.Warning);
     const status = {
       observedGeneration: generation,
       remoteIPRangeCount: spec.remoteIPRanges?.length ?? 0,
@@ -148,6 +160,10 @@ export function createConnectorReconciler(deps: ConnectorControllerDeps): (key: 
     const result = await applier.applyStatusIfChanged<KubeObject & { status?: unknown }>({ apiVersion: API_GROUP_VERSION, kind: 'ReceiveConnector', metadata: { name, namespace }, status }, connector);
     if (result.applied && conflictWith) {
       void events.record(connector, { type: 'Warning', reason: 'Conflicted', action: 'Render', note: `conflicts with ${conflictWith}; not loaded` });
+    }
+    // One event per new set of warnings, not one per reconcile.
+    if (result.applied && firstWarning && warning && (previousWarning?.status !== 'True' || previousWarning.message !== warning.message)) {
+      void events.record(connector, { type: 'Warning', reason: firstWarning.reason, action: 'Validate', note: warning.message.slice(0, 1024) });
     }
   };
 }

@@ -47,7 +47,7 @@ const TABLE: Record<FixtureVersion, Row[]> = {
     { exchange: 'anonymous sender spoofing contoso.com is refused (deny ACE)', hub: 'hub-mbx1', client: '203.0.113.9', to: '0.0.0.0:25', mailFrom: 'ceo@contoso.com', expect: [/connector mail\/default-frontend /, /- AcceptAuthoritativeDomainSender\s+.*permission Anonymous deny/, /MAIL FROM:<ceo@contoso\.com>\s+550 5\.7\.1/] },
     { exchange: 'the legacy open relay on 2526 relays for anyone, as it did', hub: 'hub-mbx1', client: '198.18.0.1', to: '0.0.0.0:2526', rcpt: OUTSIDE, expect: [/connector mail\/legacy-open-relay /, relays] },
     { exchange: 'the disabled scanner connector takes no one: its clients get Default Frontend', hub: 'hub-mbx1', client: '192.168.50.10', to: '0.0.0.0:25', rcpt: OUTSIDE, expect: [/connector mail\/default-frontend /, relayDenied] },
-    { exchange: 'nothing listens on the disabled connector\'s own address', hub: 'hub-mbx1', client: '192.168.50.10', to: '192.168.50.5:25', expect: [/has no listener there/] },
+    { exchange: 'the disabled connector\'s own address is answered by Default Frontend\'s 0.0.0.0:25, which answers on every address', hub: 'hub-mbx1', client: '192.168.50.10', to: '192.168.50.5:25', expect: [/^listener 0\.0\.0\.0:25 /, /connector mail\/default-frontend/] },
   ],
 };
 

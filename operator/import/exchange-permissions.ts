@@ -13,6 +13,7 @@
 import type { ReceiveConnectorSpec } from '../api/types.generated.ts';
 import { readBoolean, readList, readString, type JsonObject } from './exchange-values.ts';
 import type { ImportReport } from './import-report.ts';
+import { EXCHANGE_EXTENDED_RIGHTS, EXCHANGE_PERMISSION_GROUPS } from '../validate/exchange-names.ts';
 
 export type PermissionGroup = NonNullable<ReceiveConnectorSpec['permissionGroups']>[number];
 type Permission = NonNullable<ReceiveConnectorSpec['permissions']>[number];
@@ -21,12 +22,8 @@ export type Right = NonNullable<Permission['allow']>[number];
 /** Exchange PermissionGroups bits, in the documented order (None = 0). */
 export const PERMISSION_GROUP_BITS = ['AnonymousUsers', 'ExchangeUsers', 'ExchangeServers', 'ExchangeLegacyServers', 'Partners', 'Custom'] as const;
 
-export const GROUP_MAP: Readonly<Record<string, PermissionGroup>> = {
-  anonymoususers: 'AnonymousUsers',
-  exchangeusers: 'AuthenticatedUsers',
-  exchangeservers: 'TrustedServers',
-  partners: 'Partners',
-};
+/** Exchange group names: one table with validate's "did you mean" (operator/validate/exchange-names.ts). */
+export const GROUP_MAP = EXCHANGE_PERMISSION_GROUPS;
 
 export const GROUP_UNMAPPED_REASON: Readonly<Record<string, string>> = {
   exchangelegacyservers: 'Exchange 2003 interop (ExchangeLegacyInterop) has no counterpart: no Exchange 2003 server talks to a hub',
@@ -44,17 +41,8 @@ const GROUP_GRANTS: Readonly<Record<PermissionGroup, { principal: string; rights
   Partners: { principal: 'Partners', rights: ['Submit', 'AcceptRoutingHeaders'] },
 };
 
-export const RIGHT_MAP: Readonly<Record<string, Right>> = {
-  'ms-exch-smtp-submit': 'Submit',
-  'ms-exch-smtp-accept-any-recipient': 'AcceptAnyRecipient',
-  'ms-exch-smtp-accept-any-sender': 'AcceptAnySender',
-  'ms-exch-smtp-accept-authoritative-domain-sender': 'AcceptAuthoritativeDomainSender',
-  'ms-exch-bypass-anti-spam': 'BypassAntiSpam',
-  'ms-exch-bypass-message-size-limit': 'BypassMessageSizeLimit',
-  'ms-exch-accept-headers-routing': 'AcceptRoutingHeaders',
-  'ms-exch-accept-headers-organization': 'AcceptOrganizationHeaders',
-  'ms-exch-smtp-accept-authentication-flag': 'AcceptAuthenticationFlag',
-};
+/** Exchange extended-right names: one table with validate's "did you mean" (operator/validate/exchange-names.ts). */
+export const RIGHT_MAP = EXCHANGE_EXTENDED_RIGHTS;
 
 const UNMAPPED_RIGHT_REASON: ReadonlyArray<[RegExp, string]> = [
   [/^ms-exch-accept-headers-forest$/, 'X-MS-Exchange-Forest-* headers are Exchange-internal; the relay has no forest headers'],

@@ -11,6 +11,7 @@
  * Each reader returns undefined for a shape it cannot read; the caller reports the property as
  * unreadable with its raw value, never guesses.
  */
+import { EXCHANGE_BYTE_UNITS } from '../validate/exchange-names.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -66,7 +67,6 @@ export function readUnlimitedInteger(value: Json | undefined): number | 'unlimit
   return undefined;
 }
 
-const UNIT_BYTES: Record<string, number> = { B: 1, KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
 
 /**
  * readByteSize - an Exchange ByteQuantifiedSize in bytes: "25 MB (26,214,400 bytes)" (the exact
@@ -90,7 +90,7 @@ export function readByteSize(value: Json | undefined): number | 'unlimited' | un
   if (exact) return Number((exact[1] ?? '').replace(/[,.\s\u00a0]/g, ''));
   const sized = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?$/i.exec(text);
   if (!sized) return undefined;
-  return Math.round(Number(sized[1]) * (UNIT_BYTES[(sized[2] ?? 'B').toUpperCase()] ?? 1));
+  return Math.round(Number(sized[1]) * (EXCHANGE_BYTE_UNITS[(sized[2] ?? 'B').toUpperCase()]?.bytes ?? 1));
 }
 
 /**

@@ -36,8 +36,9 @@ export interface ReceiveConnectorsOnHub {
   generations: Map<string, number>;
 }
 
-function limitsOf(spec: ReceiveConnector['spec']): ConnectorConfig['limits'] {
-  const l = { ...LIMIT_DEFAULTS, ...(spec.limits ?? {}) };
+/** limitsOf - a connector's spec.limits with the API defaults filled in, in the rendered config's units. */
+export function limitsOf(limits: ReceiveConnector['spec']['limits']): ConnectorConfig['limits'] {
+  const l = { ...LIMIT_DEFAULTS, ...(limits ?? {}) };
   return {
     maxMessageSize: parseQuantity(l.maxMessageSize),
     maxRecipientsPerMessage: l.maxRecipientsPerMessage,
@@ -98,7 +99,7 @@ function connectorConfig(connector: ReceiveConnector, hub: RelayHub, objects: Na
   }
   let limits: ConnectorConfig['limits'];
   try {
-    limits = limitsOf(spec);
+    limits = limitsOf(spec.limits);
   } catch (error) {
     return { ok: false, field: 'spec.limits', rule: 'limitValue', message: (error as Error).message };
   }

@@ -29,6 +29,12 @@ export const ConditionType = {
   Stalled: 'Stalled',
   /** RelayHub: spool PVCs left by a scale-down may hold mail no pod delivers (controllers/stranded-mail.ts). */
   StrandedMail: 'StrandedMail',
+  /**
+   * ReceiveConnector: the connector loads and works, but does not do what it most likely
+   * means (operator/render/warnings.ts; the reason names the first warning). Not read by
+   * kstatus, which looks only at Ready, Reconciling and Stalled: a warned connector is Current.
+   */
+  Warning: 'Warning',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -71,6 +77,8 @@ export const ConditionReason = {
   /** StrandedMail: spool PVCs of ordinals >= replicas exist (True), or none (False). */
   OrphanedSpoolVolumes: 'OrphanedSpoolVolumes',
   NoOrphanedSpool: 'NoOrphanedSpool',
+  /** Warning=False: render/warnings.ts finds nothing to say. */
+  NoWarnings: 'NoWarnings',
 } as const;
 export type ConditionReason = (typeof ConditionReason)[keyof typeof ConditionReason];
 

@@ -9,6 +9,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { KINDS, crdFor, type CrdSchema, type Kind } from '../api/crds.ts';
 import { patternInWords } from './pattern-words.ts';
+import { didYouMean, suggestEnumValue, suggestPatternValue } from './exchange-names.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -71,9 +72,16 @@ function describe(error: ErrorObject, value: unknown, typesHere: string[] = []):
     case 'additionalProperties':
       return { field: field ? `${field}.${String(params.additionalProperty)}` : String(params.additionalProperty), rule: 'unknownField', message: `unknown field "${String(params.additionalProperty)}"` };
     case 'enum':
-      return { field, rule: 'enum', message: `Unsupported value: ${shown}: supported values: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    {
+      const allowed = params.allowedValues as unknown[];
+      const suggestion = suggestEnumValue(value, allowed);
+      return { field, rule: 'enum', message: `Unsupported value: ${shown}: ${suggestion ? `${didYouMean(suggestion)} ` : ''}supported values: ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+    }
     case 'pattern':
-      return { field, rule: 'pattern', message: `Invalid value: ${shown}: must be ${patternInWords(String(params.pattern))}` };
+    {
+      const suggestion = suggestPatternValue(value, String(params.pattern));
+      return { field, rule: 'pattern', message: `Invalid value: ${shown}: ${suggestion ? `${didYouMean(suggestion)} ` : ''}must be ${patternInWords(String(params.pattern))}` };
+    }
     case 'minimum':
       return { field, rule: 'minimum', message: `Invalid value: ${shown}: should be greater than or equal to ${String(params.limit)}` };
     case 'maximum':

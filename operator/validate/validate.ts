@@ -16,6 +16,8 @@ import type { NamespaceObjects, SecretObject } from '../render/inputs.ts';
 import { renderHub } from '../render/render.ts';
 import { effectiveConnectorSpec } from '../render/receive-connectors.ts';
 import { domainPublicSuffixProblem, openRelayProblem, SecurityRule } from '../render/security.ts';
+import { selectsHub } from '../render/selection.ts';
+import { connectorWarnings } from '../render/warnings.ts';
 import { checkCelRules } from './cel-rules.ts';
 import { checkSchema, isKnownKind } from './schema-check.ts';
 import { parseRemoteIPRange } from '../../relay/common/addresses.ts';
@@ -220,6 +222,13 @@ function crossObjectProblems(objects: NamespaceObjects, sources: Map<string, Man
     const problem = openRelayProblem(effectiveConnectorSpec(connector));
     if (!problem) continue;
     out.push({ source: sourceOf('ReceiveConnector', connector.metadata.name), object: `ReceiveConnector ${ns}/${connector.metadata.name ?? ''}`, field: problem.field, rule: problem.rule, message: problem.message, severity: 'error' });
+  }
+  // Warnings (render/warnings.ts): the connector loads, but does not do what it most likely means.
+  for (const connector of objects.receiveConnectors) {
+    const spec = effectiveConnectorSpec(connector);
+    for (const warning of connectorWarnings(connector, objects.hubs.filter((hub) => selectsHub(spec, hub)))) {
+      out.push({ source: sourceOf('ReceiveConnector', connector.metadata.name), object: `ReceiveConnector ${ns}/${connector.metadata.name ?? ''}`, field: warning.field, rule: warning.rule, message: warning.message, severity: 'warning' });
+    }
   }
   for (const domain of objects.acceptedDomains) {
     const problem = domainPublicSuffixProblem(domain.spec.domainName);

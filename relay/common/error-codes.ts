@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   RELAY_ERR_QUEUE_MESSAGE_NOT_FOUND: 'relay/queue',
   RELAY_ERR_QUEUE_ACTION_REFUSED: 'relay/queue',
   RELAY_ERR_QUEUE_API_ACCESS: 'relay/process',
+  RELAY_ERR_TRACK_INVALID_ARGUMENT: 'relay/process',
   RELAY_ERR_DELIVERY_INVALID_ARGUMENT: 'relay/delivery',
   RELAY_ERR_DELIVERY_CREDENTIALS: 'relay/delivery',
   RELAY_ERR_DELIVERY_STOPPED: 'relay/delivery',

@@ -6,6 +6,8 @@
  * smallest, applies the connector's connection limits, and hands the socket to that
  * connector's server with one call (ConnectorServer.handOver in relay/session). The route (index + connector servers) is swapped whole on reload:
  * a connection keeps the route it was accepted under until it ends.
+ * A wildcard listener may carry dedicated listeners of its port (shared-port.ts): a connection
+ * is then served by the one of the local address it reached.
  * Refusals here: 554 5.7.1 (no connector for the client), 421 4.7.0 (connection limits),
  * 421 4.3.2 (shutting down), PROXY header from an untrusted peer or malformed (closed).
  */
@@ -18,12 +20,18 @@ import type { ConnectorServer } from '../session/connector-server.ts';
 import { noConnectorReply, REPLIES, refusalLine } from '../session/replies.ts';
 import { selectConnector, type ListenerRangeIndex } from './range-index-lookup.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
+import { tenantFor, type PlannedListener } from './shared-port.ts';
 
 export interface ListenerRoute {
   index: ListenerRangeIndex;
   connectors: Map<string, ConnectorServer>;
   isTrustedProxy: (address: string) => boolean;
   hubFqdn: string;
+  /**
+   * Dedicated listeners riding on this (wildcard) socket, by local address (shared-port.ts):
+   * a connection that reached one of these addresses is served by that listener's route.
+   */
+  tenants?: ReadonlyMap<string, PlannedListener>;
 }
 
 const unmapped = (address: string): string => (address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
@@ -137,7 +145,9 @@ export class Listener {
     socket.once('close', () => onSocketClose());
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
-    const route = this.#route;
+    const tenant = tenantFor(this.#route, socket.localAddress);
+    const route = tenant?.route ?? this.#route;
+    const config = tenant?.config ?? this.config;
     let clientAddress = unmapped(socket.remoteAddress ?? '');
     let clientPort = socket.remotePort ?? 0;
     // A getsockname per connection only when the listener is bound to a wildcard address.
@@ -178,13 +188,13 @@ export class Listener {
 
     const selection = selectConnector(route.index, clientAddress);
     if (!selection.ok) {
-      this.#metrics.connections.inc({ connector: 'none', listener: this.config.endpoint });
-      return refuse('-', noConnectorReply(route.hubFqdn, this.config.endpoint, clientAddress), selection.reason);
+      this.#metrics.connections.inc({ connector: 'none', listener: config.endpoint });
+      return refuse('-', noConnectorReply(route.hubFqdn, config.endpoint, clientAddress), selection.reason);
     }
     const target = route.connectors.get(selection.connectorId);
     if (!target) return refuse(selection.connectorId, refusalLine(REPLIES.connectorNotLoaded), REPLIES.connectorNotLoaded.reason);
     const { runtime } = target;
-    this.#metrics.connections.inc({ connector: runtime.connector.id, listener: this.config.endpoint });
+    this.#metrics.connections.inc({ connector: runtime.connector.id, listener: config.endpoint });
     const lease = runtime.limiter.openConnection(clientAddress);
     if (!lease.ok) return refuse(runtime.connector.id, refusalLine(lease), lease.reason);
 
@@ -205,6 +215,6 @@ export class Listener {
       forget();
     };
     onSocketClose = release;
-    target.handOver(socket, { log, sessionId, release, clientAddress, clientPort, localAddress: this.config.bindAddress, localPort: this.config.port });
+    target.handOver(socket, { log, sessionId, release, clientAddress, clientPort, localAddress: config.bindAddress, localPort: config.port });
   }
 }

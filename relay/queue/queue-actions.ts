@@ -31,6 +31,8 @@ export const REMOVED_DSN_STATUS = '5.3.0';
 /** What the actions need of the queue manager. */
 export interface QueueScheduler {
   retryNow(ids: readonly string[]): void;
+  /** The messages being attempted now are due again at once should this attempt defer them. */
+  retryInFlightIfDeferred(): void;
   forget(id: string): void;
 }
 
@@ -92,6 +94,9 @@ export class QueueActions {
 
   /** retryWaitingOn - a next host answers again: the deferred messages whose last reply came from it, now. */
   async retryWaitingOn(hostName: string): Promise<string[]> {
+    // An attempt in flight now may still defer on the host's old down mark, or reach deferred/
+    // after the listing below has passed it: it must not wait out a whole backoff either.
+    this.#o.scheduler.retryInFlightIfDeferred();
     const ids: string[] = [];
     for await (const m of this.#o.view.each('deferred')) {
       if (m.recipientStates.some((r) => r.status === 'pending' && r.remoteMta === hostName)) ids.push(m.id);

@@ -210,3 +210,30 @@ void test('a corrupt message goes to corrupt/; a throwing runner defers with 4.3
   assert.match(read.state.recipients[0]?.reply ?? '', /boom/);
   assert.ok(log.some((e) => e.event === 'messageCorrupt' && e.id === bad));
 });
+
+void test('a next hop back while an attempt is in flight: if that attempt defers, the message is due at once, not after the backoff', async (t) => {
+  const { commit, manager } = await setup(t);
+  await commit(['a@example.com']);
+  await commit(['b@example.com']);
+  const gates: Array<PromiseWithResolvers<void>> = [];
+  const attempts = new Map<string, number>();
+  const m = manager({
+    retry: () => ({ ...RETRY, minBackoffMs: 60_000, maxBackoffMs: 120_000 }), // a whole minute if nothing says otherwise
+    run: async (job) => {
+      attempts.set(job.id, (attempts.get(job.id) ?? 0) + 1);
+      if (attempts.get(job.id) === 1) {
+        const gate = Promise.withResolvers<void>();
+        gates.push(gate);
+        await gate.promise;
+        return job.pending.map((i) => outcome(i, 'deferred')); // decided on the host's old down mark
+      }
+      return job.pending.map((i) => outcome(i, 'delivered'));
+    },
+  });
+  await m.start();
+  await until(() => gates.length === 2, 'both attempts in flight');
+  m.retryInFlightIfDeferred(); // the host answers again now
+  for (const gate of gates) gate.resolve();
+  await until(() => [...attempts.values()].every((n) => n === 2) && attempts.size === 2, 'both attempted again at once', 3000);
+  assert.deepEqual([...attempts.values()], [2, 2]);
+});

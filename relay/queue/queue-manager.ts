@@ -73,6 +73,8 @@ export class QueueManager {
   readonly #now: () => number;
   readonly #schedule = new Map<string, number>();
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** In flight when a next hop came back (retryInFlightIfDeferred): due at once if deferred. */
+  readonly #dueOnDeferral = new Set<string>();
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | null = null;
   #pumping: Promise<void> | null = null;
@@ -131,6 +133,11 @@ export class QueueManager {
     for (const id of ids) if (!this.#inFlight.has(id)) this.#schedule.set(id, now);
     this.#scanFiles = true;
     this.kick();
+  }
+
+  /** retryInFlightIfDeferred - each message being attempted now is due at once if this attempt defers it. */
+  retryInFlightIfDeferred(): void {
+    for (const id of this.#inFlight.keys()) this.#dueOnDeferral.add(id);
   }
 
   /** forget - stop scheduling a message that left deferred/ by another hand (held, removed). */
@@ -216,6 +223,7 @@ export class QueueManager {
       }
       const job = this.#attempt(id).finally(() => {
         this.#inFlight.delete(id);
+        this.#dueOnDeferral.delete(id);
         this.kick();
       });
       this.#inFlight.set(id, job);
@@ -313,7 +321,7 @@ export class QueueManager {
     };
     await store.write(state);
     await spool.moveMessage(job.id, 'active', 'deferred');
-    this.#schedule.set(job.id, next);
+    this.#schedule.set(job.id, this.#dueOnDeferral.delete(job.id) ? this.#now() : next);
     this.#log({ event: 'messageDeferred', id: job.id, pending, nextAttemptAt: state.nextAttemptAt as string });
   }
 }

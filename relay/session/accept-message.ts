@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { DsnNotify } from '../delivery/envelope.ts';
 import { MAX_SPOOL_BODY_BYTES } from '../spool/record-format.ts';
+import { isSpoolFull } from '../spool/errors.ts';
 import { runAntiSpamChecks } from './antispam.ts';
 import type { ConnectorContext } from './connector-context.ts';
 import { DataNormalizer } from './data-normalizer.ts';
@@ -105,7 +106,7 @@ export async function acceptMessage(context: ConnectorContext, session: SMTPServ
   const sunk = await sink.finish();
   const failure = sink.failure;
   if (failure) {
-    const full = failure.kind === 'spool' && (failure.error as { code?: string }).code === 'RELAY_ERR_SPOOL_FULL';
+    const full = failure.kind === 'spool' && isSpoolFull(failure.error);
     const refusal = failure.kind === 'memory' ? REPLIES.dataMemoryFull : full ? REPLIES.spoolFull : REPLIES.spoolError;
     const reason = refusal.reason;
     metrics.refusals.inc({ ...labels, reason });
@@ -179,8 +180,7 @@ export async function acceptMessage(context: ConnectorContext, session: SMTPServ
     state.log.write('>', `250 2.6.0 <${id}> Queued mail for delivery`, `queued ${queued} size ${size} recipients ${recipients.length}`);
     return `2.6.0 <${id}> Queued mail for delivery as ${queued}`;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const full = code === 'RELAY_ERR_SPOOL_FULL';
+    const full = isSpoolFull(error);
     const refusal = full ? REPLIES.spoolFull : REPLIES.spoolError;
     metrics.refusals.inc({ ...labels, reason: refusal.reason });
     state.log.write('*', `spool ${full ? 'full' : 'error'}: ${(error as Error).message}`, refusal.reason, true);

@@ -1,8 +1,10 @@
 /*
  * relay/spool/errors - the errors the spool throws, one class per code.
  *
- * Callers match on `code`. The session maps RELAY_ERR_SPOOL_FULL to `452 4.3.1` and
- * RELAY_ERR_SPOOL_WRITE to `451 4.3.0`; either way the client keeps the message and retries.
+ * Callers match on `code`. The session maps RELAY_ERR_SPOOL_FULL, and a SpoolWriteError whose
+ * cause is the disk itself being full (ENOSPC, EDQUOT: isSpoolFull), to `452 4.3.1` (RFC 3463
+ * "mail system full"), and any other RELAY_ERR_SPOOL_WRITE to `451 4.3.0`; either way the client
+ * keeps the message and retries.
  */
 import { RelayError } from '../common/errors.ts';
 
@@ -90,4 +92,20 @@ export class SpoolLockedError extends RelayError {
     super('RELAY_ERR_SPOOL_LOCKED', `spool ${root} is in use by ${holder}: one spool serves one hub; stop that hub or give this one its own spool directory (lock file ${lockFile})`);
     this.holderPid = holderPid;
   }
+}
+
+/** Errnos that mean the volume (or the quota on it) has no room: the disk is full, not broken. */
+const NO_SPACE_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * isSpoolFull - the spool refused for want of space: its own reserve (SpoolFullError), or a
+ * write the kernel answered with ENOSPC/EDQUOT (another writer filled the volume between two
+ * free-space samples), found through the error's `cause` chain.
+ */
+export function isSpoolFull(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'RELAY_ERR_SPOOL_FULL' || (typeof code === 'string' && NO_SPACE_ERRNOS.has(code))) return true;
+  }
+  return false;
 }

@@ -169,13 +169,17 @@ export class LogAppender {
     const seq = Math.max(this.#nextSeq, this.#rotateTo ?? 0);
     this.#nextSeq = seq + 1;
     this.#rotateTo = null;
-    const handle = await fs.open(path.join(this.#dir, segmentName(seq, this.#options.kind)), 'wx', 0o600);
+    const file = path.join(this.#dir, segmentName(seq, this.#options.kind));
+    const handle = await fs.open(file, 'wx', 0o600);
     try {
       await handle.write(SEGMENT_HEADER, 0, SEGMENT_HEADER.length, 0);
       await handle.datasync();
       await this.#dirHandle.sync();
     } catch (err) {
       await handle.close().catch(() => {});
+      // Nothing in it was acknowledged: remove it, or a full disk leaves one empty segment per
+      // failed batch (each holding an inode) until the next start.
+      await fs.rm(file, { force: true }).catch(() => {});
       throw err;
     }
     this.#segment = { seq, handle, size: SEGMENT_HEADER.length };

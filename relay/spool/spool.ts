@@ -33,7 +33,8 @@
  *           where the hub wires the queue manager's wake-up; the relay:spool:* diagnostics
  *           channels (events.ts) are for logs, metrics and tests only.
  * FAILURES  SpoolFullError (452 4.3.1) before writing when free space - message <
- *           minFreeBytes; SpoolWriteError (451 4.3.0) on any write/fsync/rename error;
+ *           minFreeBytes; SpoolWriteError (451 4.3.0; 452 4.3.1 when its cause is ENOSPC,
+ *           isSpoolFull) on any write/fsync/rename error;
  *           a failed log write or fdatasync fails its whole batch.
  * SECURITY  message ids and states are validated before they touch a path; files are 0600,
  *           directories 0700. One process per spool directory: Spool.open takes LOCK in the

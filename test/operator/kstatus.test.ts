@@ -117,10 +117,12 @@ describe('kstatus of the four kinds', { timeout: 120_000 }, () => {
     const hubAnswer = await untilKstatus(ref('RelayHub', HUB), 'InProgress');
     assert.match(hubAnswer.message, /pod\(s\) to load config/);
     const connector = await until('connector status written', async () => {
-      const [answer] = await kstatus([ref('ReceiveConnector', 'copiers')]);
-      // before its first status there is nothing for kstatus to read (it says Current)
+      // before its first status there is nothing for kstatus to read (it says Current): the
+      // status is seen first, then kstatus asked (the other order raced the first status write)
       const view = await kubeClient(cluster).get<{ status?: { conditions?: Condition[] } }>(ns, 'receiveconnector', 'copiers');
-      return view.status?.conditions?.some((c) => c.type === 'Reconciling') ? answer : undefined;
+      if (!view.status?.conditions?.some((c) => c.type === 'Reconciling')) return undefined;
+      const [answer] = await kstatus([ref('ReceiveConnector', 'copiers')]);
+      return answer;
     });
     assert.equal(connector?.status, 'InProgress');
     assert.match(connector?.message ?? '', /Propagating: 0\/1 pods run config/);

@@ -14,28 +14,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { RenderedConfig } from '../../relay/config/schema.ts';
 import type { TestCluster } from '../support/cluster.ts';
+import { conditionOf as condition, receiveConnectorObject, renderedHubConfig, RELAY_GROUP_VERSION as GROUP, type WithConditions } from '../support/connector-status.ts';
 import { applyObjects, kubeClient, until, useOperatorNamespace } from '../support/operator-process.ts';
 
 const ns = `op-open-relay-${randomBytes(3).toString('hex')}`;
-const GROUP = 'relayoperator.io/v1alpha1';
 const HUB = 'hub';
-
-interface Condition { type: string; status: string; reason: string; message: string }
-interface WithConditions { status?: { conditions?: Condition[] } }
 
 let cluster: TestCluster;
 useOperatorNamespace(ns, { ready: (c) => void (cluster = c) });
 
-const condition = (object: WithConditions | undefined, type: string): Condition | undefined => object?.status?.conditions?.find((c) => c.type === type);
-async function renderedConfig(): Promise<RenderedConfig | undefined> {
-  const cm = await kubeClient(cluster).tryGet<{ data?: Record<string, string> }>(ns, 'configmap', `${HUB}-relay-config`);
-  const text = cm?.data?.['config.json'];
-  return text ? (JSON.parse(text) as RenderedConfig) : undefined;
-}
-
-const connector = (name: string, spec: Record<string, unknown>) => ({ apiVersion: GROUP, kind: 'ReceiveConnector', metadata: { name, namespace: ns }, spec: { hubs: [HUB], bindings: ['0.0.0.0:25'], ...spec } });
+const renderedConfig = () => renderedHubConfig(cluster, ns, HUB);
+const connector = (name: string, spec: Record<string, unknown>) => receiveConnectorObject(ns, HUB, name, spec);
 const takeover = (extra: Record<string, unknown>) => connector('takeover', {
   usage: 'Custom', remoteIPRanges: ['0.0.0.0/1', '128.0.0.0/1', '::/1', '8000::/1'], permissionGroups: ['TrustedServers'], authMechanisms: ['ExternalAuthoritative'], ...extra,
 });

@@ -13,63 +13,23 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { freePort } from '../controlplane/controlplane.ts';
-import { removeHubDir, startHubProcess, type HubProcess, anonymousRelayConnector } from '../support/hub-process.ts';
+import { removeHubDir, startHubProcess, type HubProcess } from '../support/hub-process.ts';
 import { scanSegment } from '../../relay/spool/log-format.ts';
+import { smartHostManifests, startSwitchableSink, tokenMail } from './support-next-hop.ts';
 
 const HUB_IP = '127.0.0.113';
 const SINK_IP = '127.0.0.114';
 const MESSAGES = 50;
 
-function manifests(hubPort: number, sinkPort: number): string {
-  return `
-apiVersion: relayoperator.io/v1alpha1
-kind: RelayHub
-metadata: {name: corrupt, namespace: spool-corrupt}
-spec:
-  fqdn: corrupt.relay.test
-  antiSpam: {spf: false}
-  queue: {retry: {minBackoff: 1s, maxBackoff: 2s, maxAge: 1h}}
----
-${anonymousRelayConnector({ namespace: 'spool-corrupt', hub: 'corrupt', binding: `${HUB_IP}:${hubPort}`, name: 'in' })}
----
-apiVersion: relayoperator.io/v1alpha1
-kind: SendConnector
-metadata: {name: sink, namespace: spool-corrupt}
-spec:
-  addressSpaces: [{domain: "*", cost: 1}]
-  smartHosts: ["${SINK_IP}:${sinkPort}"]
-  tls: {mode: None}
-`;
-}
-
-async function startSink(port: number): Promise<{ received: Map<string, number>; stop(): Promise<void> }> {
-  const received = new Map<string, number>();
-  const server = new SMTPServer({
-    disableReverseLookup: true,
-    logger: false,
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    onData(stream, _session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const token = /corrupt-token-(\d+)/.exec(Buffer.concat(chunks).toString('latin1'))?.[1];
-        if (token) received.set(token, (received.get(token) ?? 0) + 1);
-        callback();
-      });
-    },
-  });
-  server.on('error', () => undefined);
-  await new Promise<void>((resolve) => server.listen(port, SINK_IP, resolve));
-  return { received, stop: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
 test('a flipped byte in a segment header: all 50 acknowledged messages in it are delivered after restart, logged at error and counted', { timeout: 60_000 }, async (t) => {
   const [hubPort, sinkPort, metricsPort] = [await freePort(HUB_IP), await freePort(SINK_IP), await freePort()];
-  const sink = await startSink(sinkPort);
-  let hub: HubProcess = await startHubProcess({ manifests: manifests(hubPort, sinkPort), hub: 'corrupt', extraArgs: ['--hold-delivery'] });
+  const sink = await startSwitchableSink(SINK_IP, sinkPort);
+  const manifests = smartHostManifests({
+    namespace: 'spool-corrupt', hub: 'corrupt', binding: `${HUB_IP}:${hubPort}`, smartHost: `${SINK_IP}:${sinkPort}`,
+    retry: { minBackoff: '1s', maxBackoff: '2s', maxAge: '1h' },
+  });
+  let hub: HubProcess = await startHubProcess({ manifests, hub: 'corrupt', extraArgs: ['--hold-delivery'] });
   t.after(async () => {
     await hub.kill();
     removeHubDir(hub);
@@ -80,7 +40,7 @@ test('a flipped byte in a segment header: all 50 acknowledged messages in it are
   const acked = new Map<string, string>(); // queue id -> token
   try {
     await Promise.all(Array.from({ length: MESSAGES }, async (_, i) => {
-      const info = (await transport.sendMail({ from: 'app@contoso.test', to: `rcpt${i}@fabrikam.test`, subject: `corrupt ${i}`, text: `corrupt-token-${i}\n` })) as { response: string };
+      const info = (await transport.sendMail({ ...tokenMail(String(i)), to: `rcpt${i}@fabrikam.test` })) as { response: string };
       const queueId = / as (\S+)$/.exec(info.response)?.[1];
       assert.match(info.response, /^250 /);
       acked.set(queueId as string, String(i));

@@ -34,6 +34,8 @@ export interface HubProcessOptions {
   dir?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** A command the hub runs under (`strace -f ...`): `child` is then that command, not Node. */
+  wrapper?: string[];
 }
 
 export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
@@ -41,7 +43,9 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   const manifestFile = join(dir, 'manifests.yaml');
   if (!options.dir) writeFileSync(manifestFile, options.manifests);
   const stateDir = join(dir, 'state');
-  const child = spawn(process.execPath, ['bin/relay-operator.js', 'hub', '--manifests', manifestFile, '--hub', options.hub, '--spool', stateDir, '--grace-period', '5', ...(options.extraArgs ?? [])], {
+  const hubCommand = [process.execPath, 'bin/relay-operator.js', 'hub', '--manifests', manifestFile, '--hub', options.hub, '--spool', stateDir, '--grace-period', '5', ...(options.extraArgs ?? [])];
+  const [command, ...args] = [...(options.wrapper ?? []), ...hubCommand] as [string, ...string[]];
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });

@@ -3,29 +3,13 @@
  *
  * Job: a ConnectorConfig with sane, fully defaulted values that each test overrides in part.
  * Trust: test-only; only tests import this file.
- * Failure modes: none; values mirror the api.md defaults (36Mi, 200 recipients, 5000 conns).
+ * Failure modes: none; the limits are render's own defaults (limitsOf), so they cannot drift from api.md.
  */
 import type { AcceptedDomainConfig, ConnectorConfig, ConnectorLimits } from '../../relay/config/schema.ts';
+import { limitsOf } from '../../operator/render/receive-connectors.ts';
 
-export const DEFAULT_LIMITS: ConnectorLimits = {
-  maxMessageSize: 36 * 1024 * 1024,
-  maxRecipientsPerMessage: 200,
-  maxInboundConnections: 5000,
-  maxInboundConnectionsPerSource: 20,
-  maxInboundConnectionPercentagePerSource: 2,
-  messageRateLimit: 0,
-  messageRateSource: 'IPAddress',
-  connectionTimeoutMs: 600_000,
-  connectionInactivityTimeoutMs: 300_000,
-  tarpitIntervalMs: 5_000,
-  maxHopCount: 30,
-  maxLocalHopCount: 8,
-  maxHeaderSize: 256 * 1024,
-  maxProtocolErrors: 5,
-  maxLogonFailures: 3,
-  greetDelayMs: 0,
-  dnsLookupTimeoutMs: 5_000,
-};
+/** The limits render gives a connector that sets none (the API defaults of operator/api/defaults.ts). */
+export const DEFAULT_LIMITS: ConnectorLimits = limitsOf(undefined);
 
 export type ConnectorOverrides = Partial<Omit<ConnectorConfig, 'limits'>> & { limits?: Partial<ConnectorLimits> };
 
