@@ -15,7 +15,7 @@
  *
  * Target (issue 14): the relay/Postfix throughput ratio holds with the neighbours:
  * ratio_with >= NOISY_TARGET x ratio_without.
- * Parameters (environment): NOISY_SAMPLES=3 (rounds), LATENCY_SESSIONS=2, NOISY_BLOCK=65536,
+ * Parameters (environment): NOISY_SAMPLES=2 (rounds), LATENCY_SESSIONS=2, NOISY_BLOCK=65536,
  * NOISY_SYNCS=200 (fdatasync/s the writer aims at); the load is SESSIONS/SIZE/MESSAGES/WARMUP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -49,7 +49,7 @@ export function noisyParamsFrom(env: NodeJS.ProcessEnv): NoisyParams {
     if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be an integer >= 1, got ${env[name]}`);
     return value;
   };
-  return { rounds: int('NOISY_SAMPLES', 3), latencySessions: int('LATENCY_SESSIONS', 2), writerBlockBytes: int('NOISY_BLOCK', 65536), writerSyncsPerSec: int('NOISY_SYNCS', 200) };
+  return { rounds: int('NOISY_SAMPLES', 2), latencySessions: int('LATENCY_SESSIONS', 2), writerBlockBytes: int('NOISY_BLOCK', 65536), writerSyncsPerSec: int('NOISY_SYNCS', 200) };
 }
 
 export interface NoisySample {
