@@ -16,7 +16,8 @@
  * Target (issue 14): the relay/Postfix throughput ratio holds with the neighbours:
  * ratio_with >= NOISY_TARGET x ratio_without.
  * Parameters (environment): NOISY_SAMPLES=2 (rounds), LATENCY_SESSIONS=2, NOISY_BLOCK=65536,
- * NOISY_SYNCS=200 (fdatasync/s the writer aims at); the load is SESSIONS/SIZE/MESSAGES/WARMUP.
+ * NOISY_SYNCS=200 (fdatasync/s the writer aims at), NOISY_NEIGHBOURS=writer,cpu (one alone tells
+ * their effects apart); the load is SESSIONS/SIZE/MESSAGES/WARMUP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -41,7 +42,11 @@ export interface NoisyParams {
   latencySessions: number;
   writerBlockBytes: number;
   writerSyncsPerSec: number;
+  /** which neighbours run in the `noisy` condition (NOISY_NEIGHBOURS; both by default, one alone to tell their effects apart) */
+  neighbours: NeighbourKind[];
 }
+export type NeighbourKind = 'writer' | 'cpu';
+const NEIGHBOUR_KINDS: readonly NeighbourKind[] = ['writer', 'cpu'];
 
 export function noisyParamsFrom(env: NodeJS.ProcessEnv): NoisyParams {
   const int = (name: string, def: number): number => {
@@ -49,7 +54,13 @@ export function noisyParamsFrom(env: NodeJS.ProcessEnv): NoisyParams {
     if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be an integer >= 1, got ${env[name]}`);
     return value;
   };
-  return { rounds: int('NOISY_SAMPLES', 2), latencySessions: int('LATENCY_SESSIONS', 2), writerBlockBytes: int('NOISY_BLOCK', 65536), writerSyncsPerSec: int('NOISY_SYNCS', 200) };
+  const kinds = (env.NOISY_NEIGHBOURS ?? NEIGHBOUR_KINDS.join(',')).split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+  const unknown = kinds.filter((k) => !(NEIGHBOUR_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0 || kinds.length === 0) throw new Error(`NOISY_NEIGHBOURS: ${unknown.length ? `unknown ${unknown.join(', ')}` : 'empty'} (known: ${NEIGHBOUR_KINDS.join(', ')})`);
+  return {
+    rounds: int('NOISY_SAMPLES', 2), latencySessions: int('LATENCY_SESSIONS', 2), writerBlockBytes: int('NOISY_BLOCK', 65536), writerSyncsPerSec: int('NOISY_SYNCS', 200),
+    neighbours: NEIGHBOUR_KINDS.filter((k) => kinds.includes(k)),
+  };
 }
 
 export interface NoisySample {
@@ -109,7 +120,7 @@ async function startNeighbour(args: string[]): Promise<{ child: ChildProcess; re
   return { child, report };
 }
 
-/** startNeighbours - the writer (in `dir`, the filesystem of the spools) and the CPU hog. */
+/** startNeighbours - the writer (in `dir`, the filesystem of the spools) and the CPU hog, or the one of them NOISY_NEIGHBOURS names. */
 export async function startNeighbours(dir: string, noisy: NoisyParams): Promise<Neighbours> {
   const started: { child: ChildProcess; report: Promise<NeighbourReport> }[] = [];
   const stop = async (): Promise<NeighbourReport[]> => {
@@ -121,8 +132,8 @@ export async function startNeighbours(dir: string, noisy: NoisyParams): Promise<
   const stopQuietly = async (): Promise<void> => void (await stop().catch(() => undefined));
   cleanups.push(stopQuietly);
   try {
-    started.push(await startNeighbour(['writer', dir, String(noisy.writerBlockBytes), String(noisy.writerSyncsPerSec)]));
-    started.push(await startNeighbour(['cpu']));
+    if (noisy.neighbours.includes('writer')) started.push(await startNeighbour(['writer', dir, String(noisy.writerBlockBytes), String(noisy.writerSyncsPerSec)]));
+    if (noisy.neighbours.includes('cpu')) started.push(await startNeighbour(['cpu']));
   } catch (err) {
     await stopQuietly();
     throw err;

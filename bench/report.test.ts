@@ -67,3 +67,10 @@ test('renderNoisy: a relay that never started says why and is not judged', () =>
   assert.match(md, /not judged: no relay figure/);
   assert.doesNotMatch(md, /\*\*met\*\*|\*\*not met\*\*/);
 });
+
+test('renderNoisy: a neighbour left out by NOISY_NEIGHBOURS says so', () => {
+  const r = results([[1000], [2500]], [[500], [1000]]);
+  r.neighbours = r.neighbours.filter((n) => n.kind === 'cpu');
+  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({ NOISY_NEIGHBOURS: 'cpu' }), r, []);
+  assert.match(md, /hub spools: not run \(NOISY_NEIGHBOURS\); and one busy CPU process: 0\.95 cores/);
+});

@@ -24,7 +24,7 @@ export function cpuModel(): string {
 }
 
 export function commandLine(): string {
-  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'NOISY_SAMPLES', 'LATENCY_SESSIONS', 'NOISY_BLOCK', 'NOISY_SYNCS', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'NOISY_SAMPLES', 'LATENCY_SESSIONS', 'NOISY_BLOCK', 'NOISY_SYNCS', 'NOISY_NEIGHBOURS', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const viaNpm = process.env.npm_lifecycle_event === 'bench';
   return [...shown, viaNpm ? 'npm run bench' : 'node bench/run.ts'].join(' ');
 }
@@ -251,11 +251,11 @@ export function renderNoisy(params: Params, noisy: NoisyParams, results: NoisyRe
   const writers = results.neighbours.filter((n): n is WriterReport => n.kind === 'writer');
   const hogs = results.neighbours.filter((n): n is CpuHogReport => n.kind === 'cpu');
   const writerSeconds = writers.reduce((sum, w) => sum + w.seconds, 0);
-  const writerLine = writers.length === 0 ? 'the writer never ran'
+  const writerLine = writers.length === 0 ? `not run${noisy.neighbours.includes('writer') ? '' : ' (NOISY_NEIGHBOURS)'}`
     : `achieved ${(writers.reduce((sum, w) => sum + w.writes, 0) / writerSeconds).toFixed(0)} fdatasync/s over its ${writers.length} run(s) `
       + `(${(writers.reduce((sum, w) => sum + w.bytes, 0) / writerSeconds / 2 ** 20).toFixed(1)} MiB/s; fdatasync p50 ${median(writers.map((w) => w.fdatasyncP50Ms)).toFixed(1)} ms, p99 ${median(writers.map((w) => w.fdatasyncP99Ms)).toFixed(1)} ms, median of its runs; `
       + `${(writers.reduce((sum, w) => sum + w.cpuSeconds, 0) / writerSeconds).toFixed(2)} cores)`;
-  const hogLine = hogs.length === 0 ? 'the CPU hog never ran'
+  const hogLine = hogs.length === 0 ? `not run${noisy.neighbours.includes('cpu') ? '' : ' (NOISY_NEIGHBOURS)'}`
     : `${(hogs.reduce((sum, h) => sum + h.cpuSeconds, 0) / hogs.reduce((sum, h) => sum + h.seconds, 0)).toFixed(2)} cores while it ran`;
   const p99 = (c: Condition, side: Side): number | null => {
     const l = summarize(latencies(c, side));
