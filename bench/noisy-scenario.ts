@@ -30,6 +30,7 @@ import { machineBusyCpuSeconds, runSmtpSource, treeCpuSeconds, type LoadParams }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NEIGHBOUR_SCRIPT = path.join(ROOT, 'bench/noisy-neighbour.ts');
+const READY_TIMEOUT_MS = 10_000; // a neighbour that has not said `ready` by then is killed and the run fails
 /** the share of the quiet relay/Postfix ratio that must hold with the neighbours */
 export const NOISY_TARGET = 0.8;
 export const NOISY_SCENARIO: Scenario = { id: 'noisy', title: 'receive, reuse (-d), with and without noisy neighbours', reuse: true, endToEnd: false, target: null };
@@ -84,8 +85,6 @@ export interface NoisyResults {
   neighbours: NeighbourReport[];
   /** why the relay has no figure, or null */
   relayUnavailable: string | null;
-  /** the order the runs were taken in, e.g. "quiet/postfix" */
-  order: string[];
 }
 
 interface Neighbours {
@@ -111,7 +110,8 @@ async function startNeighbour(args: string[]): Promise<{ child: ChildProcess; re
     });
     exited.then(() => reject(new Error(`noisy-neighbour ${args[0]} exited before it was ready`)), reject);
   });
-  await ready;
+  const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS); // an exit rejects `ready`
+  await ready.finally(() => clearTimeout(timer));
   const report = exited.then(() => {
     const line = stdout.split('\n').find((l) => l.startsWith('{'));
     if (!line) throw new Error(`noisy-neighbour ${args[0]} printed no report: ${JSON.stringify(stdout.slice(0, 200))}`);
@@ -173,7 +173,7 @@ async function measureWithLatency(server: Server, load: LoadParams, noisy: Noisy
 
 /** runNoisyScenario - NOISY_SAMPLES rounds of (quiet, noisy) x (Postfix, relay). */
 export async function runNoisyScenario(params: Params, noisy: NoisyParams, runDir: string): Promise<NoisyResults> {
-  const results: NoisyResults = { samples: new Map(), neighbours: [], relayUnavailable: null, order: [] };
+  const results: NoisyResults = { samples: new Map(), neighbours: [], relayUnavailable: null };
   for (let round = 1; round <= noisy.rounds; round++) {
     for (const condition of CONDITIONS) {
       const neighbours = condition === 'noisy' ? await startNeighbours(runDir, noisy) : null;
@@ -198,7 +198,6 @@ export async function runNoisyScenario(params: Params, noisy: NoisyParams, runDi
             const sample: NoisySample = { round, warmUpMsgsPerSec, ...(await measureWithLatency(server, params.load, noisy, neighbours?.pids ?? [])) };
             const key = `${condition}/${side}`;
             results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
-            results.order.push(key);
             log(`noisy ${key} round ${round}/${noisy.rounds}: ${sample.msgsPerSec.toFixed(0)} msgs/s, ${sample.latencyMs.length} latency probes, server ${sample.serverCores.toFixed(2)} cores, neighbours ${sample.neighbourCores.toFixed(2)} cores`);
           } catch (err) {
             if (side === 'postfix') throw err;

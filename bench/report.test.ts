@@ -19,7 +19,7 @@ function results(quiet: [number[], number[]], noisy: [number[], number[]], relay
   put('noisy/postfix', noisy[0]);
   put('noisy/relay', noisy[1]);
   return {
-    samples, relayUnavailable, order: [],
+    samples, relayUnavailable,
     neighbours: [
       { kind: 'writer', seconds: 10, writes: 2000, bytes: 2000 * 65536, fdatasyncP50Ms: 2, fdatasyncP99Ms: 12, cpuSeconds: 0.5 },
       { kind: 'cpu', seconds: 10, cpuSeconds: 9.5 },

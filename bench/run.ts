@@ -52,6 +52,7 @@ const FS_TYPES: Record<number, string> = { 0xef53: 'ext4', 0x58465342: 'xfs', 0x
 
 async function main(): Promise<number> {
   const params = paramsFrom(process.env);
+  const noisy = noisyParamsFrom(process.env); // read before anything runs: a bad NOISY_* fails at once
   const missing = await postfixPrerequisites();
   if (missing.length) {
     console.error(['bench: cannot measure the Postfix peer; missing:', ...missing.map((m) => `  - ${m}`),
@@ -100,7 +101,6 @@ async function main(): Promise<number> {
   }
   if (NOISY_SELECTED) {
     // Issue 14 item 8: with and without a disk writer and a CPU hog (bench/noisy-scenario.ts).
-    const noisy = noisyParamsFrom(process.env);
     log(`noisy scenario: ${noisy.rounds} rounds x (without, with neighbours) x (Postfix, relay), ${load.messages} messages each`);
     const header = [...machine(), software];
     const section = renderNoisy(params, noisy, await runNoisyScenario(params, noisy, runDir), header);
