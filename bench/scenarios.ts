@@ -8,6 +8,7 @@
  * (bench/hub.yaml, fixed address 127.0.0.41:2525; the DNS scenarios' hub on 127.0.0.43).
  * A hub that does not start or fails a sample leaves the relay without a figure, with the
  * reason; a Postfix failure ends the run. What to undo on exit is kept in `cleanups`.
+ * The noisy scenario (bench/noisy-scenario.ts) takes its servers, warm-up and settle from here.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

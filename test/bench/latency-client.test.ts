@@ -28,7 +28,7 @@ test('smtp-sink answering the final dot 1 s late: each sample is that second, on
   assert.deepEqual(result.errors, []);
   assert.equal(result.samples.length, result.accepted);
   assert.ok(result.accepted >= 2 && result.accepted <= 6, `2 sessions over ~2.5 s at 1 s per message: ${result.accepted} messages`);
-  for (const s of result.samples) assert.ok(s.ms >= 990 && s.ms < 1500, `DATA-to-250 ${s.ms.toFixed(0)} ms, expected about 1000`);
+  for (const s of result.samples) assert.ok(s.ms >= 990 && s.ms < 2000, `DATA-to-250 ${s.ms.toFixed(0)} ms, expected about 1000`);
 });
 
 test('smtp-sink answering MAIL 1 s late: that wait is not DATA-to-250', async (t) => {
