@@ -13,20 +13,28 @@
  * its end-of-data dot to the 250. The neighbours run from before the warm-up of the first
  * server to after the last one of that condition.
  *
+ * Isolation (NOISY_ISOLATION, bench/cgroup-isolation.ts): `cgroup`, the default as root with the
+ * cgroup v1 cpu controller, models two pods on a node: the side under test (the hub, or Postfix's
+ * master and every daemon it forks) in one cgroup, the neighbours in another, equal cpu.shares;
+ * smtp-source and the latency client outside both. `none`: every process in one cgroup, where
+ * the kernel divides CPU per thread and Postfix's many processes outnumber the CPU hog.
+ *
  * Target (issue 14): the relay/Postfix throughput ratio holds with the neighbours:
  * ratio_with >= NOISY_TARGET x ratio_without.
  * Parameters (environment): NOISY_SAMPLES=2 (rounds), LATENCY_SESSIONS=2, NOISY_BLOCK=65536,
  * NOISY_SYNCS=200 (fdatasync/s the writer aims at), NOISY_NEIGHBOURS=writer,cpu (one alone tells
- * their effects apart); the load is SESSIONS/SIZE/MESSAGES/WARMUP.
+ * their effects apart), NOISY_ISOLATION=cgroup|none; the load is SESSIONS/SIZE/MESSAGES/WARMUP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { chooseIsolation, createPodCgroups, probeIsolation, type Group, type Isolation, type IsolationProbe, type PodCgroups } from './cgroup-isolation.ts';
 import { startLatencyClient } from './latency-client.ts';
 import type { NeighbourReport } from './noisy-neighbour.ts';
 import { cleanups, hubServer, log, postfixServer, settle, warmUp, type Params, type Scenario, type Server, type Side } from './scenarios.ts';
-import { machineBusyCpuSeconds, runSmtpSource, treeCpuSeconds, type LoadParams } from './smtp-load.ts';
+import { machineBusyCpuSeconds, runSmtpSource, treeCpuSeconds, treePids, type LoadParams } from './smtp-load.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NEIGHBOUR_SCRIPT = path.join(ROOT, 'bench/noisy-neighbour.ts');
@@ -45,11 +53,13 @@ export interface NoisyParams {
   writerSyncsPerSec: number;
   /** which neighbours run in the `noisy` condition (NOISY_NEIGHBOURS; both by default, one alone to tell their effects apart) */
   neighbours: NeighbourKind[];
+  /** NOISY_ISOLATION, or the default the machine allows (bench/cgroup-isolation.ts) */
+  isolation: Isolation;
 }
 export type NeighbourKind = 'writer' | 'cpu';
 const NEIGHBOUR_KINDS: readonly NeighbourKind[] = ['writer', 'cpu'];
 
-export function noisyParamsFrom(env: NodeJS.ProcessEnv): NoisyParams {
+export function noisyParamsFrom(env: NodeJS.ProcessEnv, probe: IsolationProbe = probeIsolation()): NoisyParams {
   const int = (name: string, def: number): number => {
     const value = Number(env[name] ?? def);
     if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be an integer >= 1, got ${env[name]}`);
@@ -61,6 +71,7 @@ export function noisyParamsFrom(env: NodeJS.ProcessEnv): NoisyParams {
   return {
     rounds: int('NOISY_SAMPLES', 2), latencySessions: int('LATENCY_SESSIONS', 2), writerBlockBytes: int('NOISY_BLOCK', 65536), writerSyncsPerSec: int('NOISY_SYNCS', 200),
     neighbours: NEIGHBOUR_KINDS.filter((k) => kinds.includes(k)),
+    isolation: chooseIsolation(env.NOISY_ISOLATION, probe),
   };
 }
 
@@ -93,8 +104,10 @@ interface Neighbours {
 }
 
 /** startNeighbour - one neighbour process; resolves once it printed `ready`. */
-async function startNeighbour(args: string[]): Promise<{ child: ChildProcess; report: Promise<NeighbourReport> }> {
+async function startNeighbour(args: string[], cgroups: PodCgroups | null): Promise<{ child: ChildProcess; report: Promise<NeighbourReport> }> {
   const child = spawn(process.execPath, [NEIGHBOUR_SCRIPT, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // moved before its script even loads: the neighbour never runs outside its pod
+  if (cgroups && child.pid !== undefined) cgroups.move('neighbour', [child.pid]);
   let stdout = '';
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
@@ -120,8 +133,8 @@ async function startNeighbour(args: string[]): Promise<{ child: ChildProcess; re
   return { child, report };
 }
 
-/** startNeighbours - the writer (in `dir`, the filesystem of the spools) and the CPU hog, or the one of them NOISY_NEIGHBOURS names. */
-export async function startNeighbours(dir: string, noisy: NoisyParams): Promise<Neighbours> {
+/** startNeighbours - the writer (in `dir`, the filesystem of the spools) and the CPU hog, or the one of them NOISY_NEIGHBOURS names; in `cgroups`' neighbour group if given. */
+export async function startNeighbours(dir: string, noisy: NoisyParams, cgroups: PodCgroups | null = null): Promise<Neighbours> {
   const started: { child: ChildProcess; report: Promise<NeighbourReport> }[] = [];
   const stop = async (): Promise<NeighbourReport[]> => {
     const registered = cleanups.indexOf(stopQuietly);
@@ -132,8 +145,8 @@ export async function startNeighbours(dir: string, noisy: NoisyParams): Promise<
   const stopQuietly = async (): Promise<void> => void (await stop().catch(() => undefined));
   cleanups.push(stopQuietly);
   try {
-    if (noisy.neighbours.includes('writer')) started.push(await startNeighbour(['writer', dir, String(noisy.writerBlockBytes), String(noisy.writerSyncsPerSec)]));
-    if (noisy.neighbours.includes('cpu')) started.push(await startNeighbour(['cpu']));
+    if (noisy.neighbours.includes('writer')) started.push(await startNeighbour(['writer', dir, String(noisy.writerBlockBytes), String(noisy.writerSyncsPerSec)], cgroups));
+    if (noisy.neighbours.includes('cpu')) started.push(await startNeighbour(['cpu'], cgroups));
   } catch (err) {
     await stopQuietly();
     throw err;
@@ -171,12 +184,54 @@ async function measureWithLatency(server: Server, load: LoadParams, noisy: Noisy
   return { ...sample, latencyMs };
 }
 
+/** moveTree - a server and every process it has forked into a group; master first, so what it forks meanwhile inherits the group. */
+function moveTree(cgroups: PodCgroups, group: Group, pid: number): void {
+  cgroups.move(group, [pid]);
+  cgroups.move(group, treePids(pid));
+}
+
+/** outsideGroup - the server's processes (still alive) that are not in the group: should be none. */
+function outsideGroup(cgroups: PodCgroups, group: Group, pid: number): number[] {
+  const tree = treePids(pid);
+  const inside = new Set(cgroups.pids(group));
+  return tree.filter((p) => !inside.has(p) && alive(p));
+}
+
+function alive(pid: number): boolean {
+  try {
+    readFileSync(`/proc/${pid}/stat`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** withPodCgroups - run `body` with the run's cgroups (NOISY_ISOLATION=cgroup) or none; removed afterwards, on failure and on a signal too. */
+async function withPodCgroups<T>(isolation: Isolation, body: (cgroups: PodCgroups | null) => Promise<T>): Promise<T> {
+  if (isolation.mode === 'none') return body(null);
+  const cgroups = createPodCgroups();
+  log(`noisy: isolation cgroup (${isolation.why}): ${cgroups.paths.subject} and ${cgroups.paths.neighbour}`);
+  const remove = (): Promise<void> => cgroups.remove();
+  cleanups.push(remove);
+  try {
+    return await body(cgroups);
+  } finally {
+    const registered = cleanups.indexOf(remove);
+    if (registered >= 0) cleanups.splice(registered, 1); // a signal may have run the cleanups already
+    await remove();
+  }
+}
+
 /** runNoisyScenario - NOISY_SAMPLES rounds of (quiet, noisy) x (Postfix, relay). */
-export async function runNoisyScenario(params: Params, noisy: NoisyParams, runDir: string): Promise<NoisyResults> {
+export function runNoisyScenario(params: Params, noisy: NoisyParams, runDir: string): Promise<NoisyResults> {
+  return withPodCgroups(noisy.isolation, (cgroups) => runRounds(params, noisy, runDir, cgroups));
+}
+
+async function runRounds(params: Params, noisy: NoisyParams, runDir: string, cgroups: PodCgroups | null): Promise<NoisyResults> {
   const results: NoisyResults = { samples: new Map(), neighbours: [], relayUnavailable: null };
   for (let round = 1; round <= noisy.rounds; round++) {
     for (const condition of CONDITIONS) {
-      const neighbours = condition === 'noisy' ? await startNeighbours(runDir, noisy) : null;
+      const neighbours = condition === 'noisy' ? await startNeighbours(runDir, noisy, cgroups) : null;
       try {
         for (const side of ['postfix', 'relay'] as Side[]) {
           if (side === 'relay' && results.relayUnavailable !== null) continue;
@@ -194,8 +249,14 @@ export async function runNoisyScenario(params: Params, noisy: NoisyParams, runDi
             continue;
           }
           try {
+            // Postfix lives for the whole run (it may have been started by an earlier scenario): moved every time, a no-op once in
+            if (cgroups) moveTree(cgroups, 'subject', server.pid);
             const warmUpMsgsPerSec = await warmUp(server, NOISY_SCENARIO, params.load, params.warmup);
             const sample: NoisySample = { round, warmUpMsgsPerSec, ...(await measureWithLatency(server, params.load, noisy, neighbours?.pids ?? [])) };
+            const strays = cgroups ? outsideGroup(cgroups, 'subject', server.pid) : [];
+            if (strays.length > 0) throw new Error(`isolation: ${side} processes ${strays.join(', ')} are not in ${cgroups?.paths.subject}`);
+            const loose = cgroups && neighbours ? neighbours.pids.filter((p) => !cgroups.pids('neighbour').includes(p)) : [];
+            if (loose.length > 0) throw new Error(`isolation: neighbour processes ${loose.join(', ')} are not in ${cgroups?.paths.neighbour}`);
             const key = `${condition}/${side}`;
             results.samples.set(key, [...(results.samples.get(key) ?? []), sample]);
             log(`noisy ${key} round ${round}/${noisy.rounds}: ${sample.msgsPerSec.toFixed(0)} msgs/s, ${sample.latencyMs.length} latency probes, server ${sample.serverCores.toFixed(2)} cores, neighbours ${sample.neighbourCores.toFixed(2)} cores`);

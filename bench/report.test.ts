@@ -5,6 +5,7 @@ import { noisyVerdict, renderNoisy } from './report.ts';
 import { paramsFrom } from './scenarios.ts';
 import { noisyParamsFrom, type NoisyResults, type NoisySample } from './noisy-scenario.ts';
 
+const able = { root: true, cpuController: true };
 const sample = (msgsPerSec: number, latencyMs: number[] = [10]): NoisySample => ({
   round: 1, msgsPerSec, seconds: 5000 / msgsPerSec, warmUpMsgsPerSec: null, serverCores: 0.8, neighbourCores: 1, machineCores: 2, latencyMs,
 });
@@ -49,7 +50,7 @@ test('noisyVerdict: no relay figure, no verdict', () => {
 test('renderNoisy: both conditions with msgs/s, ratio and p50 / p99 DATA-to-250 of each side, the neighbours, the verdict', () => {
   const r = results([[1000], [2500]], [[500], [1000]]);
   r.samples.set('noisy/relay', [sample(1000, Array.from({ length: 100 }, (_, i) => i + 1))]);
-  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({}), r, ['command: `SCENARIOS=noisy npm run bench` (bench/run.ts)']);
+  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({}, able), r, ['command: `SCENARIOS=noisy npm run bench` (bench/run.ts)']);
   assert.match(md, /^## Noisy neighbours/);
   assert.match(md, /command: `SCENARIOS=noisy npm run bench`/);
   assert.match(md, /\| without neighbours \| 1000 \| 2500 \| 2\.50x \| 10 \/ 10 \(n=1\) \| 10 \/ 10 \(n=1\) \|/);
@@ -61,8 +62,18 @@ test('renderNoisy: both conditions with msgs/s, ratio and p50 / p99 DATA-to-250 
   assert.match(md, /smtp-source -d -M bench\.test -s 20 -l 10240 -m 5000/);
 });
 
+test('renderNoisy: says which isolation was used, in the heading and in a line of its own', () => {
+  const r = results([[1000], [2500]], [[500], [1000]]);
+  const pods = renderNoisy(paramsFrom({}), noisyParamsFrom({}, able), r, []);
+  assert.match(pods, /^## Noisy neighbours.*\(issue 14 item 8; isolation cgroup\)$/m);
+  assert.match(pods, /^isolation: cgroup \(default: root, cgroup v1 cpu controller at \/sys\/fs\/cgroup\/cpu\): .*cpu\.shares 1024 each.*\/sys\/fs\/cgroup\/cpu\/relay-bench-PID\/subject/m);
+  const shared = renderNoisy(paramsFrom({}), noisyParamsFrom({ NOISY_ISOLATION: 'none' }, able), r, []);
+  assert.match(shared, /^## Noisy neighbours.*\(issue 14 item 8; isolation none\)$/m);
+  assert.match(shared, /^isolation: none \(NOISY_ISOLATION=none\): every process in the machine's one cgroup/m);
+});
+
 test('renderNoisy: a relay that never started says why and is not judged', () => {
-  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({}), results([[1000], []], [[500], []], '127.0.0.41:2525 is in use by another process'), []);
+  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({}, able), results([[1000], []], [[500], []], '127.0.0.41:2525 is in use by another process'), []);
   assert.match(md, /\| without neighbours \| 1000 \| not available: 127\.0\.0\.41:2525 is in use by another process \| n\/a \|/);
   assert.match(md, /not judged: no relay figure/);
   assert.doesNotMatch(md, /\*\*met\*\*|\*\*not met\*\*/);
@@ -71,6 +82,6 @@ test('renderNoisy: a relay that never started says why and is not judged', () =>
 test('renderNoisy: a neighbour left out by NOISY_NEIGHBOURS says so', () => {
   const r = results([[1000], [2500]], [[500], [1000]]);
   r.neighbours = r.neighbours.filter((n) => n.kind === 'cpu');
-  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({ NOISY_NEIGHBOURS: 'cpu' }), r, []);
+  const md = renderNoisy(paramsFrom({}), noisyParamsFrom({ NOISY_NEIGHBOURS: 'cpu' }, able), r, []);
   assert.match(md, /hub spools: not run \(NOISY_NEIGHBOURS\); and one busy CPU process: 0\.95 cores/);
 });

@@ -14,6 +14,7 @@ import { dnsQuestions, HUB_ARGS, POSTFIX_HOST, SCENARIOS, SINK, type Params, typ
 import { median, spread, summarize } from './stats.ts';
 import { CONDITIONS, NOISY_TARGET, type Condition, type NoisyParams, type NoisyResults, type NoisySample } from './noisy-scenario.ts';
 import type { CpuHogReport, WriterReport } from './noisy-neighbour.ts';
+import { CPU_CGROUP_ROOT, POD_SHARES } from './cgroup-isolation.ts';
 
 const cpuMsPerMessage = (x: Sample, messages: number): number => (x.serverCores * x.seconds * 1000) / messages;
 const otherCores = (x: Sample): number => Math.max(0, x.machineCores - x.serverCores - x.sourceCores - x.kernelCores);
@@ -24,7 +25,7 @@ export function cpuModel(): string {
 }
 
 export function commandLine(): string {
-  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'NOISY_SAMPLES', 'LATENCY_SESSIONS', 'NOISY_BLOCK', 'NOISY_SYNCS', 'NOISY_NEIGHBOURS', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'NOISY_SAMPLES', 'LATENCY_SESSIONS', 'NOISY_BLOCK', 'NOISY_SYNCS', 'NOISY_NEIGHBOURS', 'NOISY_ISOLATION', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const viaNpm = process.env.npm_lifecycle_event === 'bench';
   return [...shown, viaNpm ? 'npm run bench' : 'node bench/run.ts'].join(' ');
 }
@@ -272,14 +273,20 @@ export function renderNoisy(params: Params, noisy: NoisyParams, results: NoisyRe
     return [`| ${label[c]} | ${side === 'postfix' ? 'Postfix' : 'relay'} | ${s.map((x) => x.msgsPerSec.toFixed(0)).join(', ')} | ${m((x) => x.seconds)} | ${m((x) => x.serverCores)} | ${m((x) => x.neighbourCores)} | ${m((x) => x.machineCores)} |`];
   }));
   const { load } = params;
+  const isolation = noisy.isolation.mode === 'cgroup'
+    ? `isolation: cgroup (${noisy.isolation.why}): two pods on a node, modelled with cgroup v1 cpu groups of their own, cpu.shares ${POD_SHARES} each (equal CPU requests), no quota and no blkio throttling: `
+      + `the side under test (the hub, or Postfix's master and every daemon it forks) in ${CPU_CGROUP_ROOT}/relay-bench-PID/subject, the neighbours in .../neighbour; `
+      + 'smtp-source, the latency client and the harness outside both, as clients on another machine (other processes on the machine stay in the root cgroup, each weighing as much as one group)'
+    : `isolation: none (${noisy.isolation.why}): every process in the machine's one cgroup, so the kernel divides CPU per runnable thread: the hub's one JavaScript thread meets the CPU hog one to one, Postfix's many processes outnumber it`;
   return [
-    '## Noisy neighbours: relay hub vs Postfix beside a disk writer and a CPU hog (issue 14 item 8)',
+    `## Noisy neighbours: relay hub vs Postfix beside a disk writer and a CPU hog (issue 14 item 8; isolation ${noisy.isolation.mode})`,
     '',
     ...header,
     `load: \`smtp-source ${smtpSourceArgs(load, { host: 'HOST', port: 0 }, true).join(' ').replace('HOST:0', 'HOST:PORT')}\` against Postfix (hold queue) and a fresh hub (\`node ${HUB_ARGS.join(' ')} DIR --hold-delivery\`), `
       + `each after ${params.warmup} warm-up messages; beside it ${noisy.latencySessions} sessions of bench/latency-client.ts send ${load.size}-byte messages back to back and time each from its end-of-data dot to the 250`,
     `neighbours (bench/noisy-neighbour.ts, each its own process, started by the harness): a writer appending ${noisy.writerBlockBytes / 1024} KiB blocks with an fdatasync after each, aiming at ${noisy.writerSyncsPerSec}/s, `
       + `in the run directory on the filesystem of the Postfix queue and the hub spools: ${writerLine}; and one busy CPU process: ${hogLine}`,
+    isolation,
     `order: ${noisy.rounds} rounds of (without, with) neighbours, A/B/A/B, so drift of the machine hits both conditions; in each, Postfix then the hub; the neighbours run from before Postfix's warm-up to after the hub's run`,
     '',
     '| condition | Postfix msgs/s | relay msgs/s | relay / Postfix | Postfix DATA-to-250 ms p50 / p99 | relay DATA-to-250 ms p50 / p99 |',
