@@ -31,7 +31,8 @@
  * Parameters (environment): SESSIONS=20 SIZE=10240 MESSAGES=5000 SAMPLES=3 WARMUP=2000 BENCH_DIR=$TMPDIR
  * MICRO=1 (0 skips the micro benchmarks) OUT=docs/benchmarks.md (OUT=- writes no file)
  * SCENARIOS=id,id (only those SMTP scenarios; default all); the noisy scenario's own:
- * NOISY_SAMPLES=2 LATENCY_SESSIONS=2 NOISY_BLOCK=65536 NOISY_SYNCS=200.
+ * NOISY_SAMPLES=2 LATENCY_SESSIONS=2 NOISY_BLOCK=65536 NOISY_SYNCS=200 NOISY_NEIGHBOURS=writer,cpu
+ * NOISY_ISOLATION=cgroup|none (default cgroup as root with the cgroup v1 cpu controller).
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
