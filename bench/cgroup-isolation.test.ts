@@ -1,7 +1,7 @@
 /* bench/cgroup-isolation: choosing the noisy scenario's isolation and naming its cgroups (the cgroups themselves: test/bench/cgroup-isolation.test.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseIsolation, cgroupPaths } from './cgroup-isolation.ts';
+import { chooseIsolation, cgroupPaths, podsShares } from './cgroup-isolation.ts';
 
 const able = { root: true, cpuController: true };
 
@@ -19,6 +19,12 @@ test('chooseIsolation: NOISY_ISOLATION wins; cgroup where it cannot be done and 
   assert.throws(() => chooseIsolation('cgroup', { root: false, cpuController: true }), /NOISY_ISOLATION=cgroup: not root \(NOISY_ISOLATION=none runs without\)/);
   assert.throws(() => chooseIsolation('cgroup', { root: true, cpuController: false }), /NOISY_ISOLATION=cgroup: no cgroup v1 cpu controller at \/sys\/fs\/cgroup\/cpu/);
   assert.throws(() => chooseIsolation('pods', able), /NOISY_ISOLATION must be cgroup or none, got pods/);
+});
+
+test('podsShares: kubelet\'s kubepods weight, 1024 per allocatable CPU, never below the kernel minimum of 2', () => {
+  assert.equal(podsShares(2), 2048);
+  assert.equal(podsShares(0.5), 512);
+  assert.equal(podsShares(0), 2);
 });
 
 test('cgroupPaths: one directory per harness pid, a subject and a neighbour group inside', () => {

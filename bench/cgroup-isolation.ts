@@ -9,18 +9,22 @@
  *
  * cgroup v1 only (the cpu controller mounted at /sys/fs/cgroup/cpu, root): per run
  * /sys/fs/cgroup/cpu/relay-bench-<pid>/{subject,neighbour}, cpu.shares 1024 each (two pods with
- * equal requests); no quota, and no blkio throttling: only the CPU weight is modelled. The
- * load generator (smtp-source, the latency client) and the harness stay where they are, like
- * clients on another machine. Other processes on the machine stay in the root cgroup too, each
- * weighing as much as one of these groups. Removal moves any process left back to the root
- * cgroup, then removes the directories.
+ * equal requests); no quota, and no blkio throttling: only the CPU weight is modelled. The run's
+ * directory plays kubelet's `kubepods` cgroup, whose cpu.shares are the node's allocatable CPUs
+ * x 1024: without that, every other runnable process of the machine (all in the root cgroup)
+ * would weigh as much as a whole pod. The load generator (smtp-source, the latency client) and
+ * the harness stay where they are, like clients on another machine. Removal moves any process
+ * left back to the root cgroup, then removes the directories.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export const CPU_CGROUP_ROOT = '/sys/fs/cgroup/cpu';
 /** cpu.shares of both groups: the kernel default, as two pods with equal CPU requests */
 export const POD_SHARES = 1024;
+/** cpu.shares of the run's directory, as kubelet gives `kubepods`: allocatable CPUs x 1024 (here every CPU of the machine) */
+export const podsShares = (cpus: number): number => Math.max(2, Math.round(cpus * 1024));
 
 export type IsolationMode = 'cgroup' | 'none';
 export interface Isolation {
@@ -86,7 +90,7 @@ function writePid(dir: string, pid: number): void {
 }
 
 /** createPodCgroups - the run's two groups with equal cpu.shares; a leftover of the same pid is an error. */
-export function createPodCgroups(pid = process.pid, root = CPU_CGROUP_ROOT): PodCgroups {
+export function createPodCgroups(pid = process.pid, root = CPU_CGROUP_ROOT, cpus = os.availableParallelism()): PodCgroups {
   const paths = cgroupPaths(pid, root);
   fs.mkdirSync(paths.base);
   const cgroups: PodCgroups = {
@@ -114,6 +118,7 @@ export function createPodCgroups(pid = process.pid, root = CPU_CGROUP_ROOT): Pod
     },
   };
   try {
+    fs.writeFileSync(path.join(paths.base, 'cpu.shares'), `${podsShares(cpus)}\n`);
     for (const group of GROUPS) {
       fs.mkdirSync(paths[group]);
       fs.writeFileSync(path.join(paths[group], 'cpu.shares'), `${POD_SHARES}\n`);

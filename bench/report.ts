@@ -14,7 +14,7 @@ import { dnsQuestions, HUB_ARGS, POSTFIX_HOST, SCENARIOS, SINK, type Params, typ
 import { median, spread, summarize } from './stats.ts';
 import { CONDITIONS, NOISY_TARGET, type Condition, type NoisyParams, type NoisyResults, type NoisySample } from './noisy-scenario.ts';
 import type { CpuHogReport, WriterReport } from './noisy-neighbour.ts';
-import { CPU_CGROUP_ROOT, POD_SHARES } from './cgroup-isolation.ts';
+import { CPU_CGROUP_ROOT, POD_SHARES, podsShares } from './cgroup-isolation.ts';
 
 const cpuMsPerMessage = (x: Sample, messages: number): number => (x.serverCores * x.seconds * 1000) / messages;
 const otherCores = (x: Sample): number => Math.max(0, x.machineCores - x.serverCores - x.sourceCores - x.kernelCores);
@@ -276,7 +276,8 @@ export function renderNoisy(params: Params, noisy: NoisyParams, results: NoisyRe
   const isolation = noisy.isolation.mode === 'cgroup'
     ? `isolation: cgroup (${noisy.isolation.why}): two pods on a node, modelled with cgroup v1 cpu groups of their own, cpu.shares ${POD_SHARES} each (equal CPU requests), no quota and no blkio throttling: `
       + `the side under test (the hub, or Postfix's master and every daemon it forks) in ${CPU_CGROUP_ROOT}/relay-bench-PID/subject, the neighbours in .../neighbour; `
-      + 'smtp-source, the latency client and the harness outside both, as clients on another machine (other processes on the machine stay in the root cgroup, each weighing as much as one group)'
+      + `relay-bench-PID weighs ${podsShares(os.availableParallelism())} (1024 per CPU, as kubelet's kubepods) against each other process of the machine in the root cgroup; `
+      + 'smtp-source, the latency client and the harness outside both, as clients on another machine'
     : `isolation: none (${noisy.isolation.why}): every process in the machine's one cgroup, so the kernel divides CPU per runnable thread: the hub's one JavaScript thread meets the CPU hog one to one, Postfix's many processes outnumber it`;
   return [
     `## Noisy neighbours: relay hub vs Postfix beside a disk writer and a CPU hog (issue 14 item 8; isolation ${noisy.isolation.mode})`,

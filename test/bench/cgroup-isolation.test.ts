@@ -1,6 +1,6 @@
 /*
  * bench/cgroup-isolation on the real cgroup v1 cpu controller (root): the run's groups are
- * created with equal cpu.shares, a process moved in lands there and the child it forks
+ * created with equal cpu.shares under a directory weighing 1024 per CPU, a process moved in lands there and the child it forks
  * afterwards too (so Postfix's daemons follow its master), and removal puts whatever is left
  * back in the root cgroup and leaves no directory behind.
  */
@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { createPodCgroups, CPU_CGROUP_ROOT, probeIsolation } from '../../bench/cgroup-isolation.ts';
 
 /** cpuCgroup - the cpu hierarchy's path of a process, from /proc/PID/cgroup (`1:cpu:/relay-bench-1/subject`). */
@@ -33,6 +34,7 @@ test('pod cgroups: equal shares, a moved process and what it forks later land in
   t.after(() => stopped(shell));
   assert.ok(shell.pid);
   for (const group of ['subject', 'neighbour'] as const) assert.equal(readFileSync(`${cgroups.paths[group]}/cpu.shares`, 'utf8').trim(), '1024');
+  assert.equal(readFileSync(`${cgroups.paths.base}/cpu.shares`, 'utf8').trim(), String(1024 * availableParallelism()), 'the run\'s directory weighs as kubepods: 1024 per CPU');
   const before = cpuCgroup(shell.pid);
   assert.ok(!before.includes('relay-bench-'), `the shell starts outside: ${before}`);
 
