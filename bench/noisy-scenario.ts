@@ -107,7 +107,12 @@ interface Neighbours {
 async function startNeighbour(args: string[], cgroups: PodCgroups | null): Promise<{ child: ChildProcess; report: Promise<NeighbourReport> }> {
   const child = spawn(process.execPath, [NEIGHBOUR_SCRIPT, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   // moved before its script even loads: the neighbour never runs outside its pod
-  if (cgroups && child.pid !== undefined) cgroups.move('neighbour', [child.pid]);
+  try {
+    if (cgroups && child.pid !== undefined) cgroups.move('neighbour', [child.pid]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   let stdout = '';
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
