@@ -2,7 +2,7 @@
  * bench/report - the markdown `npm run bench` prints and writes to docs/benchmarks.md from the
  * samples bench/scenarios.ts took: msgs/s per scenario and server as medians with their spread,
  * the ratio to Postfix against each target, CPU per run, what limited throughput, and the
- * Postfix configuration measured. Pure but for reading the machine's CPU model and the
+ * Postfix configuration measured, and the noisy-neighbour section (renderNoisy). Pure but for reading the machine's CPU model and the
  * environment the command line was given.
  */
 import { readFileSync } from 'node:fs';
@@ -10,16 +10,14 @@ import os from 'node:os';
 import { postfixSettings } from './postfix.ts';
 import { smtpSourceArgs } from './smtp-load.ts';
 import { EXAMPLE_CONNECTOR, EXAMPLE_FILE, SLOW_DNS_MS } from './dns-scenario.ts';
-import { dnsQuestions, POSTFIX_HOST, SCENARIOS, SINK, type Params, type Results, type Sample, type Side } from './scenarios.ts';
+import { dnsQuestions, HUB_ARGS, POSTFIX_HOST, SCENARIOS, SINK, type Params, type Results, type Sample, type Side } from './scenarios.ts';
+import { median, spread, summarize } from './stats.ts';
+import { CONDITIONS, NOISY_TARGET, type Condition, type NoisyParams, type NoisyResults, type NoisySample } from './noisy-scenario.ts';
+import type { CpuHogReport, WriterReport } from './noisy-neighbour.ts';
+import { CPU_CGROUP_ROOT, POD_SHARES, podsShares } from './cgroup-isolation.ts';
 
 const cpuMsPerMessage = (x: Sample, messages: number): number => (x.serverCores * x.seconds * 1000) / messages;
 const otherCores = (x: Sample): number => Math.max(0, x.machineCores - x.serverCores - x.sourceCores - x.kernelCores);
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
-const spread = (xs: number[]): string => (xs.length < 2 ? '' : ` ±${(((Math.max(...xs) - Math.min(...xs)) / 2 / median(xs)) * 100).toFixed(0)}%`);
 
 export function cpuModel(): string {
   const text = readFileSync('/proc/cpuinfo', 'utf8');
@@ -27,7 +25,7 @@ export function cpuModel(): string {
 }
 
 export function commandLine(): string {
-  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const shown = ['SCENARIOS', 'SESSIONS', 'SIZE', 'MESSAGES', 'SAMPLES', 'WARMUP', 'NOISY_SAMPLES', 'LATENCY_SESSIONS', 'NOISY_BLOCK', 'NOISY_SYNCS', 'NOISY_NEIGHBOURS', 'NOISY_ISOLATION', 'BENCH_DIR', 'MICRO', 'OPERATOR', 'OUT'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const viaNpm = process.env.npm_lifecycle_event === 'bench';
   return [...shown, viaNpm ? 'npm run bench' : 'node bench/run.ts'].join(' ');
 }
@@ -203,5 +201,111 @@ export function renderPostfixSettings(): string {
     '| setting | used in | why |',
     '|---|---|---|',
     ...rows,
+  ].join('\n');
+}
+
+export interface NoisyFigures { postfix: number | null; relay: number | null; ratio: number | null }
+export interface NoisyVerdict {
+  quiet: NoisyFigures;
+  noisy: NoisyFigures;
+  /** NOISY_TARGET x the quiet ratio: what the ratio with neighbours must reach */
+  required: number | null;
+  met: boolean | null;
+}
+
+/** noisyVerdict - median msgs/s per side and condition, the two ratios, and whether the target holds. */
+export function noisyVerdict(results: NoisyResults): NoisyVerdict {
+  const figures = (condition: Condition): NoisyFigures => {
+    const [postfix, relay] = (['postfix', 'relay'] as Side[]).map((side) => {
+      const xs = (results.samples.get(`${condition}/${side}`) ?? []).map((x) => x.msgsPerSec);
+      return xs.length ? median(xs) : null;
+    });
+    return { postfix: postfix ?? null, relay: relay ?? null, ratio: postfix && relay ? relay / postfix : null };
+  };
+  const quiet = figures('quiet');
+  const noisy = figures('noisy');
+  const required = quiet.ratio === null ? null : NOISY_TARGET * quiet.ratio;
+  return { quiet, noisy, required, met: required === null || noisy.ratio === null ? null : noisy.ratio >= required };
+}
+
+const ms = (x: number): string => (Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(1) : x.toFixed(0));
+const change = (before: number | null, after: number | null): string => (before && after !== null ? `${after >= before ? '+' : ''}${(((after - before) / before) * 100).toFixed(0)}%` : 'n/a');
+
+/** renderNoisy - the noisy-neighbour section: msgs/s and ratios with and without, p50/p99 DATA-to-250, the verdict. */
+export function renderNoisy(params: Params, noisy: NoisyParams, results: NoisyResults, header: string[]): string {
+  const verdict = noisyVerdict(results);
+  const latencies = (condition: Condition, side: Side): number[] => (results.samples.get(`${condition}/${side}`) ?? []).flatMap((x) => x.latencyMs);
+  const msgs = (condition: Condition, side: Side): string => {
+    const xs = (results.samples.get(`${condition}/${side}`) ?? []).map((x) => x.msgsPerSec);
+    if (xs.length) return `${median(xs).toFixed(0)}${spread(xs)}`;
+    return side === 'relay' && results.relayUnavailable !== null ? `not available: ${results.relayUnavailable}` : '-';
+  };
+  const latencyCell = (condition: Condition, side: Side): string => {
+    const l = summarize(latencies(condition, side));
+    return l.n === 0 ? '-' : `${ms(l.p50)} / ${ms(l.p99)} (n=${l.n})`;
+  };
+  const label: Record<Condition, string> = { quiet: 'without neighbours', noisy: 'with neighbours' };
+  const rows = CONDITIONS.map((c) => {
+    const ratio = verdict[c].ratio;
+    return `| ${label[c]} | ${msgs(c, 'postfix')} | ${msgs(c, 'relay')} | ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}x`} | ${latencyCell(c, 'postfix')} | ${latencyCell(c, 'relay')} |`;
+  });
+  const writers = results.neighbours.filter((n): n is WriterReport => n.kind === 'writer');
+  const hogs = results.neighbours.filter((n): n is CpuHogReport => n.kind === 'cpu');
+  const writerSeconds = writers.reduce((sum, w) => sum + w.seconds, 0);
+  const writerLine = writers.length === 0 ? `not run${noisy.neighbours.includes('writer') ? '' : ' (NOISY_NEIGHBOURS)'}`
+    : `achieved ${(writers.reduce((sum, w) => sum + w.writes, 0) / writerSeconds).toFixed(0)} fdatasync/s over its ${writers.length} run(s) `
+      + `(${(writers.reduce((sum, w) => sum + w.bytes, 0) / writerSeconds / 2 ** 20).toFixed(1)} MiB/s; fdatasync p50 ${median(writers.map((w) => w.fdatasyncP50Ms)).toFixed(1)} ms, p99 ${median(writers.map((w) => w.fdatasyncP99Ms)).toFixed(1)} ms, median of its runs; `
+      + `${(writers.reduce((sum, w) => sum + w.cpuSeconds, 0) / writerSeconds).toFixed(2)} cores)`;
+  const hogLine = hogs.length === 0 ? `not run${noisy.neighbours.includes('cpu') ? '' : ' (NOISY_NEIGHBOURS)'}`
+    : `${(hogs.reduce((sum, h) => sum + h.cpuSeconds, 0) / hogs.reduce((sum, h) => sum + h.seconds, 0)).toFixed(2)} cores while it ran`;
+  const p99 = (c: Condition, side: Side): number | null => {
+    const l = summarize(latencies(c, side));
+    return l.n ? l.p99 : null;
+  };
+  const cost = (['postfix', 'relay'] as Side[]).map((side) => `${side === 'postfix' ? 'Postfix' : 'relay'} ${change(verdict.quiet[side], verdict.noisy[side])} msgs/s, p99 DATA-to-250 ${change(p99('quiet', side), p99('noisy', side))}`);
+  const target = verdict.met === null || verdict.noisy.ratio === null || verdict.quiet.ratio === null || verdict.required === null
+    ? `not judged: ${results.relayUnavailable === null ? 'a figure is missing' : 'no relay figure'}`
+    : `${verdict.noisy.ratio.toFixed(2)}x with neighbours against ${NOISY_TARGET} x ${verdict.quiet.ratio.toFixed(2)}x = ${verdict.required.toFixed(2)}x required: **${verdict.met ? 'met' : 'not met'}**`;
+  const cpuRows = CONDITIONS.flatMap((c) => (['postfix', 'relay'] as Side[]).flatMap((side) => {
+    const s: NoisySample[] = results.samples.get(`${c}/${side}`) ?? [];
+    if (!s.length) return [];
+    const m = (f: (x: NoisySample) => number): string => median(s.map(f)).toFixed(2);
+    return [`| ${label[c]} | ${side === 'postfix' ? 'Postfix' : 'relay'} | ${s.map((x) => x.msgsPerSec.toFixed(0)).join(', ')} | ${m((x) => x.seconds)} | ${m((x) => x.serverCores)} | ${m((x) => x.neighbourCores)} | ${m((x) => x.machineCores)} |`];
+  }));
+  const { load } = params;
+  const isolation = noisy.isolation.mode === 'cgroup'
+    ? `isolation: cgroup (${noisy.isolation.why}): two pods on a node, modelled with cgroup v1 cpu groups of their own, cpu.shares ${POD_SHARES} each (equal CPU requests), no quota and no blkio throttling: `
+      + `the side under test (the hub, or Postfix's master and every daemon it forks) in ${CPU_CGROUP_ROOT}/relay-bench-PID/subject, the neighbours in .../neighbour; `
+      + `relay-bench-PID weighs ${podsShares(os.availableParallelism())} (1024 per CPU, as kubelet's kubepods) against each other process of the machine in the root cgroup; `
+      + 'smtp-source, the latency client and the harness outside both, as clients on another machine'
+    : `isolation: none (${noisy.isolation.why}): every process in the machine's one cgroup, so the kernel divides CPU per runnable thread: the hub's one JavaScript thread meets the CPU hog one to one, Postfix's many processes outnumber it`;
+  return [
+    `## Noisy neighbours: relay hub vs Postfix beside a disk writer and a CPU hog (issue 14 item 8; isolation ${noisy.isolation.mode})`,
+    '',
+    ...header,
+    `load: \`smtp-source ${smtpSourceArgs(load, { host: 'HOST', port: 0 }, true).join(' ').replace('HOST:0', 'HOST:PORT')}\` against Postfix (hold queue) and a fresh hub (\`node ${HUB_ARGS.join(' ')} DIR --hold-delivery\`), `
+      + `each after ${params.warmup} warm-up messages; beside it ${noisy.latencySessions} sessions of bench/latency-client.ts send ${load.size}-byte messages back to back and time each from its end-of-data dot to the 250`,
+    `neighbours (bench/noisy-neighbour.ts, each its own process, started by the harness): a writer appending ${noisy.writerBlockBytes / 1024} KiB blocks with an fdatasync after each, aiming at ${noisy.writerSyncsPerSec}/s, `
+      + `in the run directory on the filesystem of the Postfix queue and the hub spools: ${writerLine}; and one busy CPU process: ${hogLine}`,
+    isolation,
+    `order: ${noisy.rounds} rounds of (without, with) neighbours, A/B/A/B, so drift of the machine hits both conditions; in each, Postfix then the hub; the neighbours run from before Postfix's warm-up to after the hub's run`,
+    '',
+    '| condition | Postfix msgs/s | relay msgs/s | relay / Postfix | Postfix DATA-to-250 ms p50 / p99 | relay DATA-to-250 ms p50 / p99 |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    `Target (issue 14 item 8: the ratio without a neighbour holds), relay/Postfix with neighbours >= ${NOISY_TARGET} x without: ${target}.`,
+    '',
+    `What the neighbours cost each side (with against without): ${cost.join('; ')}.`,
+    '',
+    `msgs/s = ${load.messages} / wall seconds of smtp-source, median of the rounds, ± half their range. DATA-to-250: every latency-client message whose final dot was written while smtp-source ran, `
+      + 'pooled over the rounds; nearest-rank percentiles (bench/stats.ts), n = messages. Both sides fsync each message before its 250 (Postfix one queue file each, the hub a group commit), '
+      + 'so the writer\'s fdatasyncs queue in the same journal and device as theirs.',
+    '',
+    '### CPU during each noisy-scenario run (cores = CPU seconds / wall seconds; medians)',
+    '',
+    `| condition | server | samples msgs/s | wall s | server | neighbours | whole machine (of ${os.cpus().length}) |`,
+    '|---|---|---|---:|---:|---:|---:|',
+    ...cpuRows,
   ].join('\n');
 }

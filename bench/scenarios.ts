@@ -8,6 +8,7 @@
  * (bench/hub.yaml, fixed address 127.0.0.41:2525; the DNS scenarios' hub on 127.0.0.43).
  * A hub that does not start or fails a sample leaves the relay without a figure, with the
  * reason; a Postfix failure ends the run. What to undo on exit is kept in `cleanups`.
+ * The noisy scenario (bench/noisy-scenario.ts) takes its servers, warm-up and settle from here.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -46,15 +47,21 @@ const ALL_SCENARIOS: Scenario[] = [
   { id: 'dns-slow', title: `receive, reuse (-d), anti-spam on, DNS answering in ${SLOW_DNS_MS} ms`, reuse: true, endToEnd: false, target: 2, dns: 'slow' },
   { id: 'dns-dead', title: 'receive, reuse (-d), anti-spam on, DNS never answering', reuse: true, endToEnd: false, target: 2, dns: 'dead' },
 ];
+/** Issue 14 item 8: the noisy-neighbour scenario, with a runner of its own (bench/noisy-scenario.ts). */
+export const NOISY_SCENARIO_ID = 'noisy';
 /** SCENARIOS=id,id runs only those (e.g. SCENARIOS=dns-slow,dns-dead); unknown ids are an error. */
-function selectScenarios(value: string | undefined): Scenario[] {
-  if (!value) return ALL_SCENARIOS;
+function selectScenarios(value: string | undefined): { smtp: Scenario[]; noisy: boolean } {
+  if (!value) return { smtp: ALL_SCENARIOS, noisy: true };
   const ids = value.split(',').map((id) => id.trim()).filter((id) => id.length > 0);
-  const unknown = ids.filter((id) => !ALL_SCENARIOS.some((sc) => sc.id === id));
-  if (unknown.length > 0) throw new Error(`SCENARIOS: unknown ${unknown.join(', ')} (known: ${ALL_SCENARIOS.map((sc) => sc.id).join(', ')})`);
-  return ALL_SCENARIOS.filter((sc) => ids.includes(sc.id));
+  const known = [...ALL_SCENARIOS.map((sc) => sc.id), NOISY_SCENARIO_ID];
+  const unknown = ids.filter((id) => !known.includes(id));
+  if (unknown.length > 0) throw new Error(`SCENARIOS: unknown ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  return { smtp: ALL_SCENARIOS.filter((sc) => ids.includes(sc.id)), noisy: ids.includes(NOISY_SCENARIO_ID) };
 }
-export const SCENARIOS: Scenario[] = selectScenarios(process.env.SCENARIOS);
+const selected = selectScenarios(process.env.SCENARIOS);
+/** the scenarios runSmtpScenarios measures (the noisy one is not among them: NOISY_SELECTED) */
+export const SCENARIOS: Scenario[] = selected.smtp;
+export const NOISY_SELECTED: boolean = selected.noisy;
 export type Side = 'postfix' | 'relay';
 
 export interface Sample {
@@ -70,7 +77,7 @@ export interface Sample {
   warmUpMsgsPerSec: number | null;
 }
 /** a running server under test: where to send, whose CPU to count, how to check, reset and stop it */
-interface Server {
+export interface Server {
   at: Endpoint;
   pid: number;
   singleProcess: boolean;
@@ -124,7 +131,7 @@ async function sinkFinished(sink: Sink, messages: number, t0: number, sourceSeco
 /** warmUp - `messages` of the same load, not measured (end-to-end: until the sink has them all),
  *  then the server is emptied and the machine settled. Returns the warm-up's own msgs/s: the
  *  cold figure, reported beside the measured one. */
-async function warmUp(server: Server, scenario: Scenario, load: LoadParams, messages: number): Promise<number | null> {
+export async function warmUp(server: Server, scenario: Scenario, load: LoadParams, messages: number): Promise<number | null> {
   if (messages === 0) return null;
   const sink = scenario.endToEnd ? await startSink(SINK, messages) : null;
   let seconds: number;
@@ -169,15 +176,18 @@ async function measure(server: Server, scenario: Scenario, load: LoadParams): Pr
   }
 }
 
+/** one long-lived Postfix instance per mode for the whole run (every scenario shares it) */
+const postfixInstances = new Map<PostfixMode, PostfixInstance>();
+
 /** postfixServer - one long-lived Postfix instance per mode, emptied between samples. */
-async function postfixServer(instances: Map<PostfixMode, PostfixInstance>, mode: PostfixMode, baseDir: string): Promise<Server> {
-  let pf = instances.get(mode);
+export async function postfixServer(mode: PostfixMode, baseDir: string): Promise<Server> {
+  let pf = postfixInstances.get(mode);
   if (!pf) {
     const listen = { host: POSTFIX_HOST, port: await freePort(POSTFIX_HOST) };
     log(`starting Postfix (${mode}) on ${listen.host}:${listen.port}`);
     const started = await startPostfix({ baseDir, listen, mode, relayHost: SINK });
     cleanups.push(() => started.stop());
-    instances.set(mode, started);
+    postfixInstances.set(mode, started);
     pf = started;
   }
   const instance = pf;
@@ -189,7 +199,7 @@ async function postfixServer(instances: Map<PostfixMode, PostfixInstance>, mode:
 }
 
 /** hubServer - a fresh hub started on an empty spool; rejects with the reason if it never greets. */
-async function hubServer(runDir: string, label: string, holdDelivery: boolean, dnsBehaviour?: DnsBehaviour): Promise<Server> {
+export async function hubServer(runDir: string, label: string, holdDelivery: boolean, dnsBehaviour?: DnsBehaviour): Promise<Server> {
   const spool = await fs.mkdtemp(path.join(runDir, `hub-spool-${label}-`));
   // DNS scenarios: the example's connector, and a test DNS server as the hub's resolver.
   const at = dnsBehaviour ? DNS_HUB : HUB;
@@ -248,7 +258,6 @@ export interface Results { samples: Map<string, Sample[]>; relayUnavailable: Map
 
 export async function runSmtpScenarios(params: Params, runDir: string): Promise<Results> {
   const results: Results = { samples: new Map(), relayUnavailable: new Map() };
-  const instances = new Map<PostfixMode, PostfixInstance>();
   for (let i = 1; i <= params.samples; i++) {
     for (const scenario of SCENARIOS) {
       for (const side of ['postfix', 'relay'] as Side[]) {
@@ -261,7 +270,7 @@ export async function runSmtpScenarios(params: Params, runDir: string): Promise<
         let server: Server;
         try {
           server = side === 'postfix'
-            ? await postfixServer(instances, scenario.endToEnd ? 'relay' : 'hold', runDir)
+            ? await postfixServer(scenario.endToEnd ? 'relay' : 'hold', runDir)
             : await hubServer(runDir, `${scenario.id}-${i}`, !scenario.endToEnd, scenario.dns);
         } catch (err) {
           if (side === 'postfix') throw err;
@@ -291,7 +300,7 @@ export async function runSmtpScenarios(params: Params, runDir: string): Promise<
 
 /** settle - flush what the last sample left dirty (queue files written, spools deleted) and
  *  pause, so its writeback does not run during the next sample, whichever side that is. */
-async function settle(): Promise<void> {
+export async function settle(): Promise<void> {
   await new Promise<void>((resolve) => spawn('sync', [], { stdio: 'ignore' }).once('close', () => resolve()).once('error', () => resolve()));
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 }
