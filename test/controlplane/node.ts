@@ -11,6 +11,9 @@
  * PersistentVolumes (StorageClass `local`, no provisioner, WaitForFirstConsumer, the default
  * class) stand in for a storage system. With loadBalancerPool, MetalLB's controller assigns
  * LoadBalancer IPs from it (announcement is replaced by a static route from relay-clients).
+ * Cluster DNS (cluster-dns.ts, on 192.0.2.1:53, the kubelet's clusterDNS) answers the
+ * Service and StatefulSet pod names a hub uses, as CoreDNS would (a relay scaled away hands
+ * its queue to `<hub>-relay-<n>.<hub>-relay-pods.<ns>.svc`).
  *
  * Kubernetes 1.36's kubelet still accepts containerd 1.6 (the cgroup driver falls back to the
  * kubelet's own setting until 1.38) and runs on cgroup v1 with failCgroupV1: false.
@@ -20,6 +23,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } 
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane, startProcess, stopChildren, waitFor, freePort, type ControlPlane } from './controlplane.ts';
+import { CLUSTER_DOMAIN, startClusterDns, type ClusterDns } from './cluster-dns.ts';
 import { HOST_ADDRESS, NODE_ADDRESS, NODE_ADDRESS6, POD_CIDR, POD_CIDR6, SERVICE_CIDR, SERVICE_CIDR6, inNode, nodeExec, routeToNode, setUpNodeNetwork, teardownNodeNetwork } from './node-network.ts';
 
 export const NODE_NAME = 'relay-node';
@@ -137,6 +141,8 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "50Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 podLogsDir: ${dir}/pod-logs
 resolvConf: ""
+clusterDNS: [${HOST_ADDRESS}]
+clusterDomain: ${CLUSTER_DOMAIN}
 protectKernelDefaults: false
 makeIPTablesUtilChains: false
 localStorageCapacityIsolation: true
@@ -217,8 +223,10 @@ spec:
 export async function startNodeCluster(options: NodeClusterOptions = {}): Promise<NodeCluster> {
   await teardownNodeNetwork();
   let plane: ControlPlane | undefined;
+  let dns: ClusterDns | undefined;
   const children: ChildProcess[] = [];
   const stopNode = async (): Promise<void> => {
+    await dns?.stop();
     await stopChildren(children);
     await teardownNodeNetwork();
   };
@@ -234,6 +242,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
       setUp: (dir) => setUpNodeNetwork(dir),
     });
     const { dir, binDir, kubeconfig } = plane;
+    dns = await startClusterDns(kubeconfig, HOST_ADDRESS);
     const sock = join(dir, 'containerd', 'containerd.sock');
     mkdirSync(join(dir, 'containerd'), { recursive: true });
     mkdirSync(join(dir, 'cni', 'net.d'), { recursive: true });
