@@ -2,15 +2,16 @@
  * test/node/helm-install - relay-operator as a user installs it, on a real node: `helm install`
  * of the chart with the image `npm run image` built, the seed example applied with kubectl,
  * mail from a pod through both hubs' Services to a sink, then the lifecycle a cluster puts a
- * hub through (pod deleted with mail queued, relay killed, scale-down drain, leader lost,
- * helm upgrade and uninstall). Nothing here plays kubelet: containerd runs every pod.
+ * hub through (pod deleted with mail queued, relay killed, scale-down drain, a scaled-away
+ * pod's queue handed to the remaining pod, leader lost, helm upgrade and uninstall). Nothing
+ * here plays kubelet: containerd runs every pod.
  *
  * Run by test/node/run.ts (npm run test:node), inside relay-clients: the sink listens on
  * 192.0.2.1, the relay-clients side of the node's link, and hub pods reach it through the node.
  * The tests run in order and build on each other, as an administrator's day would.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -251,6 +252,52 @@ describe('relay-operator on a real node', () => {
     const seconds = (Date.now() - started) / 1000;
     assert.ok(seconds < grace, `drained in ${seconds.toFixed(1)} s, within terminationGracePeriodSeconds ${grace}`);
     await eventually('in-flight delivered', 60_000, () => received('in-flight') === 1);
+  });
+
+  test('scale-down hand-off: mail queued on the pod scaled away is handed to the remaining pod and delivered once; StrandedMail names the PVC left', async () => {
+    const N = 10;
+    const leaving = hubPods('hub-east-a').find((p) => p.metadata.name.endsWith('-1'))!;
+    // The next hop refuses nothing: it is not there, so every message stays queued on pod 1.
+    await sink.stop();
+    const subjects = Array.from({ length: N }, (_, i) => `handed-off-${i}`);
+    for (const subject of subjects) {
+      const outcome = smtpFromPod(cluster, CLIENT_NS, 'mail-client', leaving.status.podIP!, smtpPort(leaving), message('app@contoso.com', 'someone@example.org', subject));
+      assert.match(outcome.replies[5] ?? '', /^250 /, `${subject} acknowledged by ${leaving.metadata.name} (${JSON.stringify(outcome)})`);
+    }
+    // Its log, followed from before the scale-down: the pod and its log are gone once it exits.
+    const follow = spawn(join(cluster.binDir, 'kubectl'), [`--kubeconfig=${cluster.kubeconfig}`, 'logs', '-f', '-n', MAIL_NS, leaving.metadata.name], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let log = '';
+    follow.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    const followed = new Promise<void>((resolve) => follow.on('exit', () => resolve()));
+    try {
+      cluster.kubectl(['patch', 'relayhub', '-n', MAIL_NS, 'hub-east-a', '--type=merge', '-p', '{"spec":{"replicas":1}}']);
+      await eventually(`${leaving.metadata.name} gone`, 120_000, () => !hubPods('hub-east-a').some((p) => p.metadata.name === leaving.metadata.name));
+      await Promise.race([followed, new Promise((r) => setTimeout(r, 5000))]);
+    } finally {
+      follow.kill();
+    }
+    const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; message: string; handed?: number; left?: number; handOff?: boolean });
+    assert.ok(lines.some((l) => l.handOff === true && /ordinal 1 >= replicas 1/.test(l.message)), `the pod decided it is scaled away:\n${log}`);
+    const report = lines.find((l) => /^hand-off (done|ended):/.test(l.message));
+    assert.ok(report, `the pod logged its hand-off:\n${log}`);
+    const warnings = lines.filter((l) => l.level !== 'info').map((l) => JSON.stringify(l)).join('\n');
+    assert.equal(report.handed, N, `${N} messages handed off (${report.message})\n${warnings}`);
+    assert.equal(report.left, 0, `nothing left on its spool (${report.message})`);
+    assert.equal(subjects.filter((s) => received(s) > 0).length, 0, 'nothing delivered while the next hop is down');
+
+    sink = await startCapturePeer({ host: SINK_HOST, port: SINK_PORT });
+    for (const subject of subjects) await eventually(`${subject} delivered by the remaining pod`, 120_000, () => received(subject) >= 1);
+    await new Promise((r) => setTimeout(r, 8000));
+    for (const subject of subjects) assert.equal(received(subject), 1, `${subject} delivered exactly once`);
+
+    // The operator cannot see into the PVC, so the one left behind is reported (stranded-mail.ts).
+    const stranded = await eventually('StrandedMail True on hub-east-a', 60_000, () => {
+      const c = cluster.json<{ status?: { conditions?: Condition[] } }>(['get', 'relayhub', '-n', MAIL_NS, 'hub-east-a']).status?.conditions?.find((x) => x.type === 'StrandedMail');
+      return c?.status === 'True' && c;
+    });
+    assert.equal(stranded.reason, 'OrphanedSpoolVolumes');
+    assert.match(stranded.message ?? '', /spool-hub-east-a-relay-1\b/, 'the condition names the PVC left behind');
+    assert.doesNotMatch(stranded.message ?? '', /relay-0\b/, 'and not the one in use');
   });
 
   test('the leader operator killed (SIGKILL, no lease release): a new leader within 20 s', async () => {
