@@ -15,6 +15,7 @@
  * empty NOERROR); the node has no upstream, as before. UDP only, one question per query.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { appendFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
@@ -80,8 +81,8 @@ export interface ClusterDns {
   stop(): Promise<void>;
 }
 
-/** startClusterDns - serve the names above on address:53/udp, looked up in the API server of kubeconfig. */
-export async function startClusterDns(kubeconfig: string, address: string): Promise<ClusterDns> {
+/** startClusterDns - serve the names above on address:53/udp, looked up in the API server of kubeconfig; each answer is logged in logFile. */
+export async function startClusterDns(kubeconfig: string, address: string, logFile: string): Promise<ClusterDns> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
   const core = config.makeApiClient(CoreV1Api);
@@ -118,10 +119,12 @@ export async function startClusterDns(kubeconfig: string, address: string): Prom
       socket.send(response, peer.port, peer.address);
     };
     if (question.cls !== CLASS_IN) return reply(answer(query, question, RCODE_NOTIMP, []));
+    const started = Date.now();
     void lookUp(question.name).then((addresses) => {
-      if (addresses === null) return reply(answer(query, question, RCODE_NXDOMAIN, []));
-      const wanted = question.type === TYPE_A ? addresses.filter((a) => isIPv4(a)) : question.type === TYPE_AAAA ? addresses.filter((a) => isIPv6(a)) : [];
-      reply(answer(query, question, 0, wanted));
+      const wanted = addresses === null ? [] : question.type === TYPE_A ? addresses.filter((a) => isIPv4(a)) : question.type === TYPE_AAAA ? addresses.filter((a) => isIPv6(a)) : [];
+      reply(answer(query, question, addresses === null ? RCODE_NXDOMAIN : 0, wanted));
+      const outcome = addresses === null ? 'NXDOMAIN' : wanted.join(',') || 'NODATA';
+      appendFileSync(logFile, `${new Date(started).toISOString()} ${peer.address} ${question.name} ${question.type} ${outcome} ${Date.now() - started}ms\n`);
     });
   });
   await new Promise<void>((resolve, reject) => {

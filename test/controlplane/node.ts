@@ -242,7 +242,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
       setUp: (dir) => setUpNodeNetwork(dir),
     });
     const { dir, binDir, kubeconfig } = plane;
-    dns = await startClusterDns(kubeconfig, HOST_ADDRESS);
+    dns = await startClusterDns(kubeconfig, HOST_ADDRESS, join(dir, 'cluster-dns.log'));
     const sock = join(dir, 'containerd', 'containerd.sock');
     mkdirSync(join(dir, 'containerd'), { recursive: true });
     mkdirSync(join(dir, 'cni', 'net.d'), { recursive: true });
