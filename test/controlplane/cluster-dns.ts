@@ -114,7 +114,10 @@ export async function startClusterDns(kubeconfig: string, address: string, logFi
   const socket: Socket = createSocket({ type: 'udp4' });
   socket.on('message', (query: Buffer, peer: RemoteInfo) => {
     const question = readQuestion(query);
-    if (!question) return;
+    if (!question) {
+      appendFileSync(logFile, `${new Date().toISOString()} ${peer.address} unreadable query of ${query.length} bytes, not answered\n`);
+      return;
+    }
     const reply = (response: Buffer): void => {
       socket.send(response, peer.port, peer.address);
     };
