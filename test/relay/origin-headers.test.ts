@@ -22,9 +22,14 @@ after(async () => {
 });
 
 /** The header section of each file in the drop directory, by its Subject. */
+/** droppedFiles - the messages delivered to a drop directory; a `.NAME.tmp` is one still being written (renamed into place when synced). */
+function droppedFiles(dir: string): string[] {
+  return readdirSync(dir).filter((name) => !name.startsWith('.'));
+}
+
 function droppedHeaders(dir: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const name of readdirSync(dir)) {
+  for (const name of droppedFiles(dir)) {
     const text = readFileSync(join(dir, name), 'latin1');
     const lines = text.slice(0, text.indexOf('\r\n\r\n')).split('\r\n').filter((l) => !/^X-(Sender|Receiver): /.test(l));
     const subject = lines.find((l) => l.startsWith('Subject: '))?.slice('Subject: '.length) ?? '';
@@ -62,7 +67,7 @@ spec:
   assert.equal((await client.data('From: app@example.test\nDATE: Tue, 01 Jan 2030 00:00:00 +0000\nmessage-id: <own@app.example.test>\nSubject: own\n\nhello\n')).code, 250);
   await client.quit();
 
-  await until(() => readdirSync(drop).length === 2, 'both messages in the drop directory', 20_000);
+  await until(() => droppedFiles(drop).length === 2, 'both messages in the drop directory', 20_000);
   const headers = droppedHeaders(drop);
   const bare = headers.get('bare') ?? [];
   assert.equal(bare.filter((l) => /^Message-ID: <[A-Za-z0-9._-]+@origin\.relay\.test>$/.test(l)).length, 1, bare.join('\n'));
