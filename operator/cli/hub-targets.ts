@@ -17,6 +17,21 @@ import { FlagError } from './flags.ts';
 import { HubClient } from './hub-client.ts';
 import { openPodTunnel, type PodTunnel } from './pod-port-forward.ts';
 
+/**
+ * HUB_TARGET_FLAGS - the flags that name a running hub, the same for `queue` and `track`: one
+ * hub's endpoint (`--hub-url`, `--token-file`) or every pod of a hub in a cluster (`--hub`, `-n`,
+ * `--pod`, `--kubeconfig`, `--context`).
+ */
+export const HUB_TARGET_FLAGS = {
+  'hub-url': { type: 'string' },
+  'token-file': { type: 'string' },
+  hub: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  pod: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+} as const;
+
 export interface ClusterFlags {
   hub: string;
   namespace?: string | undefined;

@@ -19,7 +19,7 @@
 import type { MessagePage, NextHopQueue } from '../../relay/queue/queue-view.ts';
 import { FlagError, parseFlags, readTokenFile, withFlagErrors } from './flags.ts';
 import { HubClient } from './hub-client.ts';
-import { connectHub, type HubConnection, type HubTarget } from './hub-targets.ts';
+import { HUB_TARGET_FLAGS, connectHub, type HubConnection, type HubTarget } from './hub-targets.ts';
 import { groupByPod, mergeMessages, mergeQueues, parsePodMessageId, type PodMessage, type PodQueue } from './queue-aggregate.ts';
 
 const SUBCOMMANDS = ['list', 'show', 'retry', 'hold', 'release', 'remove'] as const;
@@ -100,13 +100,7 @@ export function runQueue(args: string[]): Promise<number> {
     }
     if (!SUBCOMMANDS.includes(sub as Subcommand)) throw new FlagError(`relay-operator queue: unknown subcommand "${sub}"\n${USAGE}`);
     const { values, positionals } = parseFlags(`queue ${sub}`, rest, {
-      'hub-url': { type: 'string' },
-      'token-file': { type: 'string' },
-      hub: { type: 'string' },
-      namespace: { type: 'string', short: 'n' },
-      pod: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
+      ...HUB_TARGET_FLAGS,
       json: { type: 'boolean', default: false },
       messages: { type: 'boolean', default: false },
       sender: { type: 'string' },

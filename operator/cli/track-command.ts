@@ -27,7 +27,7 @@ import { parseDuration } from '../api/units.ts';
 import { SPOOL_MOUNT } from '../resources/names.ts';
 import { FlagError, parseFlags, readTokenFile, withFlagErrors } from './flags.ts';
 import { HubClient, type HubQuery } from './hub-client.ts';
-import { connectHub, type HubConnection, type HubTarget } from './hub-targets.ts';
+import { HUB_TARGET_FLAGS, connectHub, type HubConnection, type HubTarget } from './hub-targets.ts';
 import { limitMerged, mergeTracking, type PodTrackingEntry } from './queue-aggregate.ts';
 
 /** Exchange's Get-MessageTrackingLog returns 1000 entries unless -ResultSize says otherwise. */
@@ -78,13 +78,7 @@ export function runTrack(args: string[]): Promise<number> {
   return withFlagErrors(async () => {
     const { values } = parseFlags('track', args, {
       spool: { type: 'string' },
-      'hub-url': { type: 'string' },
-      'token-file': { type: 'string' },
-      hub: { type: 'string' },
-      namespace: { type: 'string', short: 'n' },
-      pod: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
+      ...HUB_TARGET_FLAGS,
       sender: { type: 'string' },
       recipient: { type: 'string' },
       'message-id': { type: 'string' },
