@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { freePort } from '../controlplane/controlplane.ts';
 import { runCli } from '../support/cli.ts';
 import { anonymousRelayConnector, removeHubDir, startHubProcess } from '../support/hub-process.ts';
-import { SmtpClient } from '../support/smtp-client.ts';
+import { sendTwoScans } from './support-scans.ts';
 
 const IP = '127.0.0.118';
 
@@ -42,14 +42,7 @@ spec:
     rmSync(outbox, { recursive: true, force: true });
   });
   const hubUrl = `http://${IP}:${metricsPort}`;
-  const client = await SmtpClient.connect({ host: IP, port });
-  await client.send('EHLO app.example.test');
-  for (const [n, to] of [[1, 'alice@example.org'], [2, 'bob@example.org']] as const) {
-    await client.envelope('Printer@Contoso.test', [to]);
-    const reply = await client.data(`From: printer@contoso.test\nTo: ${to}\nSubject: scan ${n}\nMessage-ID: <scan-${n}@printer.contoso.test>\n\nscan ${n}\n`);
-    assert.equal(reply.code, 250, reply.text);
-  }
-  await client.quit();
+  await sendTwoScans(IP, port);
   await hub.waitForLog((l) => l.log === 'tracking' && l['event-id'] === 'SEND' && (l['recipient-address'] as string[]).includes('bob@example.org'));
 
   const bySender = await runCli(['track', '--hub-url', hubUrl, '--sender', 'printer@contoso.test', '--since', '1h', '--json']);
